@@ -1,0 +1,153 @@
+"""Notebook parameters: declared once, overridden strictly, validated before any work.
+
+Where a value comes from, later sources winning:
+1. the notebook's cell tagged ``parameters`` (papermill's convention): the declared names,
+   their defaults, and therefore their types;
+2. ``params/<profile>/_all.yaml``: values every notebook of that profile shares
+   (FID sample counts, seed), so that numbers stay comparable across notebooks;
+3. ``params/<profile>/<stem>.yaml``;
+4. command-line overrides ``KEY=VALUE`` or ``STEM.KEY=VALUE`` (values parsed as YAML).
+
+An unknown key or a value of the wrong type is an error that names it (papermill itself
+would only warn and carry on). An int is accepted where a float is declared.
+"""
+import ast
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from .paths import NOTEBOOKS_DIR, PARAMS_DIR
+
+PROFILES = ("smoke", "cpu", "full")
+SHARED_FILE = "_all.yaml"
+
+
+class ParameterError(ValueError):
+    """A parameter is unknown, mistyped, or a profile/notebook does not exist."""
+
+
+def notebook_stems() -> list[str]:
+    return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def declared_parameters(stem: str) -> dict:
+    """Names and default values of the notebook's ``parameters`` cell, in order."""
+    path = NOTEBOOKS_DIR / f"{stem}.ipynb"
+    if not path.exists():
+        raise ParameterError(f"unknown notebook {stem!r}; available: {', '.join(notebook_stems())}")
+    cells = [c for c in json.loads(path.read_text())["cells"]
+             if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ParameterError(f"{path} must have exactly one cell tagged 'parameters' (found {len(cells)})")
+    source = "".join(cells[0]["source"])
+    declared = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise ParameterError(f"{path}: the parameters cell may hold only 'name = literal' lines")
+        declared[node.targets[0].id] = ast.literal_eval(node.value)
+    return declared
+
+
+def check_value(name: str, value, default):
+    """``value`` converted to the declared type of ``default``, or ParameterError."""
+    if default is None:  # declared without a type: anything goes
+        return value
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        raise ParameterError(f"parameter {name!r} must be {expected.__name__} (default {default!r}), "
+                             f"got {type(value).__name__} {value!r}")
+    if expected is list and default and value:
+        element_type = type(default[0])
+        return [check_value(f"{name}[{i}]", v, default[0]) if element_type in (int, float, str, bool) else v
+                for i, v in enumerate(value)]
+    return value
+
+
+def _load_yaml(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    content = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(content, dict):
+        raise ParameterError(f"{path} must be a mapping of parameter names to values")
+    return content
+
+
+def parse_override(text: str) -> tuple[str | None, str, object]:
+    """``KEY=VALUE`` or ``STEM.KEY=VALUE`` -> (stem or None, key, YAML-parsed value)."""
+    if "=" not in text:
+        raise ParameterError(f"override {text!r} must look like KEY=VALUE")
+    key, raw = text.split("=", 1)
+    stem, _, key = key.strip().rpartition(".")
+    return stem or None, key, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def resolve(stem: str, profile: str, overrides: list[str] = ()) -> dict:
+    """The validated parameters for one notebook run."""
+    if profile not in PROFILES:
+        raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    declared = declared_parameters(stem)
+    allowed = ", ".join(declared)
+    values = dict(declared)
+    sources = [PARAMS_DIR / profile / SHARED_FILE, PARAMS_DIR / profile / f"{stem}.yaml"]
+    for path in sources:
+        for key, value in _load_yaml(path).items():
+            if key not in declared:
+                raise ParameterError(f"{path}: unknown parameter {key!r} for {stem}; allowed: {allowed}")
+            values[key] = check_value(key, value, declared[key])
+    for text in overrides:
+        target, key, value = parse_override(text)
+        if target not in (None, stem) or (target is None and key not in declared):
+            continue  # meant for another notebook; check_overrides() rejects keys nobody declares
+        if key not in declared:
+            raise ParameterError(f"unknown parameter {key!r} for {stem}; allowed: {allowed}")
+        values[key] = check_value(key, value, declared[key])
+    values["profile"] = profile
+    return values
+
+
+def check_overrides(stems: list[str], overrides: list[str]) -> None:
+    """Every override must name a parameter of at least one selected notebook."""
+    for text in overrides:
+        target, key, _ = parse_override(text)
+        targets = [target] if target else stems
+        if target and target not in stems:
+            raise ParameterError(f"override {text!r} names notebook {target!r}, which is not selected")
+        if not any(key in declared_parameters(s) for s in targets):
+            allowed = sorted({k for s in targets for k in declared_parameters(s)})
+            raise ParameterError(f"unknown parameter {key!r} in override {text!r}; allowed: {', '.join(allowed)}")
+
+
+def notebook_params(stem: str, namespace: dict) -> SimpleNamespace:
+    """Inside a notebook: collect and re-check the parameters after papermill's injection.
+
+    ``namespace`` is the notebook's ``globals()``. Returns the values as attributes and
+    prints them, so every report shows what it ran with.
+    """
+    declared = declared_parameters(stem)
+    values = {name: check_value(name, namespace[name], default) for name, default in declared.items()}
+    width = max(map(len, values))
+    print("\n".join(f"{name:<{width}}  {value!r}" for name, value in values.items()))
+    return SimpleNamespace(**values)
+
+
+def main(argv=None) -> int:
+    """``python -m nbhelpers.config STEM PROFILE [KEY=VALUE ...]``: print the resolved YAML."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2:
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    try:
+        print(yaml.safe_dump(resolve(args[0], args[1], args[2:]), sort_keys=False), end="")
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""What a notebook leaves behind: ``<stem>.metrics.json`` and exported samples.
+
+metrics.json (one per notebook and profile)::
+
+    {"notebook", "profile", "status": "running"|"ok"|"failed", "device", "seed",
+     "git_commit", "versions", "environment", "params",
+     "models": {<model>: {...}}, ...}
+
+Later sections add their own keys inside ``models`` (FID rows, class coverage, ...).
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .repro import Run
+
+
+def _jsonable(value):
+    """Plain JSON: tensors and numpy scalars become numbers, NaN/inf become null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class Metrics:
+    """The run's metrics file, rewritten whole after every change (a crash loses nothing)."""
+
+    def __init__(self, run: Run):
+        self.path = run.metrics_path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+        self.data = {
+            "notebook": run.stem, "profile": run.profile, "status": "running",
+            "device": str(run.device), "seed": run.seed, "git_commit": run.git_commit,
+            "versions": run.env.get("versions", {}), "environment": run.env,
+            "params": run.params, "models": {},
+        }
+        self.write()
+
+    def model(self, name: str) -> dict:
+        """The (mutable) record of one model; call ``write()`` after changing it."""
+        return self.data["models"].setdefault(name, {})
+
+    def update_model(self, name: str, **fields) -> dict:
+        self.model(name).update(fields)
+        self.write()
+        return self.model(name)
+
+    def write(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(_jsonable(self.data), indent=2))
+        tmp.replace(self.path)
+
+    def finish(self) -> None:
+        self.data["status"] = "ok"
+        self.data["duration_s"] = round(time.time() - self.started, 1)
+        self.write()
+        print(f"metrics written to {self.path}")
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[N, 1, H, W] floats in [0, 1] -> [N, H, W] uint8 (round to nearest)."""
+    images = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return images.squeeze(1).cpu().numpy()
+
+
+def export_samples(run: Run, name: str, images: torch.Tensor) -> Path:
+    """Save generated images as ``reports/<profile>/<stem>/samples/<name>.npz`` (key ``images``,
+    uint8 [N, 28, 28]) so that any FID tool can evaluate them."""
+    path = run.out_dir / "samples" / f"{name}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, images=to_uint8(images))
+    return path

@@ -1,0 +1,87 @@
+"""One call at the top of every notebook: seed, pick the device, record the environment."""
+import os
+import platform
+import random
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .paths import REPO_ROOT, notebook_output_dir, reports_root
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} was requested but CUDA is not available here")
+    return torch.device(requested)
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment(device: torch.device) -> dict:
+    import matplotlib
+    import pandas
+    import scipy
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "versions": {"torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+                     "pandas": pandas.__version__, "matplotlib": matplotlib.__version__},
+    }
+
+
+@dataclass
+class Run:
+    """What a notebook run knows about itself; ``report.MetricsFile`` writes it out."""
+    stem: str
+    profile: str
+    seed: int
+    device: torch.device
+    params: dict
+    env: dict = field(default_factory=dict)
+    git_commit: str = "unknown"
+
+    @property
+    def out_dir(self) -> Path:
+        """``reports/<profile>/<stem>/``: samples, models, checkpoints of this notebook."""
+        return notebook_output_dir(self.profile, self.stem)
+
+    @property
+    def metrics_path(self) -> Path:
+        return reports_root() / self.profile / f"{self.stem}.metrics.json"
+
+
+def start_run(stem: str, params) -> Run:
+    """Seed everything, choose the device, print and return the run's header."""
+    values = dict(vars(params))
+    device = pick_device(values.get("device", "auto"))
+    seed_everything(values["seed"])
+    run = Run(stem=stem, profile=values["profile"], seed=values["seed"], device=device,
+              params=values, env=environment(device), git_commit=git_commit())
+    print(f"notebook {stem} | profile {run.profile} | seed {run.seed} | device {device} "
+          f"({run.env['device_name']}) | torch {torch.__version__} | commit {run.git_commit}")
+    return run
