@@ -101,6 +101,8 @@ def resolve(stem: str, profile: str, overrides: list[str] = ()) -> dict:
             values[key] = check_value(key, value, declared[key])
     for text in overrides:
         target, key, value = parse_override(text)
+        if key == "profile":
+            raise ParameterError("the profile is chosen with --profile, not overridden")
         if target not in (None, stem) or (target is None and key not in declared):
             continue  # meant for another notebook; check_overrides() rejects keys nobody declares
         if key not in declared:

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One entry point for both jobs (see README):
+#   ./run_all.sh [--profile smoke|cpu|full|auto] [--only STEM]... [--set KEY=VALUE]...
+#   ./run_all.sh --test [PYTEST ARGS]...
+# Either way it first makes sure .venv matches requirements*.txt, then (batch) runs every
+# notebook headless and renders the reports, or (--test) prepares the assets and runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+
+usage() {
+  cat <<'USAGE'
+Usage:
+  ./run_all.sh [OPTIONS]            run the report notebooks and render HTML reports
+  ./run_all.sh --test [PYTEST ARGS] set up the same environment and run the test suite
+
+Options for the batch run:
+  --profile P      smoke | cpu | full | auto (default auto: full with CUDA, else cpu)
+  --only STEM      run only this notebook, e.g. 02_controlvae (repeatable)
+  --set KEY=VALUE  override a parameter for this run; STEM.KEY=VALUE targets one notebook
+                   (repeatable; values are YAML: 3, 0.5, true, [4, 8, 14])
+  --reports-dir D  write reports under D instead of ./reports
+  -h, --help       this text
+
+Outputs: reports/<profile>/<stem>.{ipynb,html,metrics.json,log}, reports/<profile>/<stem>/
+(samples, models), reports/<profile>/index.html. Profiles never overwrite each other.
+Notebooks: 01_vae 02_controlvae 03_gan_pixelshuffle 04_wgan 05_ssgan
+USAGE
+}
+
+mode=batch
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --test) mode=test ;;
+    --profile)
+      [ $# -ge 2 ] || { echo "error: --profile needs a value" >&2; exit 2; }
+      case "$2" in smoke|cpu|full|auto) ;; *) echo "error: unknown profile '$2'; expected smoke, cpu, full or auto" >&2; exit 2 ;; esac
+      args+=("$1" "$2"); shift ;;
+    --only)
+      [ $# -ge 2 ] || { echo "error: --only needs a notebook name" >&2; exit 2; }
+      [ -f "notebooks/$2.ipynb" ] || { echo "error: unknown notebook '$2'; available: $(cd notebooks && ls [0-9]*.ipynb | sed 's/\.ipynb//' | tr '\n' ' ')" >&2; exit 2; }
+      args+=("$1" "$2"); shift ;;
+    --set|--reports-dir)
+      [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
+      args+=("$1" "$2"); shift ;;
+    *)
+      if [ "$mode" = test ]; then args+=("$1"); else echo "error: unknown option '$1' (see --help)" >&2; exit 2; fi ;;
+  esac
+  shift
+done
+
+# The environment: rebuilt when missing, or when the requirements or the Python changed.
+stamp=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp" ]; then
+  echo "==> setting up .venv (requirements changed or missing; a few minutes the first time)"
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  # Make the repo's nbhelpers importable from anywhere in this environment (notebooks, tests).
+  .venv/bin/python - <<'PY'
+import pathlib, site
+pathlib.Path(site.getsitepackages()[0], "nbhelpers-repo.pth").write_text(str(pathlib.Path.cwd()) + "\n")
+PY
+  echo "$stamp" > .venv/.requirements-stamp
+fi
+
+if [ "$mode" = test ]; then
+  echo "==> preparing data and metric assets"
+  .venv/bin/python -m nbhelpers.data
+  if .venv/bin/python -c 'import nbhelpers.fid' 2>/dev/null; then .venv/bin/python -m nbhelpers.fid --prepare; fi
+  echo "==> running the tests"
+  exec .venv/bin/python -m pytest "${args[@]}"
+fi
+exec .venv/bin/python -m nbhelpers.pipeline "${args[@]}"
