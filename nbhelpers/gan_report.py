@@ -1,0 +1,131 @@
+"""What the GAN, WGAN and SS-GAN notebooks share around the training engine: the evaluation
+callback, the metrics record, comparisons with another notebook's run, and the figures.
+
+    evaluator = gan_report.evaluator_for(run, P)
+    history = gan.train(G, D, objective, images, config, name="gan",
+                        evaluate=gan_report.training_evaluator(evaluator, inception_epochs={config.epochs}), ...)
+    final = gan_report.final_evaluation(evaluator, G)
+    gan_report.record(metrics, "gan", history, final)
+"""
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import fid, gan, plots
+from .paths import reports_root
+
+EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
+
+
+def evaluator_for(run, params) -> fid.Evaluator:
+    """The notebook's Evaluator, sized by the shared ``fid_*`` parameters."""
+    return fid.Evaluator(run.device, n_inception=params.fid_n_inception, n_classifier=params.fid_n_classifier,
+                         ref_n_inception=params.fid_ref_n_inception, ref_n_classifier=params.fid_ref_n_classifier)
+
+
+def training_evaluator(evaluator: fid.Evaluator, inception_epochs=()):
+    """``evaluate(generator, epoch)`` for ``gan.train``: classifier FID and class coverage at
+    every evaluated epoch; Inception FID too at ``inception_epochs``. Same noise every time."""
+    inception_epochs = set(inception_epochs)
+
+    def evaluate(generator, epoch):
+        use_inception = epoch in inception_epochs and evaluator.n["inception"] > 0
+        count = max(evaluator.n["classifier"], evaluator.n["inception"] if use_inception else 0)
+        samples = gan.sample_images(generator, count, seed=EVAL_SEED)
+        rows = [evaluator.fid(samples, "classifier", epoch=epoch)]
+        if use_inception:
+            rows.append(evaluator.fid(samples, "inception", epoch=epoch))
+        coverage = evaluator.class_coverage(samples)
+        return {"classifier_fid": rows[0]["value"], "digits_covered": coverage["covered"],
+                "max_class_share": max(coverage["counts"]) / coverage["n"], "class_entropy": coverage["entropy"],
+                "counts": coverage["counts"], "fid_rows": rows}
+
+    return evaluate
+
+
+def final_evaluation(evaluator: fid.Evaluator, generator) -> dict:
+    """Every metric of the final generator (Inception + classifier FID, KID, coverage)."""
+    return evaluator.evaluate(lambda n: gan.sample_images(generator, n, seed=EVAL_SEED))
+
+
+def fid_history(history: gan.GanHistory) -> list[dict]:
+    """The FID rows recorded during training, each with its ``epoch``."""
+    return [row for detail in history.evaluation_details for row in detail.get("fid_rows", [])]
+
+
+def coverage_history(history: gan.GanHistory) -> pd.DataFrame:
+    """Share of each predicted digit (columns 0-9) at every evaluated epoch (index)."""
+    rows = {d["epoch"]: np.asarray(d["counts"], dtype=float) / max(sum(d["counts"]), 1)
+            for d in history.evaluation_details if "counts" in d}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(10)))
+
+
+def fid_halving(rows: list[dict], features: str = "classifier") -> dict:
+    """First and last training-time FID of one extractor and their ratio (the 'at most half' check)."""
+    curve = sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"])
+    if len(curve) < 2:
+        return {"first": None, "last": None, "ratio": None}
+    return {"first": curve[0]["value"], "last": curve[-1]["value"], "ratio": curve[-1]["value"] / curve[0]["value"]}
+
+
+def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classifier") -> int | None:
+    """The first evaluated epoch whose FID is at or below ``threshold`` (None if never)."""
+    for row in sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"]):
+        if row["value"] <= threshold:
+            return row["epoch"]
+    return None
+
+
+def record(metrics, name: str, history: gan.GanHistory, final: dict | None, **extra) -> dict:
+    """Write one model's record to metrics.json: FID history + final rows, KID, coverage, status."""
+    rows = fid_history(history) + (final["fid"] if final else [])
+    entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
+             "training_seconds": round(history.training_seconds, 1), "fid": rows,
+             "fid_halving": fid_halving(rows), "model_files": history.model_files, **extra}
+    if final:
+        entry["kid"] = final.get("kid")
+        entry["class_coverage"] = final.get("class_coverage")
+    entry["coverage_history"] = {int(epoch): list(shares) for epoch, shares in coverage_history(history).iterrows()}
+    return metrics.update_model(name, **entry)
+
+
+def load_notebook_metrics(profile: str, stem: str) -> dict | None:
+    """Another notebook's metrics of the same profile (for overlays), or None if it has not run."""
+    path = reports_root() / profile / f"{stem}.metrics.json"
+    if not path.exists():
+        return None
+    content = json.loads(path.read_text())
+    return content if content.get("status") == "ok" else None
+
+
+def plot_training(history: gan.GanHistory, title: str, d_columns=("d_real", "d_fake"),
+                  d_label: str = "mean D output"):
+    """Losses per step (smoothed) and per epoch, and the discriminator's outputs per step."""
+    steps, epochs = history.steps, history.epochs
+    window = max(1, len(steps) // 100)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    plots.curves(axes[0], {"D / critic": steps["loss_d"], "G": steps["loss_g"]}, xlabel="generator step",
+                 ylabel="loss", title=f"{title}: losses per step (smoothed)", window=window)
+    plots.curves(axes[1], {"D / critic": epochs["loss_d"], "G": epochs["loss_g"]}, x=epochs["epoch"],
+                 ylabel="loss", title="losses per epoch")
+    present = {c: steps[c] for c in d_columns if c in steps}
+    plots.curves(axes[2], present, xlabel="generator step", ylabel=d_label, title=d_label, window=window)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grids(history: gan.GanHistory, epochs=None, title: str = ""):
+    """The fixed-noise grids at the given epochs (default: the four quarters of the run)."""
+    epochs = [e for e in (epochs or gan.quarter_epochs(max(history.last_epoch, 1))) if e in history.grids]
+    return plots.show_grids({f"{title} epoch {e}".strip(): history.grids[e] for e in epochs}, size=4.2)
+
+
+def plot_coverage_history(ax, history: gan.GanHistory, title: str = "predicted-digit shares over training"):
+    shares = coverage_history(history)
+    ax.stackplot(shares.index, shares.T.values, labels=[str(d) for d in shares.columns],
+                 colors=plt.get_cmap("tab10").colors)
+    ax.set(xlabel="epoch", ylabel="share of samples", title=title, ylim=(0, 1))
+    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    return ax

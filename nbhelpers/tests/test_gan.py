@@ -1,0 +1,350 @@
+"""The GAN engine, objectives and networks, on tiny random data (fast, CPU)."""
+import pytest
+import torch
+
+from nbhelpers import gan, gan_losses, gan_nets
+from nbhelpers.gan_losses import NonSaturatingGAN, SelfSupervisedGAN, WassersteinGAN
+
+LATENT = gan_nets.LATENT_DIM
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP's
+    barriers make two threads up to ten times slower than one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def fake_mnist(count: int = 64, seed: int = 0) -> torch.Tensor:
+    """Random 'digits' in [0, 1]: enough for testing the plumbing."""
+    return torch.rand(count, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def networks(seed: int = 0, **discriminator_options):
+    torch.manual_seed(seed)
+    return gan_nets.Generator(), gan_nets.Discriminator(**discriminator_options)
+
+
+def tiny_config(**changes) -> gan.GanConfig:
+    return gan.GanConfig(epochs=2, batch_size=16, grid_samples=8).with_overrides(**changes)
+
+
+def run(objective=None, images=None, config=None, seed: int = 0, discriminator_options=None, **options):
+    generator, discriminator = networks(seed, **(discriminator_options or {}))
+    history = gan.train(generator, discriminator, objective or NonSaturatingGAN(),
+                        fake_mnist() if images is None else images, config or tiny_config(), log=None, **options)
+    return generator, discriminator, history
+
+
+# ----------------------------------------------------------------------------- networks
+
+@pytest.mark.parametrize("norm", gan_nets.NORMS)
+def test_network_shapes_and_ranges(norm):
+    generator, discriminator = networks(norm=norm, rotation_head=True)
+    images = generator(torch.randn(5, LATENT))
+    assert images.shape == (5, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1
+    features = discriminator.features(images)
+    assert features.shape == (5, 7 * 7 * 64)                      # the report's 7*7*64
+    assert discriminator(images).shape == (5,)
+    assert discriminator.rotation_logits(features).shape == (5, 4)
+
+
+def test_sigmoid_output_is_a_probability_and_logit_is_not_squashed():
+    torch.manual_seed(0)
+    x = torch.randn(16, 1, 28, 28) * 5
+    probability = gan_nets.Discriminator(output="sigmoid")(x)
+    assert ((probability > 0) & (probability < 1)).all()
+    with pytest.raises(ValueError):
+        gan_nets.Discriminator(norm="layer")
+
+
+def test_generator_starts_without_checkerboard_thanks_to_icnr():
+    from nbhelpers.pixelshuffle import SubPixelUpsample, nearest_equivalent
+    generator, _ = networks()
+    blocks = [m for m in generator.modules() if isinstance(m, SubPixelUpsample)]
+    assert len(blocks) == 2
+    x = torch.randn(2, blocks[0].conv.in_channels, 7, 7)
+    with torch.no_grad():
+        assert torch.allclose(blocks[0](x), nearest_equivalent(blocks[0], x), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- objectives
+
+def test_wgan_critic_step_keeps_every_parameter_in_the_clip_box():
+    torch.manual_seed(0)
+    critic, objective = gan_nets.Discriminator(), WassersteinGAN(clip=0.01)
+    optimizer = torch.optim.RMSprop(critic.parameters(), lr=0.5)   # large steps to leave the box
+    real, fake = torch.rand(8, 1, 28, 28) * 2 - 1, torch.rand(8, 1, 28, 28) * 2 - 1
+    loss, stats = objective.discriminator_loss(critic, real, fake)
+    assert torch.allclose(loss, stats["d_fake"] - stats["d_real"], atol=1e-6)
+    loss.backward()
+    optimizer.step()
+    assert any(p.abs().max() > 0.01 for p in critic.parameters())
+    objective.after_discriminator_step(critic)
+    for parameter in critic.parameters():
+        assert parameter.min() >= -0.01 and parameter.max() <= 0.01
+    assert any((p.abs() == 0.01).any() for p in critic.parameters())
+
+
+def test_wgan_engine_leaves_the_critic_clipped():
+    _, critic, history = run(WassersteinGAN(clip=0.02, n_critic=2), config=tiny_config(epochs=1, optimizer="rmsprop"))
+    assert history.status == "finished"
+    assert all(p.abs().max() <= 0.02 for p in critic.parameters())
+    assert (history.steps["critic_steps"] == 2).all() and len(history.steps) == 2   # 4 batches / 2
+
+
+def test_wgan_rejects_sigmoid_or_batchnorm_critics():
+    with pytest.raises(ValueError, match="logit"):
+        WassersteinGAN().check(gan_nets.Discriminator(output="sigmoid"))
+    with pytest.raises(ValueError, match="BatchNorm"):
+        WassersteinGAN().check(gan_nets.Discriminator(norm="batch"))
+
+
+def test_wgan_paper_schedule():
+    paper, constant = WassersteinGAN(n_critic=5, schedule="paper"), WassersteinGAN(n_critic=5)
+    assert [paper.critic_steps(g) for g in range(25)] == [100] * 25
+    assert [paper.critic_steps(g) for g in (25, 26, 499, 501, 999, 1001)] == [5] * 6
+    assert [paper.critic_steps(g) for g in (500, 1000, 1500)] == [100] * 3
+    assert {constant.critic_steps(g) for g in range(1200)} == {5}
+    objective, overrides = gan_losses.wgan_setting("paper")
+    assert objective.schedule == "paper" and overrides["lr_generator"] == 5e-5
+    assert gan_losses.wgan_setting("report")[1]["lr_generator"] == 1e-3
+
+
+def test_engine_follows_the_critic_schedule_within_an_epoch():
+    # The paper's schedule scaled down (bursts of 6 critic steps for 2 generator steps, then
+    # n_critic = 3): 16 batches of 2 -> 6, 6, 3, then the last generator step gets the 1 left.
+    objective = WassersteinGAN(n_critic=3, schedule="paper")
+    objective.WARMUP_GENERATOR_STEPS, objective.BURST_CRITIC_STEPS = 2, 6
+    config = tiny_config(epochs=1, batch_size=2, optimizer="rmsprop")
+    _, _, history = run(objective, images=fake_mnist(32), config=config)
+    assert history.steps["critic_steps"].tolist() == [6, 6, 3, 1]
+
+
+def test_rotations_are_true_rotations_a_quarter_each():
+    images = torch.arange(8 * 3 * 3, dtype=torch.float).reshape(8, 1, 3, 3)
+    rotated, labels = gan_losses.rotate_quarters(images)
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    for index, k in enumerate(labels.tolist()):
+        assert torch.equal(rotated[index], torch.rot90(images[index], k, dims=(1, 2)))
+    assert not torch.equal(rotated[2], images[2].transpose(1, 2))   # a transpose is not a rotation
+    assert gan_losses.rotate_quarters(torch.zeros(6, 1, 4, 4))[1].tolist() == [0, 0, 1, 2, 2, 3]
+
+
+class Spy:
+    """Records what reaches D's real/fake head and its rotation head."""
+
+    def __init__(self, discriminator):
+        self.scored, self.rotation_inputs = [], []
+        score, rotation = discriminator.score, discriminator.rotation_logits
+        discriminator.score = lambda h: self.scored.append(h.detach()) or score(h)
+        discriminator.rotation_logits = lambda h: self.rotation_inputs.append(h.detach()) or rotation(h)
+
+
+@pytest.mark.parametrize("norm", ["none", "spectral", "batch"])
+def test_ssgan_scores_only_upright_images_and_rotates_only_for_the_rotation_head(norm):
+    torch.manual_seed(0)
+    discriminator = gan_nets.Discriminator(norm=norm, rotation_head=True).eval()  # eval: fixed SN/BN
+    real, fake = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28)
+    features = lambda x: discriminator.features(x).detach()  # noqa: E731
+    spy = Spy(discriminator)
+    objective = SelfSupervisedGAN(alpha=0.2, beta=1.0)
+    _, stats = objective.discriminator_loss(discriminator, real, fake)
+    assert torch.allclose(torch.cat(spy.scored), features(torch.cat([real, fake])), atol=1e-5)
+    assert torch.allclose(spy.rotation_inputs[0], features(gan_lossesrot(real)), atol=1e-5)
+    assert 0 <= stats["rotation_accuracy_real"] <= 1
+    spy.scored.clear(), spy.rotation_inputs.clear()
+    _, g_stats = objective.generator_loss(discriminator, fake)
+    assert torch.allclose(torch.cat(spy.scored), features(fake), atol=1e-5)
+    assert torch.allclose(spy.rotation_inputs[0], features(gan_lossesrot(fake)), atol=1e-5)
+    assert set(g_stats) == {"rotation_loss_fake", "rotation_accuracy_fake"}
+
+
+def gan_lossesrot(images):
+    return gan_losses.rotate_quarters(images)[0]
+
+
+def test_ssgan_leak_switch_really_leaks():
+    """The failure-mode switch scores rotated images too: the spy above would catch it."""
+    torch.manual_seed(0)
+    discriminator = gan_nets.Discriminator(rotation_head=True).eval()
+    spy = Spy(discriminator)
+    SelfSupervisedGAN(score_rotated=True).discriminator_loss(discriminator, torch.rand(8, 1, 28, 28),
+                                                             torch.rand(8, 1, 28, 28))
+    assert sum(len(h) for h in spy.scored) == 32
+
+
+def test_ssgan_needs_a_rotation_head():
+    with pytest.raises(ValueError, match="rotation_head"):
+        SelfSupervisedGAN().check(gan_nets.Discriminator())
+
+
+def test_non_saturating_loss_matches_its_formula():
+    torch.manual_seed(0)
+    for output in ("logit", "sigmoid"):
+        discriminator = gan_nets.Discriminator(output=output)
+        real, fake = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+        loss_d, stats = NonSaturatingGAN().discriminator_loss(discriminator, real, fake)
+        p_real, p_fake = stats["d_real"], stats["d_fake"]
+        d_real = discriminator(real) if output == "sigmoid" else torch.sigmoid(discriminator(real))
+        d_fake = discriminator(fake) if output == "sigmoid" else torch.sigmoid(discriminator(fake))
+        expected = -torch.log(d_real).mean() - torch.log(1 - d_fake).mean()
+        assert torch.allclose(loss_d, expected, atol=1e-5)
+        assert torch.allclose(p_real, d_real.mean()) and torch.allclose(p_fake, d_fake.mean())
+        loss_g, _ = NonSaturatingGAN().generator_loss(discriminator, fake)
+        assert torch.allclose(loss_g, -torch.log(d_fake).mean(), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- engine
+
+def test_history_records_and_grids(tmp_path):
+    calls = []
+
+    def evaluate(generator, epoch):
+        calls.append((epoch, generator.training, torch.is_grad_enabled()))
+        return {"score": float(epoch), "per_class": torch.arange(3)}
+
+    config = tiny_config(epochs=4, grid_every=20, eval_every=3)
+    _, _, history = run(config=config, evaluate=evaluate, models_dir=tmp_path)
+    assert history.status == "finished" and history.last_epoch == 4
+    steps = history.steps
+    assert len(steps) == 16 and steps["step"].tolist() == list(range(16))
+    for column in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
+        assert steps[column].notna().all()
+    assert steps["d_real"].between(0, 1).all()
+    assert history.epochs["epoch"].tolist() == [1, 2, 3, 4] and (history.epochs["seconds"] > 0).all()
+    assert sorted(history.grids) == [1, 2, 3, 4] == gan.quarter_epochs(4)
+    grid = history.grids[4]
+    assert grid.shape == (8, 1, 28, 28) and grid.device.type == "cpu" and 0 <= grid.min() <= grid.max() <= 1
+    assert [c[0] for c in calls] == [1, 2, 3, 4] and not any(c[1] or c[2] for c in calls)
+    assert history.evaluations["score"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert torch.equal(history.evaluation_details[0]["per_class"], torch.arange(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gan_discriminator.pt", "gan_generator.pt"]
+
+
+def test_schedule_of_grids_and_quarters():
+    assert gan.quarter_epochs(150) == [38, 75, 113, 150]
+    config = gan.GanConfig(epochs=150, grid_every=20, eval_every=10)
+    assert gan.grid_epochs(config) == [20, 38, 40, 60, 75, 80, 100, 113, 120, 140, 150]
+    assert gan.evaluation_epochs(config)[:4] == [10, 20, 30, 38] and gan.evaluation_epochs(config)[-1] == 150
+    assert gan.quarter_epochs(2) == [1, 2]
+
+
+def test_wgan_saves_a_critic(tmp_path):
+    run(WassersteinGAN(), config=tiny_config(epochs=1, optimizer="rmsprop"), name="wgan", models_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wgan_critic.pt", "wgan_generator.pt"]
+
+
+def test_ssgan_runs_and_records_rotation_accuracy():
+    _, _, history = run(SelfSupervisedGAN(), discriminator_options={"norm": "spectral", "rotation_head": True},
+                        config=tiny_config(epochs=1))
+    steps = history.steps
+    for column in ("rotation_accuracy_real", "rotation_accuracy_fake"):
+        assert steps[column].between(0, 1).all()
+
+
+def test_same_seed_same_run_on_cpu():
+    g1, _, h1 = run(config=tiny_config(epochs=1))
+    g2, _, h2 = run(config=tiny_config(epochs=1))
+    assert h1.steps.equals(h2.steps)
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
+    _, _, h3 = run(config=tiny_config(epochs=1, seed=1))
+    assert not h1.steps["loss_d"].equals(h3.steps["loss_d"])
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
+    config = tiny_config(epochs=3, eval_every=1)
+
+    def evaluate(generator, epoch):
+        z = torch.randn(4, LATENT, generator=torch.Generator().manual_seed(7))
+        return {"mean": generator(z).mean().item()}
+
+    def interrupt_at_epoch_2(generator, epoch):
+        if epoch == 2:
+            raise Interrupted
+        return evaluate(generator, epoch)
+
+    g_full, d_full, full = run(config=config, evaluate=evaluate)
+    with pytest.raises(Interrupted):
+        run(config=config, evaluate=interrupt_at_epoch_2, checkpoint_dir=tmp_path)
+    assert (tmp_path / "gan_checkpoint.pt").exists()
+    g_resumed, d_resumed, resumed = run(config=config, evaluate=evaluate, checkpoint_dir=tmp_path, seed=123)
+    assert resumed.resumed_at_epoch == 1 and resumed.status == "finished"
+    assert full.steps.equals(resumed.steps)
+    assert full.evaluations.drop(columns="eval_seconds").equals(resumed.evaluations.drop(columns="eval_seconds"))
+    for a, b in [(g_full, g_resumed), (d_full, d_resumed)]:
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(full.grids[e], resumed.grids[e]) for e in full.grids)
+    # A finished run is loaded, not trained again.
+    g_again, _, again = run(config=config, evaluate=evaluate, checkpoint_dir=tmp_path, seed=5)
+    assert again.steps.equals(full.steps)
+    assert all(torch.equal(x, y) for x, y in zip(g_full.state_dict().values(), g_again.state_dict().values()))
+
+
+def test_checkpoint_with_other_settings_raises_and_is_kept(tmp_path):
+    run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    path = tmp_path / "gan_checkpoint.pt"
+    before = path.read_bytes()
+    with pytest.raises(gan.CheckpointMismatch, match="lr_generator") as error:
+        run(config=tiny_config(epochs=1, lr_generator=3e-4), checkpoint_dir=tmp_path)
+    assert "Delete" in str(error.value) and str(path) in str(error.value)
+    with pytest.raises(gan.CheckpointMismatch, match="objective"):
+        run(WassersteinGAN(), config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    assert path.read_bytes() == before
+    run(config=tiny_config(epochs=1, checkpoint_every=5), checkpoint_dir=tmp_path)  # bookkeeping only: resumes
+
+
+class NaNAfter(NonSaturatingGAN):
+    def __init__(self, step):
+        self.calls, self.step = 0, step
+
+    def discriminator_loss(self, discriminator, real, fake):
+        loss, stats = super().discriminator_loss(discriminator, real, fake)
+        self.calls += 1
+        return (loss * float("nan") if self.calls > self.step else loss), stats
+
+
+def test_non_finite_loss_stops_with_status_diverged(tmp_path):
+    _, _, history = run(NaNAfter(5), config=tiny_config(epochs=3), models_dir=tmp_path)  # 4 steps/epoch
+    assert history.status == "diverged" and history.diverged_step == 5
+    assert "diverged" in history.message and "step 5 (epoch 2)" in history.message
+    steps = history.steps
+    assert len(steps) == 6 and steps["loss_d"].iloc[:5].notna().all() and steps["loss_d"].isna().iloc[5]
+    assert history.last_epoch == 2 and history.epochs["generator_steps"].tolist() == [4, 2]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_engine_does_not_use_a_dataloader(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the engine must not build a DataLoader")
+
+    monkeypatch.setattr(torch.utils.data.DataLoader, "__init__", forbidden)
+    _, _, history = run(config=tiny_config(epochs=1))
+    assert history.status == "finished"
+
+
+def test_bad_inputs_are_explained():
+    with pytest.raises(ValueError, match="batch_size"):
+        run(images=fake_mnist(8))
+    with pytest.raises(TypeError, match="unknown GanConfig"):
+        tiny_config(learning_rate=1.0)
+    with pytest.raises(ValueError, match="rotation_head"):
+        run(SelfSupervisedGAN())
+
+
+def test_sample_images_are_reproducible_and_in_range():
+    generator, _ = networks()
+    generator.train()
+    first = gan.sample_images(generator, 10, seed=3, batch_size=4)
+    assert first.shape == (10, 1, 28, 28) and 0 <= first.min() <= first.max() <= 1
+    assert torch.equal(first, gan.sample_images(generator, 10, seed=3, batch_size=4))
+    assert torch.allclose(first, gan.sample_images(generator, 10, seed=3), atol=1e-5)  # eval mode: per-sample
+    assert generator.training
