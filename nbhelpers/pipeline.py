@@ -40,17 +40,15 @@ def auto_profile() -> str:
     return "full" if torch.cuda.is_available() else "cpu"
 
 
-def prepare_assets(stems: list[str]) -> None:
-    """Data (and, once the metrics module provides it, FID weights) before any notebook runs."""
-    from . import data
+def prepare_assets(resolved: dict) -> None:
+    """Data, FID weights, the metric classifier and the largest Inception reference statistics
+    any selected notebook needs, all verified before the first notebook starts."""
+    from . import data, fid
+    from .repro import pick_device
     for name, md5 in data.prepare().items():
         print(f"  {name}: md5 {md5} OK")
-    try:
-        from . import fid
-    except ImportError:
-        return
-    if hasattr(fid, "prepare"):
-        fid.prepare()
+    fid.prepare(pick_device("auto"), ref_n_inception=max(p["fid_ref_n_inception"] for p in resolved.values()),
+                ref_n_classifier=max(p["fid_ref_n_classifier"] for p in resolved.values()))
 
 
 def execute(stem: str, params: dict, out_dir: Path) -> tuple[str, str | None]:
@@ -160,7 +158,7 @@ def main(argv=None) -> int:
     out_dir = reports_root() / profile
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"profile {profile}: {len(stems)} notebook(s) -> {out_dir}")
-    prepare_assets(stems)
+    prepare_assets(resolved)
     ensure_kernel()
 
     rows, started_all = [], time.time()

@@ -1,0 +1,81 @@
+"""The metric classifier: accuracy recorded and >= 99%, cache keyed by config, coverage, figures.
+
+The classifier is trained once per machine (about a minute on 2 CPU cores) and cached;
+these tests then take seconds.
+"""
+import math
+
+import matplotlib
+import pytest
+import torch
+
+from nbhelpers import classifier as clf
+from nbhelpers.data import load_mnist
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return clf.load_or_train("cpu")
+
+
+def test_cached_classifier_is_accurate_and_recorded(trained):
+    model, record = trained
+    assert record["test_accuracy"] >= clf.MIN_TEST_ACCURACY
+    assert record["key"] == clf.TrainConfig().key() and record["path"].endswith(f"{record['key']}.pt")
+    assert record["config"]["epochs"] == clf.TrainConfig().epochs
+    test_x, test_y = load_mnist("test", limit=2000)
+    feats, predicted = clf.predict(model, test_x)
+    assert feats.shape == (2000, clf.FEATURE_DIM) and (feats >= 0).all()  # after ReLU
+    assert (predicted == test_y).float().mean() > 0.98
+
+
+def test_predict_is_deterministic_and_batch_independent(trained):
+    model, _ = trained
+    x, _ = load_mnist("test", limit=300)
+    f1, p1 = clf.predict(model, x, batch_size=300)
+    f2, p2 = clf.predict(model, x, batch_size=7)
+    torch.testing.assert_close(f1, f2, rtol=1e-5, atol=1e-5)
+    assert torch.equal(p1, p2) and not model.training
+
+
+def test_cache_key_follows_the_training_config():
+    base = clf.TrainConfig()
+    assert base.key() == clf.TrainConfig().key()
+    assert clf.TrainConfig(epochs=base.epochs + 1).key() != base.key()
+    assert clf.TrainConfig(seed=1).key() != base.key()
+    assert clf.cache_path(base).name == f"mnist-cnn-{base.key()}.pt"
+
+
+def test_learning_rate_schedule_warms_up_then_decays_to_zero():
+    config = clf.TrainConfig(lr=1e-3, warmup_fraction=0.1)
+    lrs = [clf._lr_at(step, 100, config) for step in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(1e-3)
+    assert lrs[9] == pytest.approx(1e-3) and lrs[-1] < 1e-6
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_class_coverage_counts_and_entropy():
+    uniform = clf.class_coverage(torch.arange(10).repeat(30))
+    assert uniform["counts"] == [30] * 10 and uniform["n"] == 300 and uniform["covered"] == 10
+    assert uniform["entropy"] == pytest.approx(math.log2(10), abs=1e-4)
+    collapsed = clf.class_coverage(torch.tensor([3] * 199 + [5]))
+    assert collapsed["covered"] == 1  # one stray 5 is below a tenth of a uniform share
+    assert collapsed["counts"][3] == 199 and 0 < collapsed["entropy"] < 0.1
+    two = clf.class_coverage([1, 1, 7, 7])
+    assert two["covered"] == 2 and two["entropy"] == pytest.approx(1.0)
+
+
+def test_figures_draw_counts_and_labels():
+    coverage = clf.class_coverage(torch.arange(10).repeat(3))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3)
+    clf.coverage_bar(ax1, coverage)
+    assert len(ax1.patches) == 10 and "10/10" in ax1.get_title()
+    labels = torch.arange(100) % 10
+    clf.label_grid(ax2, labels)
+    assert [t.get_text() for t in ax2.texts][:3] == ["0", "1", "2"] and len(ax2.texts) == 100
+    clf.label_grid(ax3, labels[:20], images=torch.rand(20, 1, 28, 28), nrow=10)
+    assert len(ax3.images) == 1 and len(ax3.texts) == 20
+    plt.close(fig)
