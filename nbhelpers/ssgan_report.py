@@ -1,0 +1,353 @@
+"""Notebook 05 (self-supervised GAN): training runs, the rotation-head diagnostics, the alpha
+ablation, the failure-mode demo and the comparison with the GAN notebook.
+
+The objective itself is ``gan_losses.SelfSupervisedGAN`` (Chen et al. 2019); this module only
+organises runs of it and reads out what the discriminator's rotation head learned.
+
+    runs = ssgan_report.Runner(run, images, config, evaluator)
+    main = runs.train("ssgan", SelfSupervisedGAN(alpha=0.2))
+    table = ssgan_report.rotation_by_digit(main.discriminator, test_x, test_y)
+
+Rotations follow ``gan_losses.rotate_quarters``: label k means ``torch.rot90(x, k, dims=(2, 3))``,
+i.e. k * 90 degrees counter-clockwise.
+"""
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from . import fid, gan, gan_report, gan_nets, plots
+from .gan_losses import SelfSupervisedGAN, rotate_quarters
+
+ANGLES = (0, 90, 180, 270)
+GAN_STEM, GAN_MODEL = "03_gan_pixelshuffle", "gan"
+
+
+# ----------------------------------------------------------------------------- runs
+
+def build_networks(seed: int, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32
+                   ) -> tuple[gan_nets.Generator, gan_nets.Discriminator]:
+    """The GAN notebook's generator and discriminator trunk (same sizes: pass 03's
+    ``g_channels`` and ``d_channels``), D with a rotation head and logit output; the same
+    initial weights for a given seed."""
+    torch.manual_seed(seed)
+    return (gan_nets.Generator(channels=tuple(g_channels)),
+            gan_nets.Discriminator(first_channels=d_channels, norm=norm, output="logit", rotation_head=True))
+
+
+def alpha_name(alpha: float) -> str:
+    """Model name of one ablation setting: 0 -> "ssgan_alpha0", 0.2 -> "ssgan_alpha0.2"."""
+    return f"ssgan_alpha{alpha:g}"
+
+
+@dataclass
+class Result:
+    """One finished (or diverged) training run and, when it finished, its final metrics."""
+
+    name: str
+    objective: SelfSupervisedGAN
+    config: gan.GanConfig
+    images: int                      # training images used
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    history: gan.GanHistory
+    final: dict | None = None        # gan_report.final_evaluation output
+
+    @property
+    def finished(self) -> bool:
+        return self.history.status == "finished"
+
+    def fid_rows(self) -> list[dict]:
+        return gan_report.fid_history(self.history)
+
+
+class MixedBatchSSGAN(SelfSupervisedGAN):
+    """The BatchNorm bug, for the failure-mode demo only: D's trunk sees real, fake and rotated
+    real images as ONE batch, so BatchNorm normalises them with statistics of the mixture,
+    while G's update runs fakes through D on their own (other statistics). The engine's own
+    SS-GAN keeps batches apart under BatchNorm (``trunk_features``); this class undoes that."""
+
+    name = "ssgan_mixed_batchnorm"
+
+    def discriminator_loss(self, discriminator, real, fake):
+        rotated_real, labels = rotate_quarters(real)
+        everything = discriminator.features(torch.cat([real, fake, rotated_real]))
+        real_features, fake_features, rotated_features = everything.split([len(real), len(fake), len(rotated_real)])
+        gan_loss, stats = self.gan_discriminator_loss(discriminator, real_features, fake_features)
+        rotation_loss, accuracy = self._rotation_terms(discriminator, rotated_features, labels)
+        stats.update(rotation_loss_real=rotation_loss.detach(), rotation_accuracy_real=accuracy)
+        return gan_loss + self.beta * rotation_loss, stats
+
+
+class Runner:
+    """Trains SS-GAN variants on one image set with one evaluator, saving checkpoints and
+    models under the notebook's output folder (a finished run is reloaded, not retrained)."""
+
+    def __init__(self, run, images: torch.Tensor, config: gan.GanConfig, evaluator: fid.Evaluator,
+                 inception_epochs=(), g_channels=(64, 32), d_channels: int = 32, log=print):
+        self.run, self.images, self.config, self.evaluator = run, images, config, evaluator
+        self.inception_epochs, self.log = set(inception_epochs), log
+        self.sizes = {"g_channels": tuple(g_channels), "d_channels": d_channels}
+
+    def train(self, name: str, objective: SelfSupervisedGAN, norm: str = "spectral", config: gan.GanConfig | None = None,
+              train_limit: int = 0, final: bool = True, save_models: bool = True,
+              curve_evaluator: fid.Evaluator | None = None, inception_epochs=None) -> Result:
+        """Train one setting. ``curve_evaluator`` (default: the main one) measures the
+        training-time curves; the final evaluation (``final=True``) always uses the main one."""
+        config = config or self.config
+        images = self.images[:train_limit] if train_limit else self.images
+        inception = self.inception_epochs if inception_epochs is None else set(inception_epochs)
+        generator, discriminator = build_networks(config.seed, norm, **self.sizes)
+        history = gan.train(generator, discriminator, objective, images, config, name=name,
+                            evaluate=gan_report.training_evaluator(curve_evaluator or self.evaluator, inception),
+                            checkpoint_dir=self.run.out_dir / "checkpoints",
+                            models_dir=self.run.out_dir / "models" if save_models else None, log=self.log)
+        result = Result(name, objective, config, len(images), generator, discriminator, history)
+        if final and result.finished:  # a diverged generator may output NaN: no final metrics then
+            result.final = gan_report.final_evaluation(self.evaluator, generator)
+        return result
+
+
+def record(metrics, result: Result, **extra) -> dict:
+    """``gan_report.record`` plus the SS-GAN settings and the run's length."""
+    objective = result.objective
+    return gan_report.record(metrics, result.name, result.history, result.final, alpha=objective.alpha,
+                             beta=objective.beta, score_rotated=objective.score_rotated,
+                             epochs=result.config.epochs, train_images=result.images,
+                             final_rotation_accuracy=final_rotation_accuracy(result.history), **extra)
+
+
+def final_rotation_accuracy(history: gan.GanHistory) -> dict:
+    """Mean rotation accuracy of D over the last epoch, on rotated reals and on rotated fakes."""
+    steps = history.steps
+    if steps.empty:
+        return {"real": None, "fake": None}
+    last = steps[steps["epoch"] == steps["epoch"].max()]
+    return {"real": float(last["rotation_accuracy_real"].mean()), "fake": float(last["rotation_accuracy_fake"].mean())}
+
+
+# ----------------------------------------------------------------------------- rotation head
+
+def all_rotations(images: torch.Tensor) -> torch.Tensor:
+    """[N, 1, H, W] -> [N, 4, 1, H, W]: each image turned by 0, 90, 180 and 270 degrees."""
+    return torch.stack([torch.rot90(images, k, dims=(2, 3)) for k in range(len(ANGLES))], dim=1)
+
+
+@torch.no_grad()
+def rotation_predictions(discriminator, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The rotation head's guess for every image in every orientation: long [N, 4], entry
+    [i, k] is the predicted label of image i turned by k * 90 degrees. ``images`` in [0, 1];
+    D runs in eval mode (no spectral-norm power iteration, BatchNorm running statistics)."""
+    was_training = discriminator.training
+    discriminator.eval()
+    device = next(discriminator.parameters()).device
+    try:
+        out = []
+        for batch in images.split(batch_size):
+            turned = all_rotations(batch.to(device).float() * 2 - 1)   # D reads [-1, 1]
+            logits = discriminator.rotation_logits(discriminator.features(turned.flatten(0, 1)))
+            out.append(logits.argmax(1).view(len(batch), len(ANGLES)).cpu())
+    finally:
+        discriminator.train(was_training)
+    return torch.cat(out)
+
+
+def rotation_by_digit(discriminator, images: torch.Tensor, digits: torch.Tensor) -> pd.DataFrame:
+    """Accuracy of D's rotation head per digit (rows 0-9) and true angle, from ``images`` in
+    [0, 1] labelled ``digits`` (true labels for test images, the classifier's for samples).
+
+    Columns: accuracy at 0/90/180/270 degrees, their mean, "off by 180" (the share of guesses
+    exactly half a turn wrong: the signature of 0, 1, 8 and of 6 <-> 9), "off by 90" and n.
+    """
+    predicted = rotation_predictions(discriminator, images)
+    truth = torch.arange(len(ANGLES)).expand_as(predicted)
+    digits = torch.as_tensor(digits).reshape(-1).cpu()
+    rows = {}
+    for digit in range(10):
+        mask = digits == digit
+        if not mask.any():
+            continue
+        p, t = predicted[mask], truth[mask]
+        correct = (p == t).float()
+        row = {f"{angle}°": correct[:, k].mean().item() for k, angle in enumerate(ANGLES)}
+        row["mean"] = correct.mean().item()
+        row["off by 180°"] = (p == (t + 2) % 4).float().mean().item()
+        row["off by 90°"] = ((p - t) % 2 == 1).float().mean().item()
+        row["n"] = int(mask.sum())
+        rows[digit] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "digit"
+    return table
+
+
+def plot_rotation_training(ax, history: gan.GanHistory, title: str = "rotation accuracy of D", window: int | None = None):
+    """Rotation-head accuracy per generator step on rotated reals and rotated fakes (smoothed)."""
+    steps = history.steps
+    window = window or max(1, len(steps) // 50)
+    plots.curves(ax, {"rotated real images": steps["rotation_accuracy_real"],
+                      "rotated generated images": steps["rotation_accuracy_fake"]},
+                 xlabel="generator step", ylabel="accuracy (4 classes)", title=title, window=window)
+    ax.axhline(0.25, color="0.4", linestyle=":", linewidth=1, label="chance")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_rotation_by_digit(ax, table: pd.DataFrame, title: str = ""):
+    """Heat map of per-digit, per-angle accuracy, with the mean and the half-turn errors."""
+    columns = [f"{a}°" for a in ANGLES] + ["mean", "off by 180°"]
+    values = table[columns].to_numpy()
+    ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for (r, c), value in np.ndenumerate(values):
+        ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value < 0.6 else "black")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(table)), [str(d) for d in table.index])
+    ax.set(ylabel="digit", title=title)
+    ax.grid(False)
+    return ax
+
+
+# ----------------------------------------------------------------------------- comparison with the GAN
+
+def load_gan_record(profile: str) -> tuple[dict | None, str]:
+    """(the GAN notebook's model record of this profile, or None; a sentence saying which)."""
+    metrics = gan_report.load_notebook_metrics(profile, GAN_STEM)
+    if metrics is None:
+        return None, (f"no finished {GAN_STEM} run of profile '{profile}' was found "
+                      f"(reports/{profile}/{GAN_STEM}.metrics.json absent or not ok): run it first to compare")
+    record = metrics.get("models", {}).get(GAN_MODEL)
+    if not record or not record.get("fid"):
+        return None, f"{GAN_STEM} of profile '{profile}' has no model '{GAN_MODEL}' with FID rows"
+    return record, f"GAN: {GAN_STEM} of profile '{profile}', model '{GAN_MODEL}' ({record.get('epochs_trained')} epochs)"
+
+
+def final_result(record: dict) -> dict:
+    """A metrics.json model record as ``Evaluator.evaluate`` output (final rows only), for fid_table."""
+    result = {"fid": [r for r in record.get("fid", []) if "epoch" not in r]}
+    if record.get("kid"):
+        result["kid"] = record["kid"]
+    if record.get("class_coverage"):
+        result["class_coverage"] = record["class_coverage"]
+    return result
+
+
+def last_epoch_fid(rows: list[dict], features: str = "classifier") -> float | None:
+    curve = sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"])
+    return curve[-1]["value"] if curve else None
+
+
+def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str = "") -> str:
+    """``fid.fid_curves`` of the training-time rows of each run; runs whose N or reference
+    differ from the first one are left out. Returns a note naming what was left out ("" if none)."""
+    curves = {name: [r for r in rows if "epoch" in r and r["features"] == features] for name, rows in curves.items()}
+    curves = {name: rows for name, rows in curves.items() if rows}
+    first = next(iter(curves.values()))
+    setting = {(first[0]["n"], first[0]["ref"])}
+    kept = {name: rows for name, rows in curves.items() if {(r["n"], r["ref"]) for r in rows} == setting}
+    fid.fid_curves(ax, kept, features=features, title=title)
+    dropped = sorted(set(curves) - set(kept))
+    return f"left out (other N or reference): {', '.join(dropped)}" if dropped else ""
+
+
+def checks(rows: list[dict], final: dict | None, gan_record: dict | None) -> pd.DataFrame:
+    """The issue's acceptance criteria for the main run, each with its value and verdict."""
+    halving = gan_report.fid_halving(rows)
+    table = [{"criterion": "last classifier FID <= half the first", "value":
+              None if halving["ratio"] is None else f"{halving['first']:.2f} -> {halving['last']:.2f} (x{halving['ratio']:.3f})",
+              "holds": None if halving["ratio"] is None else halving["ratio"] <= 0.5}]
+    if final:
+        coverage = final["class_coverage"]
+        share = max(coverage["counts"]) / coverage["n"]
+        table.append({"criterion": "all ten digits covered", "value": f"{coverage['covered']}/10",
+                      "holds": coverage["covered"] == 10})
+        table.append({"criterion": "no digit above 20% of samples", "value": f"max share {share:.1%}",
+                      "holds": share <= 0.20})
+    ours = last_epoch_fid(rows)
+    theirs = last_epoch_fid(gan_record["fid"]) if gan_record else None
+    if ours is not None and theirs is not None:
+        ratio = ours / theirs
+        table.append({"criterion": "final classifier FID within 1.25x of the GAN's",
+                      "value": f"{ours:.2f} vs {theirs:.2f} (x{ratio:.3f})", "holds": ratio <= 1.25})
+    else:
+        table.append({"criterion": "final classifier FID within 1.25x of the GAN's",
+                      "value": "GAN run not available", "holds": None})
+    return pd.DataFrame(table).set_index("criterion")
+
+
+# ----------------------------------------------------------------------------- ablation and demo
+
+def results_table(results: dict[str, Result]) -> pd.DataFrame:
+    """``fid.fid_table`` of finished runs (Inception FID with N, classifier FID, KID,
+    digits covered), plus the largest digit share and what each run trained on."""
+    finished = {label: r for label, r in results.items() if r.final}
+    table = fid.fid_table({label: r.final for label, r in finished.items()})
+    table["largest digit share"] = [max(r.final["class_coverage"]["counts"]) / r.final["class_coverage"]["n"]
+                                    for r in finished.values()]
+    table["training"] = [f"{r.config.epochs} epochs x {r.images} images" for r in finished.values()]
+    return table
+
+
+def digit_shares(results: dict[str, Result]) -> pd.DataFrame:
+    """Share of each predicted digit (columns 0-9) in every finished run's final samples."""
+    rows = {label: np.asarray(r.final["class_coverage"]["counts"], float) / r.final["class_coverage"]["n"]
+            for label, r in results.items() if r.final}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(10)))
+
+
+def plot_digit_shares(ax, shares: pd.DataFrame, title: str = "predicted-digit shares of the final samples"):
+    """Grouped bars: one group per digit, one bar per run."""
+    width = 0.8 / max(len(shares), 1)
+    for i, (label, row) in enumerate(shares.iterrows()):
+        ax.bar(np.arange(10) + (i - (len(shares) - 1) / 2) * width, row.values, width, label=label)
+    ax.axhline(0.1, color="0.3", linestyle="--", linewidth=1)
+    ax.set_xticks(range(10))
+    ax.set(xlabel="predicted digit", ylabel="share of samples", title=title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def generator_view(history: gan.GanHistory, alpha: float) -> pd.Series:
+    """exp(-G's GAN loss) per step: the (geometric) mean sigmoid(D) on the fakes as D scores
+    them in G's update, to set beside ``d_fake``, the same quantity in D's update. The two
+    differ when D's output for an image depends on its batch (BatchNorm over mixed batches)."""
+    steps = history.steps
+    return np.exp(-(steps["loss_g"] - alpha * steps["rotation_loss_fake"]))
+
+
+def plot_demo(results: dict[str, Result]):
+    """The failure-mode runs side by side: classifier FID per epoch; D's outputs on real and
+    generated images in D's update; the fakes' score in G's update; rotation accuracies."""
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.4))
+    rows = []
+    for i, (label, result) in enumerate(results.items()):
+        rows = sorted((r for r in result.fid_rows() if r["features"] == "classifier"), key=lambda r: r["epoch"])
+        axes[0].plot([r["epoch"] for r in rows], [r["value"] for r in rows], marker="o", color=f"C{i}", label=label)
+        steps = result.history.steps
+        window = max(1, len(steps) // 30)
+        line = lambda ax, values, style, text: ax.plot(steps["step"], plots.smooth(values, window), color=f"C{i}",  # noqa: E731
+                                                       linestyle=style, label=f"{label}: {text}")
+        line(axes[1], steps["d_real"], "-", "D(x)")
+        line(axes[1], steps["d_fake"], "--", "D(G(z))")
+        line(axes[2], steps["d_fake"], "--", "in D's update")
+        line(axes[2], generator_view(result.history, result.objective.alpha), ":", "in G's update")
+        line(axes[3], steps["rotation_accuracy_real"], "-", "real")
+        line(axes[3], steps["rotation_accuracy_fake"], "--", "generated")
+    n, ref = (rows[0]["n"], rows[0]["ref"]) if rows else ("?", "?")
+    axes[0].set(xlabel="epoch", ylabel=f"classifier FID (N={n}, vs {ref})", title="classifier FID")
+    axes[1].set(xlabel="generator step", ylabel="mean sigmoid(D), upright images", title="D(x) solid, D(G(z)) dashed")
+    axes[2].set(xlabel="generator step", ylabel="sigmoid(D) on generated images",
+                title="fakes scored in D's vs in G's update")
+    axes[3].set(xlabel="generator step", ylabel="rotation accuracy", ylim=(0, 1.02),
+                title="rotation head: real solid, generated dashed")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def upright_share(discriminator, images: torch.Tensor) -> float:
+    """Share of ``images`` (as given, not turned) that D's rotation head calls upright (0 degrees):
+    near the real digits' rate when samples stand upright, lower when G draws turned digits."""
+    return float((rotation_predictions(discriminator, images)[:, 0] == 0).float().mean())

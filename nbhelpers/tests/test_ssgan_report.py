@@ -1,0 +1,234 @@
+"""SS-GAN notebook helpers: rotation-head read-outs, runs, tables, the GAN comparison (CPU, fast)."""
+import json
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from nbhelpers import gan, gan_nets, ssgan_report  # noqa: E402
+from nbhelpers.gan_losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def template() -> torch.Tensor:
+    """An asymmetric 28x28 'digit' in [0, 1]: a bar along the top and one down the left side."""
+    image = torch.zeros(1, 1, 28, 28)
+    image[..., 3:6, 3:20] = 1.0
+    image[..., 3:15, 3:6] = 1.0
+    return image
+
+
+class TemplateHead(nn.Module):
+    """A stand-in discriminator whose rotation head compares the image with the template
+    turned by 0, 90, 180, 270 degrees (the best match wins, ties go to 0 degrees)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        turned = [torch.rot90(template() * 2 - 1, k, dims=(2, 3)).flatten() for k in range(4)]
+        self.register_buffer("bank", torch.stack(turned))
+
+    def features(self, images):
+        return images.flatten(1)
+
+    def rotation_logits(self, features):
+        return self.scale * features @ self.bank.T
+
+
+# ----------------------------------------------------------------------------- rotation head
+
+def test_all_rotations_match_the_objectives_rotation_labels():
+    images = torch.rand(8, 1, 28, 28)
+    rotated, labels = rotate_quarters(images)              # what D is trained on
+    turned = ssgan_report.all_rotations(images)
+    assert turned.shape == (8, 4, 1, 28, 28)
+    for i in range(8):
+        assert torch.equal(rotated[i], turned[i, labels[i]])
+
+
+def test_rotation_predictions_of_a_perfect_head_are_the_true_angles():
+    images = template().repeat(5, 1, 1, 1)
+    predicted = ssgan_report.rotation_predictions(TemplateHead(), images)
+    assert predicted.shape == (5, 4)
+    assert torch.equal(predicted, torch.arange(4).expand(5, 4))
+
+
+def test_rotation_by_digit_shows_half_turn_confusion_and_symmetry():
+    six = template()
+    nine = torch.rot90(six, 2, dims=(2, 3))                 # a "9" is a "6" turned half a turn
+    blank = torch.zeros(1, 1, 28, 28)                      # fully symmetric: every guess is "0 degrees"
+    images = torch.cat([six, six, nine, blank])
+    digits = torch.tensor([6, 6, 9, 0])
+    table = ssgan_report.rotation_by_digit(TemplateHead(), images, digits)
+    assert list(table.index) == [0, 6, 9]
+    assert table.loc[6, "mean"] == 1.0 and table.loc[6, "n"] == 2
+    assert table.loc[9, "mean"] == 0.0 and table.loc[9, "off by 180°"] == 1.0   # 9 read as a turned 6
+    assert table.loc[0, "mean"] == 0.25 and table.loc[0, "0°"] == 1.0
+    assert table.loc[0, "off by 180°"] == 0.25 and table.loc[0, "off by 90°"] == 0.5
+
+
+def test_rotation_predictions_leave_the_discriminator_untouched():
+    torch.manual_seed(0)
+    discriminator = gan_nets.Discriminator(norm="spectral", rotation_head=True)
+    discriminator(torch.randn(4, 1, 28, 28))               # one power iteration in training mode
+    before = {k: v.clone() for k, v in discriminator.state_dict().items()}
+    ssgan_report.rotation_predictions(discriminator, torch.rand(6, 1, 28, 28))
+    assert discriminator.training
+    after = discriminator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)   # no spectral-norm update
+
+
+def test_upright_share():
+    images = torch.cat([template(), torch.rot90(template(), 1, dims=(2, 3))])
+    assert ssgan_report.upright_share(TemplateHead(), images) == 0.5
+
+
+# ----------------------------------------------------------------------------- objectives
+
+def test_mixed_batch_objective_equals_the_engines_without_batchnorm_and_differs_with_it():
+    real, fake = torch.rand(8, 1, 28, 28) * 2 - 1, torch.rand(8, 1, 28, 28) * 2 - 1
+    for norm, same in (("none", True), ("batch", False)):
+        torch.manual_seed(0)
+        discriminator = gan_nets.Discriminator(norm=norm, rotation_head=True)
+        torch.manual_seed(1)
+        reference, _ = SelfSupervisedGAN().discriminator_loss(discriminator, real, fake)
+        torch.manual_seed(1)
+        mixed, stats = ssgan_report.MixedBatchSSGAN().discriminator_loss(discriminator, real, fake)
+        assert torch.isclose(reference, mixed, atol=1e-5) == same, norm
+        assert set(stats) == set(SelfSupervisedGAN.discriminator_stats)
+
+
+def test_build_networks_is_seeded_and_sized_like_the_gan():
+    g1, d1 = ssgan_report.build_networks(3)
+    g2, d2 = ssgan_report.build_networks(3, norm="batch")
+    assert torch.equal(next(g1.parameters()), next(g2.parameters()))
+    assert d1.rotation_head is not None and d1.output == "logit" and d1.norm == "spectral"
+    plain = gan_nets.Discriminator()
+    assert d1.features(torch.zeros(2, 1, 28, 28)).shape == plain.features(torch.zeros(2, 1, 28, 28)).shape
+
+
+def test_alpha_names():
+    assert ssgan_report.alpha_name(0.0) == "ssgan_alpha0"
+    assert ssgan_report.alpha_name(0.2) == "ssgan_alpha0.2"
+    assert ssgan_report.alpha_name(1) == "ssgan_alpha1"
+
+
+# ----------------------------------------------------------------------------- runs (stub evaluator)
+
+class StubEvaluator:
+    """What gan_report's evaluation helpers call, with fixed numbers."""
+
+    n = {"inception": 0, "classifier": 16}
+
+    def fid(self, images, features="inception", epoch=None):
+        row = {"features": features, "n": 16, "ref": "mnist-test[:16]", "value": 10.0 / (epoch or 1)}
+        return {**row, "epoch": epoch} if epoch is not None else row
+
+    def class_coverage(self, images):
+        return {"counts": [2] * 8 + [0, 0], "n": 16, "covered": 8, "entropy": 3.0, "max_entropy": 3.32}
+
+    def evaluate(self, sampler):
+        images = sampler(16)
+        return {"fid": [self.fid(images, "classifier")], "class_coverage": self.class_coverage(images)}
+
+
+class StubRun:
+    def __init__(self, folder):
+        self.out_dir = folder
+
+
+def test_runner_trains_records_and_reloads(tmp_path):
+    images = torch.rand(32, 1, 28, 28)
+    config = gan.GanConfig(epochs=2, batch_size=16, grid_samples=4, eval_every=1)
+    runner = ssgan_report.Runner(StubRun(tmp_path), images, config, StubEvaluator(), log=None)
+    result = runner.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), train_limit=16)
+    assert result.finished and result.images == 16 and result.final is not None
+    assert [r["epoch"] for r in result.fid_rows()] == [1, 2]
+    assert (tmp_path / "models" / "ssgan_test_generator.pt").exists()
+    view = ssgan_report.generator_view(result.history, 0.5)
+    assert len(view) == len(result.history.steps) and ((view > 0) & (view < 1)).all()
+    accuracy = ssgan_report.final_rotation_accuracy(result.history)
+    assert 0 <= accuracy["real"] <= 1 and 0 <= accuracy["fake"] <= 1
+
+    class Metrics:
+        def __init__(self):
+            self.models = {}
+
+        def update_model(self, name, **fields):
+            self.models.setdefault(name, {}).update(fields)
+            return self.models[name]
+
+    metrics = Metrics()
+    entry = ssgan_report.record(metrics, result)
+    assert entry["alpha"] == 0.5 and entry["epochs"] == 2 and entry["train_images"] == 16
+    assert entry["fid_halving"]["ratio"] == pytest.approx(0.5)
+    again = runner.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), train_limit=16)   # from the checkpoint
+    assert again.history.training_seconds == result.history.training_seconds
+
+    table = ssgan_report.results_table({"a": result, "b": again})
+    assert list(table.index) == ["a", "b"] and table["digits covered"].tolist() == [8, 8]
+    assert table["largest digit share"].tolist() == [0.125, 0.125]
+    shares = ssgan_report.digit_shares({"a": result})
+    assert shares.loc["a", 9] == 0 and shares.loc["a"].sum() == pytest.approx(1)
+    fig, axes = plt.subplots(1, 2)
+    ssgan_report.plot_rotation_training(axes[0], result.history)
+    ssgan_report.plot_digit_shares(axes[1], shares)
+    plt.close(fig)
+    plt.close(ssgan_report.plot_demo({"a": result, "b": again}))
+
+
+# ----------------------------------------------------------------------------- GAN comparison
+
+def rows(values, n=10000, ref="mnist-test", features="classifier"):
+    return [{"features": features, "n": n, "ref": ref, "value": v, "epoch": e} for e, v in enumerate(values, 1)]
+
+
+def test_checks_report_each_criterion():
+    final = {"class_coverage": {"counts": [100] * 9 + [200], "n": 1100, "covered": 10}}
+    gan_record = {"fid": rows([40.0, 20.0]) + [{"features": "classifier", "n": 10000, "ref": "mnist-test", "value": 1.0}]}
+    table = ssgan_report.checks(rows([30.0, 24.0]), final, gan_record)
+    holds = table["holds"].to_dict()
+    assert holds["last classifier FID <= half the first"] is False           # 24 / 30 = 0.8
+    assert holds["all ten digits covered"] is True
+    assert holds["no digit above 20% of samples"] is True                   # 200 / 1100 = 18%
+    assert holds["final classifier FID within 1.25x of the GAN's"] is True   # 24 / 20 = 1.2 (epoch rows only)
+    missing = ssgan_report.checks(rows([30.0, 10.0]), None, None)
+    assert missing.loc["final classifier FID within 1.25x of the GAN's", "holds"] is None
+    assert missing.loc["last classifier FID <= half the first", "holds"] is True
+
+
+def test_gan_record_absent_then_present(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    record, note = ssgan_report.load_gan_record("cpu")
+    assert record is None and "run it first" in note
+    folder = tmp_path / "cpu"
+    folder.mkdir()
+    model = {"fid": rows([9.0, 5.0]) + [{"features": "inception", "n": 200, "ref": "mnist-test[:1000]", "value": 50.0}],
+             "kid": {"features": "inception", "mean": 0.1, "std": 0.01}, "class_coverage": {"covered": 10},
+             "epochs_trained": 2}
+    (folder / f"{ssgan_report.GAN_STEM}.metrics.json").write_text(json.dumps({"status": "ok", "models": {"gan": model}}))
+    record, note = ssgan_report.load_gan_record("cpu")
+    assert record == model and "2 epochs" in note
+    final = ssgan_report.final_result(record)
+    assert [r["features"] for r in final["fid"]] == ["inception"] and final["kid"]["mean"] == 0.1
+
+
+def test_fid_overlay_leaves_out_curves_of_another_sample_size():
+    fig, ax = plt.subplots()
+    note = ssgan_report.plot_fid_overlay(ax, {"ours": rows([5.0, 3.0]), "gan": rows([6.0, 4.0]),
+                                              "other": rows([1.0, 2.0], n=500)})
+    assert note.endswith("other") and len(ax.lines) == 2
+    plt.close(fig)
+    assert isinstance(ssgan_report.last_epoch_fid(rows([5.0, 3.0])), float)
+    assert ssgan_report.last_epoch_fid([]) is None
