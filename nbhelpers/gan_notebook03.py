@@ -161,11 +161,31 @@ def plot_icnr_examples(examples: dict):
 
 # ----------------------------------------------------------------------------- mode collapse
 
-def class_share_table(counts, real_counts, tolerance: float = 0.2) -> pd.DataFrame:
+@torch.no_grad()
+def classifier_confidence(evaluator, images: torch.Tensor, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted digit, its softmax probability) for every image, from the Evaluator's MNIST
+    classifier, with the same 1/255 rounding as ``Evaluator.predict``."""
+    model, _ = evaluator.classifier()
+    probabilities = torch.cat([model(batch.to(evaluator.device).mul(255).round().div(255)).softmax(1).cpu()
+                               for batch in images.split(batch_size)])
+    confidence, labels = probabilities.max(1)
+    return labels, confidence
+
+
+def confidence_by_digit(labels: torch.Tensor, confidence: torch.Tensor, sure: float = 0.9) -> pd.DataFrame:
+    """Per predicted digit: mean classifier confidence and the share of its samples above ``sure``."""
+    frame = pd.DataFrame({"digit": labels.numpy(), "confidence": confidence.numpy()})
+    grouped = frame.groupby("digit")["confidence"]
+    table = pd.DataFrame({"mean confidence": grouped.mean(), f"share p >= {sure}": grouped.apply(lambda c: (c >= sure).mean())})
+    return table.reindex(range(10))
+
+
+def class_share_table(counts, real_counts, tolerance: float = 0.2, confidence: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per digit: generated count and share, its ratio to the uniform 10 %, the share the same
     classifier predicts on real MNIST test digits, and a verdict: "over" / "under" when the
     share is more than ``tolerance`` (relative) above / below 10 %, else "ok". ``z`` is the
-    deviation from 10 % in binomial standard errors (how far beyond sampling noise it is)."""
+    deviation from 10 % in binomial standard errors (how far beyond sampling noise it is).
+    ``confidence`` (from ``confidence_by_digit``) adds its columns."""
     counts = np.asarray(counts, dtype=float)
     real = np.asarray(real_counts, dtype=float)
     n = counts.sum()
@@ -175,10 +195,13 @@ def class_share_table(counts, real_counts, tolerance: float = 0.2) -> pd.DataFra
     slack = 1e-9  # so that a share exactly at the tolerance counts as "ok" on both sides
     verdict = np.where(ratio > 1 + tolerance + slack, "over",
                        np.where(ratio < 1 - tolerance - slack, "under", "ok"))
-    return pd.DataFrame({"generated": counts.astype(int), "share": share, "share / 10%": ratio,
-                         "z vs 10%": (share - UNIFORM_SHARE) / stderr,
-                         "real test share": real / real.sum(), "verdict": verdict},
-                        index=pd.Index(range(len(counts)), name="digit"))
+    table = pd.DataFrame({"generated": counts.astype(int), "share": share, "share / 10%": ratio,
+                          "z vs 10%": (share - UNIFORM_SHARE) / stderr,
+                          "real test share": real / real.sum(), "verdict": verdict},
+                         index=pd.Index(range(len(counts)), name="digit"))
+    if confidence is not None:
+        table = table.join(confidence.rename_axis("digit"))
+    return table
 
 
 def collapse_summary(table: pd.DataFrame) -> dict:

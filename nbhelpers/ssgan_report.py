@@ -42,7 +42,7 @@ def alpha_name(alpha: float) -> str:
     return f"ssgan_alpha{alpha:g}"
 
 
-@dataclass
+@dataclass(eq=False)   # compared by identity: a run is one object
 class Result:
     """One finished (or diverged) training run and, when it finished, its final metrics."""
 

@@ -106,7 +106,7 @@ def settings_table(settings, report_n_critic: int = 0) -> pd.DataFrame:
         paper_schedule = objective.schedule == "paper"
         columns[setting] = {
             "optimiser": overrides["optimizer"], "lr critic": overrides["lr_discriminator"],
-            "lr generator": overrides["lr_generator"], "batch size": overrides.get("batch_size", "batch_size"),
+            "lr generator": overrides["lr_generator"], "batch size": overrides.get("batch_size", "the batch_size parameter"),
             "clip c": objective.clip, "n_critic": objective.n_critic,
             "critic steps, first 25 G steps": objective.BURST_CRITIC_STEPS if paper_schedule else objective.n_critic,
             "critic steps, every 500th G step": objective.BURST_CRITIC_STEPS if paper_schedule else objective.n_critic,
@@ -163,6 +163,11 @@ def plot_estimate(history: gan.GanHistory, title: str = "WGAN"):
     bursts = steps.loc[steps["critic_steps"] >= burst, "step"]
     if len(bursts):  # the paper's schedule: mark the generator steps that got 100 critic steps
         ax.scatter(bursts, estimate.loc[bursts.to_numpy()], s=8, color="C3", zorder=3, label=f"{burst} critic steps")
+    if len(estimate) >= 20:  # a few early spikes would flatten the rest: show the central 98% of steps
+        low, high = np.nanquantile(estimate.to_numpy(), [0.01, 0.99])
+        margin = 0.1 * (high - low) or abs(high) or 1.0
+        ax.set_ylim(low - margin, high + margin)
+    ax.axhline(0, color="0.4", linewidth=0.8)
     ax.set(xlabel="generator step", ylabel="mean f(x) - mean f(G(z))", title=f"{title}: Wasserstein estimate")
     ax.legend()
     plots.curves(axes[1], {"critic": steps["grad_norm_d"], "generator": steps["grad_norm_g"]},
@@ -438,7 +443,9 @@ def verdict(entries: dict, threshold: float) -> str:
             return
         ranked = sorted(values.items(), key=lambda item: item[1] if lower else -item[1])
         listed = ", ".join(f"{name} {value:.4g}" for name, value in ranked)
-        lines.append(f"{label}: {ranked[0][0]} is best ({listed}).")
+        winners = [name for name, value in ranked if value == ranked[0][1]]
+        best_text = f"{winners[0]} is best" if len(winners) == 1 else f"tie between {' and '.join(winners)}"
+        lines.append(f"{label}: {best_text} ({listed}).")
 
     def final_fid(features):
         return lambda entry: next((r["value"] for r in entry.get("fid", []) if r["features"] == features

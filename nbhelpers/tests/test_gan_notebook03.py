@@ -78,3 +78,30 @@ def test_dominant_digits_per_epoch():
     table = nb03.dominant_digits(shares)
     assert table.loc[2, "most produced"] == 0 and table.loc[2, "its share"] == pytest.approx(0.5)
     assert table.loc[1, "TV from uniform"] == pytest.approx(0.0)
+
+
+def test_confidence_by_digit_and_its_columns_in_the_share_table():
+    labels = torch.tensor([3, 3, 1, 1, 1])
+    confidence = torch.tensor([0.95, 0.85, 0.99, 0.5, 0.9])
+    by_digit = nb03.confidence_by_digit(labels, confidence)
+    assert by_digit.loc[3, "mean confidence"] == pytest.approx(0.9)
+    assert by_digit.loc[1, "share p >= 0.9"] == pytest.approx(2 / 3)
+    assert np.isnan(by_digit.loc[0, "mean confidence"])      # a digit nobody produced
+    table = nb03.class_share_table(torch.bincount(labels, minlength=10).tolist(), [1] * 10, confidence=by_digit)
+    assert table.loc[3, "mean confidence"] == pytest.approx(0.9)
+
+
+def test_classifier_confidence_uses_the_evaluators_classifier():
+    class Stub:
+        device = torch.device("cpu")
+
+        def classifier(self):
+            net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+            nn.init.zeros_(net[1].weight)
+            with torch.no_grad():
+                net[1].bias.copy_(torch.arange(10.0))
+            return net, {}
+
+    labels, confidence = nb03.classifier_confidence(Stub(), torch.rand(5, 1, 28, 28))
+    assert labels.tolist() == [9] * 5
+    assert torch.allclose(confidence, torch.softmax(torch.arange(10.0), 0)[9].expand(5))

@@ -240,6 +240,8 @@ def test_criteria_and_verdict():
     assert "Inception FID (lower is better): GAN is best" in text
     assert "Never reached classifier FID ≤ 30: GAN." in text
     assert wgan_report.verdict({"GAN": None, "WGAN": good}, 30.0).startswith("Only one model")
+    tied = wgan_report.verdict({"A": good, "B": good}, threshold=30.0)
+    assert "classifier FID (lower is better): tie between A and B" in tied
 
 
 def test_figures_draw(tmp_path):
