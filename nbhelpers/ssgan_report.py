@@ -351,3 +351,22 @@ def upright_share(discriminator, images: torch.Tensor) -> float:
     """Share of ``images`` (as given, not turned) that D's rotation head calls upright (0 degrees):
     near the real digits' rate when samples stand upright, lower when G draws turned digits."""
     return float((rotation_predictions(discriminator, images)[:, 0] == 0).float().mean())
+
+
+def failure_verdicts(table: pd.DataFrame, correct: str, fid_column: str, damage_ratio: float = 1.25) -> list[str]:
+    """One line per broken run of the failure demo (rows of ``table`` other than ``correct``):
+    its final classifier FID against the correct run's and its digits covered, called
+    "damaging" when the FID is more than ``damage_ratio`` times the correct run's or digits
+    are lost; then which run did the most damage, or that none did at this length."""
+    reference = table.loc[correct]
+    lines, worst = [], None
+    for label, row in table.drop(index=correct).iterrows():
+        ratio = row[fid_column] / reference[fid_column]
+        lost = int(reference["digits covered"] - row["digits covered"])
+        damaging = ratio > damage_ratio or lost > 0
+        lines.append(f"{label}: classifier FID {row[fid_column]:.2f} = x{ratio:.2f} the correct run's, "
+                     f"{int(row['digits covered'])}/10 digits -> {'damaging' if damaging else 'no clear damage at this length'}")
+        if damaging and (worst is None or ratio > worst[1]):
+            worst = (label, ratio)
+    lines.append(f"most damaging here: {worst[0]}" if worst else "no failure mode did clear damage at this length")
+    return lines

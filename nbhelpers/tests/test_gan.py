@@ -8,14 +8,7 @@ from nbhelpers.gan_losses import NonSaturatingGAN, SelfSupervisedGAN, Wasserstei
 LATENT = gan_nets.LATENT_DIM
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP's
-    barriers make two threads up to ten times slower than one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fake_mnist(count: int = 64, seed: int = 0) -> torch.Tensor:

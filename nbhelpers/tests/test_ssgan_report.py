@@ -2,6 +2,7 @@
 import json
 
 import matplotlib
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -13,12 +14,7 @@ from nbhelpers import gan, gan_nets, ssgan_report  # noqa: E402
 from nbhelpers.gan_losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def template() -> torch.Tensor:
@@ -232,3 +228,15 @@ def test_fid_overlay_leaves_out_curves_of_another_sample_size():
     plt.close(fig)
     assert isinstance(ssgan_report.last_epoch_fid(rows([5.0, 3.0])), float)
     assert ssgan_report.last_epoch_fid([]) is None
+
+
+def test_failure_verdicts_name_the_damaging_runs():
+    table = pd.DataFrame({"fid": [40.0, 36.0, 88.0, 42.0], "digits covered": [9, 10, 3, 8]},
+                         index=["correct", "leak", "batchnorm", "lost a digit"])
+    lines = ssgan_report.failure_verdicts(table, "correct", "fid")
+    assert lines[0].startswith("leak: classifier FID 36.00 = x0.90") and lines[0].endswith("no clear damage at this length")
+    assert lines[1].endswith("-> damaging") and "3/10 digits" in lines[1]
+    assert lines[2].endswith("-> damaging")               # FID fine, but a digit lost
+    assert lines[-1] == "most damaging here: batchnorm"
+    calm = ssgan_report.failure_verdicts(table.loc[["correct", "leak"]], "correct", "fid")
+    assert calm[-1] == "no failure mode did clear damage at this length"
