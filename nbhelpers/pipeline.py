@@ -8,8 +8,9 @@
    kernel's output goes to ``<stem>.log`` beside it. A failing notebook does not stop the others.
 3. Each executed notebook, failed ones included (papermill keeps the outputs up to the error
    and puts a banner at the top), is rendered by nbconvert to a self-contained ``<stem>.html``.
-4. ``reports/<profile>/index.html`` links every report with its status, duration and headline
-   numbers from the metrics files; the same summary is printed. Exit status 1 if any failed.
+4. ``reports/<profile>/index.html`` links every report of the profile (this run's and earlier
+   ones') with its status, duration and headline numbers from the metrics files; this run's
+   summary is printed. Exit status 1 if any notebook of this run failed.
 """
 import argparse
 import html
@@ -107,13 +108,32 @@ def headline(metrics: dict) -> str:
     return "; ".join(parts)
 
 
+def index_rows(out_dir: Path, this_run: list[dict]) -> list[dict]:
+    """The index's rows in notebook order: this run's, then, for every other notebook whose
+    metrics file is in ``out_dir`` (an earlier run of the same profile), a row read from it,
+    so that running a subset (``--only``) keeps the other reports listed."""
+    fresh = {row["stem"]: row for row in this_run}
+    rows = []
+    for stem in config.notebook_stems():
+        metrics_path = out_dir / f"{stem}.metrics.json"
+        if stem in fresh:
+            rows.append({**fresh[stem], "run": "this run"})
+        elif metrics_path.exists():
+            metrics = json.loads(metrics_path.read_text())
+            rows.append({"stem": stem, "status": metrics.get("status", "unknown"), "seconds": metrics.get("wall_seconds"),
+                         "error": metrics.get("error"), "headline": headline(metrics), "run": "earlier run"})
+    return rows
+
+
 def write_index(out_dir: Path, profile: str, rows: list[dict]) -> Path:
     cells = []
     for row in rows:
         stem = html.escape(row["stem"])
+        duration = f"{row['seconds']:.0f} s" if row.get("seconds") is not None else "?"
         cells.append(
             f"<tr class='{row['status']}'><td><a href='{stem}.html'>{stem}</a></td><td>{row['status']}</td>"
-            f"<td>{row['seconds']:.0f} s</td><td>{html.escape(row['headline'] or row.get('error') or '')}</td>"
+            f"<td>{html.escape(row.get('run', ''))}</td><td>{duration}</td>"
+            f"<td>{html.escape(row['headline'] or row.get('error') or '')}</td>"
             f"<td><a href='{stem}.ipynb'>ipynb</a> · <a href='{stem}.metrics.json'>metrics</a> · "
             f"<a href='{stem}.log'>log</a></td></tr>")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>MNIST generative models: {profile}</title>
@@ -122,7 +142,7 @@ tr.failed td{{background:#fdd}}tr.incomplete td{{background:#ffd}}</style></head
 <h1>MNIST generative models: profile <code>{profile}</code></h1>
 <p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. FIDs name their feature extractor and sample count N; the
 reference set is the MNIST test set. Inception and classifier FIDs are on different scales.</p>
-<table><tr><th>notebook</th><th>status</th><th>duration</th><th>headline</th><th>files</th></tr>
+<table><tr><th>notebook</th><th>status</th><th>run</th><th>duration</th><th>headline</th><th>files</th></tr>
 {''.join(cells)}</table></body></html>"""
     path = out_dir / "index.html"
     path.write_text(page)
@@ -175,7 +195,7 @@ def main(argv=None) -> int:
         print(f"[{index}/{len(stems)}] {stem}: {metrics['status']} in {seconds:.0f} s"
               f"{' -> ' + str(page) if page else ''}{' | ' + error if error else ''}", flush=True)
 
-    index_page = write_index(out_dir, profile, rows)
+    index_page = write_index(out_dir, profile, index_rows(out_dir, rows))
     width = max(len(r["stem"]) for r in rows)
     print(f"\nsummary ({profile}, {time.time() - started_all:.0f} s in all; index {index_page})")
     for row in rows:
