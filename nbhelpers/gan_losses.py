@@ -34,7 +34,7 @@ Three objectives:
     image of a batch gets one of the four (a quarter of the batch per angle, as in
     kwotsin/mimicry), so the rotation term costs one extra trunk pass, not four.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -173,9 +173,6 @@ class WassersteinGAN(Objective):
         for parameter in discriminator.parameters():
             parameter.clamp_(-self.clip, self.clip)
 
-    def describe(self):
-        return {"name": self.name, **asdict(self)}
-
 
 # The two WGAN configurations of issue 6: the objective's settings and the optimiser's.
 WGAN_SETTINGS = {
@@ -260,6 +257,3 @@ class SelfSupervisedGAN(NonSaturatingGAN):
         rotation_loss, accuracy = self._rotation_terms(discriminator, rotated_features, labels)
         stats = {"rotation_loss_fake": rotation_loss.detach(), "rotation_accuracy_fake": accuracy}
         return gan_loss + self.alpha * rotation_loss, stats
-
-    def describe(self):
-        return {"name": self.name, **asdict(self)}

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import fid
 from . import pixelshuffle as ps
 from .plots import image_grid
 
@@ -166,9 +167,9 @@ def classifier_confidence(evaluator, images: torch.Tensor, batch_size: int = 200
     """(predicted digit, its softmax probability) for every image, from the Evaluator's MNIST
     classifier, with the same 1/255 rounding as ``Evaluator.predict``."""
     model, _ = evaluator.classifier()
-    probabilities = torch.cat([model(batch.to(evaluator.device).mul(255).round().div(255)).softmax(1).cpu()
-                               for batch in images.split(batch_size)])
-    confidence, labels = probabilities.max(1)
+    probabilities = fid.extract(lambda batch: model(batch.mul(255).round().div(255)).softmax(1),
+                                images, evaluator.device, batch_size)
+    confidence, labels = probabilities.cpu().max(1)
     return labels, confidence
 
 

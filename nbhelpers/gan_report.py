@@ -17,6 +17,7 @@ from . import fid, gan, plots
 from .paths import reports_root
 
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
+GAN_STEM, GAN_MODEL = "03_gan_pixelshuffle", "gan"  # the GAN run that 04 and 05 compare with
 
 
 def evaluator_for(run, params) -> fid.Evaluator:
@@ -62,9 +63,20 @@ def coverage_history(history: gan.GanHistory) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(10)))
 
 
+def fid_curve(rows: list[dict], features: str = "classifier") -> list[dict]:
+    """The training-time FID rows of one extractor, by epoch."""
+    return sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"])
+
+
+def last_epoch_fid(rows: list[dict], features: str = "classifier") -> float | None:
+    """The last training-time FID of one extractor (None without any)."""
+    curve = fid_curve(rows, features)
+    return curve[-1]["value"] if curve else None
+
+
 def fid_halving(rows: list[dict], features: str = "classifier") -> dict:
     """First and last training-time FID of one extractor and their ratio (the 'at most half' check)."""
-    curve = sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"])
+    curve = fid_curve(rows, features)
     if len(curve) < 2:
         return {"first": None, "last": None, "ratio": None}
     return {"first": curve[0]["value"], "last": curve[-1]["value"], "ratio": curve[-1]["value"] / curve[0]["value"]}
@@ -72,7 +84,7 @@ def fid_halving(rows: list[dict], features: str = "classifier") -> dict:
 
 def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classifier") -> int | None:
     """The first evaluated epoch whose FID is at or below ``threshold`` (None if never)."""
-    for row in sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"]):
+    for row in fid_curve(rows, features):
         if row["value"] <= threshold:
             return row["epoch"]
     return None
@@ -89,6 +101,35 @@ def record(metrics, name: str, history: gan.GanHistory, final: dict | None, **ex
         entry["class_coverage"] = final.get("class_coverage")
     entry["coverage_history"] = {int(epoch): list(shares) for epoch, shares in coverage_history(history).iterrows()}
     return metrics.update_model(name, **entry)
+
+
+def final_result(entry: dict) -> dict:
+    """A metrics record reduced to its final evaluation, in ``Evaluator.evaluate``'s shape
+    (FID rows without an epoch, KID, class coverage), for ``fid.fid_table``."""
+    result = {"fid": [row for row in entry.get("fid", []) if "epoch" not in row]}
+    for key in ("kid", "class_coverage"):
+        if entry.get(key):
+            result[key] = entry[key]
+    return result
+
+
+def comparable_curves(curves: dict, features: str = "classifier") -> tuple[dict, list[str]]:
+    """The training-time FID rows of ``features`` of each run, keeping only runs whose N and
+    reference match the first run's (FIDs at other N are not comparable). Returns the kept
+    curves and a note for each run left out."""
+    kept, notes, setting = {}, [], None
+    for name, rows in curves.items():
+        rows = [r for r in (rows or []) if r.get("features") == features and "epoch" in r]
+        if not rows:
+            notes.append(f"{name}: no {features} FID history")
+            continue
+        settings = {(r["n"], r["ref"]) for r in rows}
+        setting = setting or next(iter(settings))
+        if settings != {setting}:
+            notes.append(f"{name}: {features} FID at N/ref {sorted(settings)}, not {setting}: left out")
+            continue
+        kept[name] = rows
+    return kept, notes
 
 
 def load_notebook_metrics(profile: str, stem: str) -> dict | None:

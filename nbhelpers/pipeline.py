@@ -94,12 +94,15 @@ def record_outcome(metrics_path: Path, stem: str, profile: str, status: str, err
 
 
 def headline(metrics: dict) -> str:
-    """Final FIDs per model, e.g. 'vae: Inception FID 41.2 (N=1000) · classifier FID 3.1 (N=10000)'."""
+    """Final FIDs per model, e.g. 'vae: Inception FID 41.2 (N=1000) · classifier FID 3.1 (N=10000)'.
+    Per feature space the final row (no ``"epoch"``) wins; without one (a diverged run), the
+    latest training evaluation."""
     parts = []
     for model, record in metrics.get("models", {}).items():
         latest = {}
         for row in record.get("fid", []):
-            if "epoch" not in row or row["features"] not in latest:
+            current = latest.get(row["features"])
+            if current is None or "epoch" not in row or ("epoch" in current and row["epoch"] >= current["epoch"]):
                 latest[row["features"]] = row
         if latest:
             fids = " · ".join(f"{f} FID {r['value']:.2f} (N={r['n']})" for f, r in sorted(latest.items())

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .assets import atomic_save
 from .repro import Run
 
 
@@ -61,9 +62,8 @@ class Metrics:
         return self.model(name)
 
     def write(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(_jsonable(self.data), indent=2))
-        tmp.replace(self.path)
+        text = json.dumps(_jsonable(self.data), indent=2)
+        atomic_save(self.path, lambda handle: handle.write(text.encode()))
 
     def finish(self) -> None:
         self.data["status"] = "ok"

@@ -22,7 +22,7 @@ from . import fid, gan, gan_report, gan_nets, plots
 from .gan_losses import SelfSupervisedGAN, rotate_quarters
 
 ANGLES = (0, 90, 180, 270)
-GAN_STEM, GAN_MODEL = "03_gan_pixelshuffle", "gan"
+GAN_STEM, GAN_MODEL = gan_report.GAN_STEM, gan_report.GAN_MODEL
 
 
 # ----------------------------------------------------------------------------- runs
@@ -223,31 +223,17 @@ def load_gan_record(profile: str) -> tuple[dict | None, str]:
     return record, f"GAN: {GAN_STEM} of profile '{profile}', model '{GAN_MODEL}' ({record.get('epochs_trained')} epochs)"
 
 
-def final_result(record: dict) -> dict:
-    """A metrics.json model record as ``Evaluator.evaluate`` output (final rows only), for fid_table."""
-    result = {"fid": [r for r in record.get("fid", []) if "epoch" not in r]}
-    if record.get("kid"):
-        result["kid"] = record["kid"]
-    if record.get("class_coverage"):
-        result["class_coverage"] = record["class_coverage"]
-    return result
-
-
-def last_epoch_fid(rows: list[dict], features: str = "classifier") -> float | None:
-    curve = sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"])
-    return curve[-1]["value"] if curve else None
-
-
 def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str = "") -> str:
-    """``fid.fid_curves`` of the training-time rows of each run; runs whose N or reference
-    differ from the first one are left out. Returns a note naming what was left out ("" if none)."""
-    curves = {name: [r for r in rows if "epoch" in r and r["features"] == features] for name, rows in curves.items()}
-    curves = {name: rows for name, rows in curves.items() if rows}
-    first = next(iter(curves.values()))
-    setting = {(first[0]["n"], first[0]["ref"])}
-    kept = {name: rows for name, rows in curves.items() if {(r["n"], r["ref"]) for r in rows} == setting}
-    fid.fid_curves(ax, kept, features=features, title=title)
-    dropped = sorted(set(curves) - set(kept))
+    """``fid.fid_curves`` of the training-time rows of each run (``gan_report.comparable_curves``:
+    runs whose N or reference differ from the first one are left out). Returns a note naming
+    what was left out ("" if none)."""
+    kept, _ = gan_report.comparable_curves(curves, features)
+    if kept:
+        fid.fid_curves(ax, kept, features=features, title=title)
+    else:
+        ax.text(0.5, 0.5, f"no {features} FID history", ha="center", va="center", transform=ax.transAxes)
+    with_rows = [name for name, rows in curves.items() if gan_report.fid_curve(rows or [], features)]
+    dropped = sorted(set(with_rows) - set(kept))
     return f"left out (other N or reference): {', '.join(dropped)}" if dropped else ""
 
 
@@ -264,8 +250,8 @@ def checks(rows: list[dict], final: dict | None, gan_record: dict | None) -> pd.
                       "holds": coverage["covered"] == 10})
         table.append({"criterion": "no digit above 20% of samples", "value": f"max share {share:.1%}",
                       "holds": share <= 0.20})
-    ours = last_epoch_fid(rows)
-    theirs = last_epoch_fid(gan_record["fid"]) if gan_record else None
+    ours = gan_report.last_epoch_fid(rows)
+    theirs = gan_report.last_epoch_fid(gan_record["fid"]) if gan_record else None
     if ours is not None and theirs is not None:
         ratio = ours / theirs
         table.append({"criterion": "final classifier FID within 1.25x of the GAN's",

@@ -27,7 +27,7 @@ from torch import nn
 from . import fid, gan, gan_losses, gan_nets, gan_report, plots
 from .paths import reports_root
 
-GAN_STEM, GAN_MODEL = "03_gan_pixelshuffle", "gan"
+GAN_STEM, GAN_MODEL = gan_report.GAN_STEM, gan_report.GAN_MODEL
 SHARED_PARAMS = ("epochs", "batch_size", "train_limit", "eval_every", "seed")  # must match for a fair overlay
 
 
@@ -290,38 +290,9 @@ def load_gan_samples(profile: str, count: int = 100) -> torch.Tensor | None:
 
 # ----------------------------------------------------------------------------- comparisons
 
-def final_result(entry: dict) -> dict:
-    """A metrics record reduced to its final evaluation, in ``Evaluator.evaluate``'s shape
-    (FID rows without an epoch, KID, class coverage), for ``fid.fid_table``."""
-    result = {"fid": [row for row in entry.get("fid", []) if "epoch" not in row]}
-    for key in ("kid", "class_coverage"):
-        if entry.get(key):
-            result[key] = entry[key]
-    return result
-
-
-def comparable_curves(curves: dict, features: str = "classifier") -> tuple[dict, list[str]]:
-    """The training-time FID rows of ``features`` of each run, keeping only runs whose N and
-    reference match the first run's (FIDs at other N are not comparable). Returns the kept
-    curves and a note for each run left out."""
-    kept, notes, setting = {}, [], None
-    for name, rows in curves.items():
-        rows = [r for r in (rows or []) if r.get("features") == features and "epoch" in r]
-        if not rows:
-            notes.append(f"{name}: no {features} FID history")
-            continue
-        settings = {(r["n"], r["ref"]) for r in rows}
-        setting = setting or next(iter(settings))
-        if settings != {setting}:
-            notes.append(f"{name}: {features} FID at N/ref {sorted(settings)}, not {setting}: left out")
-            continue
-        kept[name] = rows
-    return kept, notes
-
-
 def plot_fid_overlay(curves: dict, features: str = "classifier", title: str = ""):
     """FID against epoch for each run on one axis (``fid.fid_curves``), comparable runs only."""
-    kept, notes = comparable_curves(curves, features)
+    kept, notes = gan_report.comparable_curves(curves, features)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if kept:
         fid.fid_curves(ax, kept, features=features, title=title)

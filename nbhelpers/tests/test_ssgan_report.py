@@ -10,7 +10,7 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from nbhelpers import gan, gan_nets, ssgan_report  # noqa: E402
+from nbhelpers import gan, gan_nets, gan_report, ssgan_report  # noqa: E402
 from nbhelpers.gan_losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
 
 
@@ -216,7 +216,7 @@ def test_gan_record_absent_then_present(tmp_path, monkeypatch):
     (folder / f"{ssgan_report.GAN_STEM}.metrics.json").write_text(json.dumps({"status": "ok", "models": {"gan": model}}))
     record, note = ssgan_report.load_gan_record("cpu")
     assert record == model and "2 epochs" in note
-    final = ssgan_report.final_result(record)
+    final = gan_report.final_result(record)
     assert [r["features"] for r in final["fid"]] == ["inception"] and final["kid"]["mean"] == 0.1
 
 
@@ -226,8 +226,8 @@ def test_fid_overlay_leaves_out_curves_of_another_sample_size():
                                               "other": rows([1.0, 2.0], n=500)})
     assert note.endswith("other") and len(ax.lines) == 2
     plt.close(fig)
-    assert isinstance(ssgan_report.last_epoch_fid(rows([5.0, 3.0])), float)
-    assert ssgan_report.last_epoch_fid([]) is None
+    assert isinstance(gan_report.last_epoch_fid(rows([5.0, 3.0])), float)
+    assert gan_report.last_epoch_fid([]) is None
 
 
 def test_failure_verdicts_name_the_damaging_runs():
@@ -240,3 +240,9 @@ def test_failure_verdicts_name_the_damaging_runs():
     assert lines[-1] == "most damaging here: batchnorm"
     calm = ssgan_report.failure_verdicts(table.loc[["correct", "leak"]], "correct", "fid")
     assert calm[-1] == "no failure mode did clear damage at this length"
+
+
+def test_fid_overlay_without_any_history_draws_a_note_instead_of_failing():
+    fig, ax = plt.subplots()
+    assert ssgan_report.plot_fid_overlay(ax, {"a": [], "b": None}) == ""
+    plt.close(fig)

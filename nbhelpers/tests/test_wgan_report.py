@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from nbhelpers import gan, gan_nets, wgan_report
+from nbhelpers import gan, gan_nets, gan_report, wgan_report
 from nbhelpers.gan_losses import WassersteinGAN
 
 matplotlib.use("Agg")
@@ -200,7 +200,7 @@ def test_gan_samples_are_read_from_the_exported_npz(reports):
 
 def test_curves_at_another_sample_size_are_left_out():
     curves = {"WGAN": record([50.0, 30.0])["fid"], "GAN": record([40.0, 20.0], n=500)["fid"], "none": None}
-    kept, notes = wgan_report.comparable_curves(curves)
+    kept, notes = gan_report.comparable_curves(curves)
     assert list(kept) == ["WGAN"] and len(notes) == 2 and "left out" in notes[0]
 
 
@@ -220,7 +220,7 @@ def test_comparison_table_side_by_side_with_a_missing_gan():
 
 
 def test_final_result_keeps_only_the_final_evaluation():
-    result = wgan_report.final_result(record([60.0, 30.0], final=(90.0, 11.0)))
+    result = gan_report.final_result(record([60.0, 30.0], final=(90.0, 11.0)))
     assert [r["features"] for r in result["fid"]] == ["inception", "classifier"] and "kid" in result
 
 
