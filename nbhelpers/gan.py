@@ -19,18 +19,24 @@ What it does, in order, each epoch:
    D, kept as device tensors and copied to the host every ``sync_every`` steps (every step on
    CPU, where copying is free), so CUDA never waits on a per-step ``.item()``. A non-finite
    loss stops training with ``status == "diverged"`` and a message; nothing is raised.
-4. At the chosen epochs: a 100-sample grid from fixed noise (every ``grid_every`` epochs and
+4. With ``ema_decay > 0``, after every generator update an exponential moving average of G's
+   weights (``WeightAverage``); that average is then the generator the run reports: grids,
+   evaluations and the saved ``<name>_generator.pt`` use it (``history.final_generator``).
+5. At the chosen epochs: a 100-sample grid from fixed noise (every ``grid_every`` epochs and
    at the four quarters) and the caller's ``evaluate(generator, epoch) -> dict`` (every
-   ``eval_every`` epochs, at the quarters and at the end), both with G in eval mode.
-5. A checkpoint (models, optimisers, RNG states, history) every ``checkpoint_every`` epochs.
+   ``eval_every`` epochs, at the quarters and at the end), both with G in eval mode; with
+   ``evaluate_last_iterate`` the trained G itself is evaluated too (``row["last_iterate"]``).
+6. A checkpoint (models, optimisers, the average, RNG states, history) every ``checkpoint_every`` epochs.
    A run resumes from it only if its settings hash matches; otherwise ``CheckpointMismatch``
    is raised and the file is left alone. Finished runs write ``<name>_generator.pt`` and
-   ``<name>_discriminator.pt`` (``<name>_critic.pt`` for a WGAN) to ``models_dir``.
+   ``<name>_discriminator.pt`` (``<name>_critic.pt`` for a WGAN) to ``models_dir``, and with
+   averaging also ``<name>_generator_last_iterate.pt``.
 
 Determinism: the data order and the noise come from two ``torch.Generator`` seeded from
 ``config.seed`` and saved in checkpoints, so on CPU the same seed (and the same initial
 weights) gives the same run, interrupted or not.
 """
+import copy
 import hashlib
 import json
 import math
@@ -70,6 +76,7 @@ class GanConfig:
     sync_every: int = 50                        # steps between device -> host copies (CUDA)
     channels_last: bool = True                  # faster convolutions on CPU
     compile: bool = False                       # torch.compile the networks (CUDA fast path)
+    ema_decay: float = 0.0                      # generator weight average (WeightAverage); 0: off
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -80,6 +87,8 @@ class GanConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.eval_every < 0:
             raise ValueError("eval_every must be >= 0")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
 
     def with_overrides(self, **changes) -> "GanConfig":
         """A copy with some fields changed; an unknown name is an error."""
@@ -108,6 +117,49 @@ class CheckpointMismatch(RuntimeError):
     """A checkpoint exists but was written with different settings."""
 
 
+# ----------------------------------------------------------------------------- weight average
+
+class WeightAverage:
+    """Exponential moving average of a generator's weights (averaging the iterates of GAN
+    training: Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training").
+
+    After generator update t = 0, 1, 2, ...:
+        avg <- b_t * avg + (1 - b_t) * w_t,     b_t = min(decay, (1 + t) / (10 + t))
+    The warm-up b_t (the ``num_updates`` rule of TensorFlow's ExponentialMovingAverage) keeps
+    the early average close to the current weights, so it forgets the random initialisation
+    within a few hundred steps; later the average spans about 1 / (1 - decay) steps. BatchNorm
+    running statistics are averaged the same way; integer buffers are copied. The averaged
+    copy is always in eval mode and never trained.
+    """
+
+    def __init__(self, module: nn.Module, decay: float):
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.updates = 0
+        self._pairs = list(zip(self.module.state_dict().values(), module.state_dict().values()))
+
+    def warmup_decay(self, t: int) -> float:
+        return min(self.decay, (1 + t) / (10 + t))
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold in the tracked module's current weights (call after each optimiser step)."""
+        weight = 1 - self.warmup_decay(self.updates)
+        for mine, now in self._pairs:
+            if mine.is_floating_point():
+                mine.lerp_(now, weight)        # mine + weight * (now - mine)
+            else:
+                mine.copy_(now)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])   # in place: the tracked pairs stay valid
+        self.updates = state["updates"]
+
+
 # ----------------------------------------------------------------------------- history
 
 class GanHistory:
@@ -122,6 +174,8 @@ class GanHistory:
     - ``grids``: {epoch: [100, 1, 28, 28] CPU tensor in [0, 1]} from fixed noise.
     - ``status`` ("running", "finished", "diverged"), ``message``, ``diverged_step``,
       ``model_files`` ({role: path}).
+    - ``final_generator``: the generator the run reports (the weight average when
+      ``ema_decay > 0``, else the trained generator); not saved with the history.
     """
 
     BASE_COLUMNS = ("epoch", "step", "loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "critic_steps")
@@ -138,6 +192,7 @@ class GanHistory:
         self.training_seconds = 0.0
         self.model_files: dict[str, str] = {}
         self.resumed_at_epoch: int | None = None
+        self.final_generator: nn.Module | None = None
 
     # tables
     @property
@@ -219,6 +274,8 @@ def run_settings(generator: nn.Module, discriminator: nn.Module, objective: Obje
     """Everything that determines a run's result (what the checkpoint hash covers)."""
     config_values = {k: v for k, v in asdict(config).items() if k not in BOOKKEEPING_FIELDS}
     config_values["betas"] = list(config_values["betas"])
+    if not config_values["ema_decay"]:
+        del config_values["ema_decay"]   # runs without an average keep the hash they had before it existed
     return {"config": config_values, "objective": objective.describe(), "generator": describe(generator),
             "discriminator": describe(discriminator), "data": _data_fingerprint(images)}
 
@@ -259,7 +316,7 @@ class _Trainer:
     """State of one run; ``train()`` below is the public entry point."""
 
     def __init__(self, generator, discriminator, objective, images, config, name, evaluate,
-                 checkpoint_dir, models_dir, log):
+                 evaluate_last_iterate, checkpoint_dir, models_dir, log):
         if images.ndim != 4 or len(images) < config.batch_size:
             raise ValueError(f"images must be [N, C, H, W] with N >= batch_size ({config.batch_size}); "
                              f"got {tuple(images.shape)}")
@@ -270,6 +327,7 @@ class _Trainer:
         self.D = discriminator.to(self.device, memory_format=memory_format)
         self.objective, self.images, self.config, self.name = objective, images, config, name
         self.evaluate, self.log = evaluate, log or (lambda message: None)
+        self.evaluate_last_iterate = evaluate_last_iterate
         self.settings = run_settings(self.G, self.D, objective, images, config)
         self.hash = settings_hash(self.settings)
         self.checkpoint_path = Path(checkpoint_dir) / f"{name}_checkpoint.pt" if checkpoint_dir else None
@@ -287,6 +345,8 @@ class _Trainer:
         self.sync_every = 1 if self.device.type == "cpu" else config.sync_every
         self.grid_at = set(grid_epochs(config))
         self.evaluate_at = set(evaluation_epochs(config)) if evaluate else set()
+        self.average = WeightAverage(self.G, config.ema_decay) if config.ema_decay else None
+        self.history.final_generator = self.average.module if self.average else self.G
         if config.compile:
             self.G.compile()
             for part in self.D.children():
@@ -299,6 +359,7 @@ class _Trainer:
                 "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
                 "optimizer_generator": self.opt_g.state_dict(),
                 "optimizer_discriminator": self.opt_d.state_dict(),
+                "generator_average": self.average.state_dict() if self.average else None,
                 "data_rng": self.data_rng.get_state(), "noise_rng": self.noise_rng.get_state(),
                 "history": self.history.state_dict()}
 
@@ -325,6 +386,8 @@ class _Trainer:
         self.D.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["optimizer_generator"])
         self.opt_d.load_state_dict(state["optimizer_discriminator"])
+        if self.average:
+            self.average.load_state_dict(state["generator_average"])
         self.data_rng.set_state(state["data_rng"])
         self.noise_rng.set_state(state["noise_rng"])
         self.history.load_state_dict(state["history"])
@@ -337,7 +400,10 @@ class _Trainer:
         if self.models_dir is None:
             return
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        for role, module in (("generator", self.G), (self.objective.critic_role, self.D)):
+        modules = [("generator", self.history.final_generator), (self.objective.critic_role, self.D)]
+        if self.average:
+            modules.append(("generator_last_iterate", self.G))
+        for role, module in modules:
             path = self.models_dir / f"{self.name}_{role}.pt"
             torch.save({k: v.contiguous() for k, v in module.state_dict().items()}, path)
             self.history.model_files[role] = str(path)
@@ -382,6 +448,8 @@ class _Trainer:
             loss_g.backward()
             grad_norm_g = _total_grad_norm(self.G)
             self.opt_g.step()
+            if self.average:
+                self.average.update()
         finally:
             self.D.requires_grad_(True)
         return [loss_g.detach(), grad_norm_g] + [stats[k] for k in self.objective.generator_stats]
@@ -431,27 +499,33 @@ class _Trainer:
 
     # --- grids and evaluation
     def _after_epoch(self, epoch: int) -> dict:
-        """Grid and evaluation at their epochs, with G in eval mode (BatchNorm running stats)."""
+        """Grid and evaluation at their epochs, of the reported generator (the average, or G),
+        in eval mode (BatchNorm running stats)."""
         if epoch not in self.grid_at and epoch not in self.evaluate_at:
             return {}
+        shown = self.history.final_generator
         self.G.eval()
         try:
             if epoch in self.grid_at:
-                self.history.grids[epoch] = sample_images(self.G, self.config.grid_samples, seed=self.grid_seed).cpu()
+                self.history.grids[epoch] = sample_images(shown, self.config.grid_samples, seed=self.grid_seed).cpu()
             if epoch in self.evaluate_at:
                 started = time.perf_counter()
-                with torch.no_grad():
-                    result = self.evaluate(self.G, epoch)
-                if not isinstance(result, dict | None):
-                    raise TypeError(f"evaluate() must return a dict of metrics (or None), "
-                                    f"got {type(result).__name__}")
-                row = {"epoch": epoch, **_plain(dict(result or {}), "evaluate()"),
-                       "eval_seconds": round(time.perf_counter() - started, 3)}
+                row = {"epoch": epoch, **self._evaluate(shown, epoch)}
+                if self.average and self.evaluate_last_iterate:
+                    row["last_iterate"] = self._evaluate(self.G, epoch)
+                row["eval_seconds"] = round(time.perf_counter() - started, 3)
                 self.history.evaluation_details.append(row)
                 return row
         finally:
             self.G.train()
         return {}
+
+    def _evaluate(self, generator: nn.Module, epoch: int) -> dict:
+        with torch.no_grad():
+            result = self.evaluate(generator, epoch)
+        if not isinstance(result, dict | None):
+            raise TypeError(f"evaluate() must return a dict of metrics (or None), got {type(result).__name__}")
+        return _plain(dict(result or {}), "evaluate()")
 
     def _epoch_summary(self, epoch: int, blocks: list[np.ndarray], batches: int, seconds: float) -> dict:
         rows = np.concatenate(blocks)
@@ -524,7 +598,7 @@ def sample_images(generator: nn.Module, count: int, seed: int = 0, batch_size: i
 
 def train(generator: nn.Module, discriminator: nn.Module, objective: Objective, images: torch.Tensor,
           config: GanConfig, *, name: str = "gan",
-          evaluate: Callable[[nn.Module, int], dict] | None = None,
+          evaluate: Callable[[nn.Module, int], dict] | None = None, evaluate_last_iterate: bool = False,
           checkpoint_dir: str | Path | None = None, models_dir: str | Path | None = None,
           log: Callable[[str], None] | None = print) -> GanHistory:
     """Train ``generator`` against ``discriminator`` with ``objective`` on ``images``.
@@ -533,11 +607,13 @@ def train(generator: nn.Module, discriminator: nn.Module, objective: Objective, 
     networks are moved there. ``evaluate(generator, epoch)`` is called (no grad, G in eval mode)
     every ``config.eval_every`` epochs, at the quarters and at the end; it returns a dict of
     metrics, stored in ``history.evaluations``. It should seed its own sampling so that results
-    do not depend on when it runs. ``name`` prefixes the checkpoint (``<name>_checkpoint.pt``
+    do not depend on when it runs. It receives ``history.final_generator`` (the weight average
+    when ``config.ema_decay > 0``); ``evaluate_last_iterate`` also evaluates the trained G
+    itself, stored under ``"last_iterate"`` in ``history.evaluation_details``. ``name`` prefixes the checkpoint (``<name>_checkpoint.pt``
     in ``checkpoint_dir``) and the saved models (``<name>_generator.pt``, ``<name>_critic.pt``
     or ``<name>_discriminator.pt`` in ``models_dir``). Returns a ``GanHistory``; a diverged run
     returns normally with ``history.status == "diverged"``.
     """
     trainer = _Trainer(generator, discriminator, objective, images, config, name, evaluate,
-                       checkpoint_dir, models_dir, log)
+                       evaluate_last_iterate, checkpoint_dir, models_dir, log)
     return trainer.run()

@@ -56,6 +56,13 @@ def fid_history(history: gan.GanHistory) -> list[dict]:
     return [row for detail in history.evaluation_details for row in detail.get("fid_rows", [])]
 
 
+def last_iterate_fid_history(history: gan.GanHistory) -> list[dict]:
+    """The FID rows of the trained generator itself, when the run reported its weight average
+    and evaluated the last iterate too (``gan.train(..., evaluate_last_iterate=True)``)."""
+    return [row for detail in history.evaluation_details
+            for row in detail.get("last_iterate", {}).get("fid_rows", [])]
+
+
 def coverage_history(history: gan.GanHistory) -> pd.DataFrame:
     """Share of each predicted digit (columns 0-9) at every evaluated epoch (index)."""
     rows = {d["epoch"]: np.asarray(d["counts"], dtype=float) / max(sum(d["counts"]), 1)
@@ -82,6 +89,41 @@ def fid_halving(rows: list[dict], features: str = "classifier") -> dict:
     return {"first": curve[0]["value"], "last": curve[-1]["value"], "ratio": curve[-1]["value"] / curve[0]["value"]}
 
 
+def acceptance_checks(entry: dict, max_share: float = 0.2, gan_entry: dict | None = None,
+                      gan_factor: float | None = None) -> pd.DataFrame:
+    """The ``cpu`` profile's acceptance checks on one ``record`` entry, as a table (check ->
+    value, holds; holds is None when the run lacks what the check needs):
+    the last classifier FID of training is at most half the first (of the reported generator;
+    the last iterate's ratio is shown beside it when recorded); the final samples cover all ten
+    digits, none above ``max_share``; with ``gan_factor``, the last classifier FID is within
+    ``gan_factor`` times that of ``gan_entry`` (the GAN notebook's record)."""
+    halving, rows = fid_halving(entry.get("fid", [])), []
+    if halving["ratio"] is None:
+        rows.append(("last classifier FID ≤ half the first", "fewer than two evaluations", None))
+    else:
+        value = f"{halving['first']:.2f} → {halving['last']:.2f} (×{halving['ratio']:.3f})"
+        raw = entry.get("fid_halving_last_iterate") or {}
+        if raw.get("ratio") is not None:
+            value += f"; last iterate {raw['first']:.2f} → {raw['last']:.2f} (×{raw['ratio']:.3f})"
+        rows.append(("last classifier FID ≤ half the first", value, halving["ratio"] <= 0.5))
+    coverage = entry.get("class_coverage")
+    if coverage:
+        share = max(coverage["counts"]) / coverage["n"]
+        rows.append(("all ten digits covered", f"{coverage['covered']} of 10", coverage["covered"] == 10))
+        rows.append((f"no digit above {max_share:.0%}", f"largest {share:.1%}", share <= max_share))
+    else:
+        rows += [("all ten digits covered", "no final evaluation", None),
+                 (f"no digit above {max_share:.0%}", "no final evaluation", None)]
+    if gan_factor is not None:
+        check = f"last classifier FID within {gan_factor:g}× the GAN's"
+        ours, theirs = last_epoch_fid(entry.get("fid", [])), last_epoch_fid((gan_entry or {}).get("fid", []))
+        if ours is None or theirs is None:
+            rows.append((check, "GAN run not available" if theirs is None else "no FID history", None))
+        else:
+            rows.append((check, f"{ours:.2f} vs {theirs:.2f} (×{ours / theirs:.3f})", ours / theirs <= gan_factor))
+    return pd.DataFrame(rows, columns=["check", "value", "holds"]).set_index("check")
+
+
 def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classifier") -> int | None:
     """The first evaluated epoch whose FID is at or below ``threshold`` (None if never)."""
     for row in fid_curve(rows, features):
@@ -91,11 +133,16 @@ def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classif
 
 
 def record(metrics, name: str, history: gan.GanHistory, final: dict | None, **extra) -> dict:
-    """Write one model's record to metrics.json: FID history + final rows, KID, coverage, status."""
+    """Write one model's record to metrics.json: FID history + final rows, KID, coverage, status;
+    with a weight-averaged run, also the last iterate's FID history (``fid_last_iterate``)."""
     rows = fid_history(history) + (final["fid"] if final else [])
     entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
              "training_seconds": round(history.training_seconds, 1), "fid": rows,
              "fid_halving": fid_halving(rows), "model_files": history.model_files, **extra}
+    last_iterate = last_iterate_fid_history(history)
+    if last_iterate:
+        entry["fid_last_iterate"] = last_iterate
+        entry["fid_halving_last_iterate"] = fid_halving(last_iterate)
     if final:
         entry["kid"] = final.get("kid")
         entry["class_coverage"] = final.get("class_coverage")

@@ -93,20 +93,23 @@ class Runner:
 
     def train(self, name: str, objective: SelfSupervisedGAN, norm: str = "spectral", config: gan.GanConfig | None = None,
               train_limit: int = 0, final: bool = True, save_models: bool = True,
-              curve_evaluator: fid.Evaluator | None = None, inception_epochs=None) -> Result:
+              curve_evaluator: fid.Evaluator | None = None, inception_epochs=None,
+              evaluate_last_iterate: bool = False) -> Result:
         """Train one setting. ``curve_evaluator`` (default: the main one) measures the
-        training-time curves; the final evaluation (``final=True``) always uses the main one."""
+        training-time curves; the final evaluation (``final=True``) always uses the main one.
+        The result's generator is the one the run reports (its weight average when the config
+        sets ``ema_decay``); ``evaluate_last_iterate`` also measures the trained G itself."""
         config = config or self.config
         images = self.images[:train_limit] if train_limit else self.images
         inception = self.inception_epochs if inception_epochs is None else set(inception_epochs)
         generator, discriminator = build_networks(config.seed, norm, **self.sizes)
         history = gan.train(generator, discriminator, objective, images, config, name=name,
                             evaluate=gan_report.training_evaluator(curve_evaluator or self.evaluator, inception),
-                            checkpoint_dir=self.run.out_dir / "checkpoints",
+                            evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=self.run.out_dir / "checkpoints",
                             models_dir=self.run.out_dir / "models" if save_models else None, log=self.log)
-        result = Result(name, objective, config, len(images), generator, discriminator, history)
+        result = Result(name, objective, config, len(images), history.final_generator, discriminator, history)
         if final and result.finished:  # a diverged generator may output NaN: no final metrics then
-            result.final = gan_report.final_evaluation(self.evaluator, generator)
+            result.final = gan_report.final_evaluation(self.evaluator, result.generator)
         return result
 
 
@@ -115,7 +118,7 @@ def record(metrics, result: Result, **extra) -> dict:
     objective = result.objective
     return gan_report.record(metrics, result.name, result.history, result.final, alpha=objective.alpha,
                              beta=objective.beta, score_rotated=objective.score_rotated,
-                             epochs=result.config.epochs, train_images=result.images,
+                             epochs=result.config.epochs, train_images=result.images, ema_decay=result.config.ema_decay,
                              final_rotation_accuracy=final_rotation_accuracy(result.history), **extra)
 
 
@@ -235,31 +238,6 @@ def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str 
     with_rows = [name for name, rows in curves.items() if gan_report.fid_curve(rows or [], features)]
     dropped = sorted(set(with_rows) - set(kept))
     return f"left out (other N or reference): {', '.join(dropped)}" if dropped else ""
-
-
-def checks(rows: list[dict], final: dict | None, gan_record: dict | None) -> pd.DataFrame:
-    """The issue's acceptance criteria for the main run, each with its value and verdict."""
-    halving = gan_report.fid_halving(rows)
-    table = [{"criterion": "last classifier FID <= half the first", "value":
-              None if halving["ratio"] is None else f"{halving['first']:.2f} -> {halving['last']:.2f} (x{halving['ratio']:.3f})",
-              "holds": None if halving["ratio"] is None else halving["ratio"] <= 0.5}]
-    if final:
-        coverage = final["class_coverage"]
-        share = max(coverage["counts"]) / coverage["n"]
-        table.append({"criterion": "all ten digits covered", "value": f"{coverage['covered']}/10",
-                      "holds": coverage["covered"] == 10})
-        table.append({"criterion": "no digit above 20% of samples", "value": f"max share {share:.1%}",
-                      "holds": share <= 0.20})
-    ours = gan_report.last_epoch_fid(rows)
-    theirs = gan_report.last_epoch_fid(gan_record["fid"]) if gan_record else None
-    if ours is not None and theirs is not None:
-        ratio = ours / theirs
-        table.append({"criterion": "final classifier FID within 1.25x of the GAN's",
-                      "value": f"{ours:.2f} vs {theirs:.2f} (x{ratio:.3f})", "holds": ratio <= 1.25})
-    else:
-        table.append({"criterion": "final classifier FID within 1.25x of the GAN's",
-                      "value": "GAN run not available", "holds": None})
-    return pd.DataFrame(table).set_index("criterion")
 
 
 # ----------------------------------------------------------------------------- ablation and demo

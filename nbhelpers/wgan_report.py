@@ -28,7 +28,7 @@ from . import fid, gan, gan_losses, gan_nets, gan_report, plots
 from .paths import reports_root
 
 GAN_STEM, GAN_MODEL = gan_report.GAN_STEM, gan_report.GAN_MODEL
-SHARED_PARAMS = ("epochs", "batch_size", "train_limit", "eval_every", "seed")  # must match for a fair overlay
+SHARED_PARAMS = ("epochs", "batch_size", "train_limit", "eval_every", "seed", "ema_decay")  # must match for a fair overlay
 
 
 # ----------------------------------------------------------------------------- training
@@ -78,7 +78,8 @@ def train_setting(setting: str, images: torch.Tensor, params, evaluator: fid.Eva
     """Train the GAN notebook's Generator against a critic (its Discriminator without BatchNorm
     or sigmoid) with the named WGAN setting and the notebook's shared GAN parameters
     (``params``: epochs, batch_size, seed, grid_every, eval_every, inception_at_quarters and,
-    optionally, report_n_critic).
+    optionally, report_n_critic and ema_decay). With ``ema_decay`` the run's generator is the
+    weight average, and the last iterate is evaluated beside it.
 
     Every setting starts from the same initial weights (seeded by ``params.seed``), so settings
     differ only by their objective and optimiser. Checkpoints go to ``out_dir/checkpoints``,
@@ -86,7 +87,8 @@ def train_setting(setting: str, images: torch.Tensor, params, evaluator: fid.Eva
     """
     objective, overrides = objective_for(setting, getattr(params, "report_n_critic", 0))
     config = gan.GanConfig(epochs=params.epochs, batch_size=params.batch_size, seed=params.seed,
-                           grid_every=params.grid_every, eval_every=params.eval_every).with_overrides(**overrides)
+                           grid_every=params.grid_every, eval_every=params.eval_every,
+                           ema_decay=getattr(params, "ema_decay", 0.0)).with_overrides(**overrides)
     torch.manual_seed(params.seed)
     generator = gan_nets.Generator()
     critic = gan_nets.Discriminator(norm="none", output="logit")
@@ -94,8 +96,9 @@ def train_setting(setting: str, images: torch.Tensor, params, evaluator: fid.Eva
     inception_epochs = gan.quarter_epochs(config.epochs) if params.inception_at_quarters else ()
     history = gan.train(generator, critic, objective, images, config, name=name,
                         evaluate=gan_report.training_evaluator(evaluator, inception_epochs=inception_epochs),
-                        checkpoint_dir=Path(out_dir) / "checkpoints", models_dir=Path(out_dir) / "models", log=log)
-    return WganRun(setting, name, objective, config, generator, critic, initial_critic, history)
+                        evaluate_last_iterate=True, checkpoint_dir=Path(out_dir) / "checkpoints",
+                        models_dir=Path(out_dir) / "models", log=log)
+    return WganRun(setting, name, objective, config, history.final_generator, critic, initial_critic, history)
 
 
 def settings_table(settings, report_n_critic: int = 0) -> pd.DataFrame:
@@ -120,7 +123,7 @@ def run_summary(run: WganRun) -> dict:
     stats = clip_statistics(run.critic, run.objective.clip)
     return {"setting": run.setting, "objective": run.objective.describe(),
             "optimizer": {"name": run.config.optimizer, "lr_generator": run.config.lr_generator,
-                          "lr_critic": run.config.lr_discriminator},
+                          "lr_critic": run.config.lr_discriminator, "ema_decay": run.config.ema_decay},
             "generator_steps": int(len(steps)), "critic_steps": int(steps["critic_steps"].sum()),
             "critic_share_at_clip_bounds": float(stats.loc["all", "share at bounds"])}
 
@@ -382,22 +385,6 @@ def plot_coverage_comparison(entries: dict, history: gan.GanHistory | None = Non
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def criteria(entry: dict, max_share: float = 0.2) -> pd.DataFrame:
-    """The cpu profile's acceptance checks on one record: FID halving, all ten digits covered,
-    no digit above ``max_share``."""
-    halving = gan_report.fid_halving(entry.get("fid", []))
-    shares = _coverage_shares(entry)
-    covered = (entry.get("class_coverage") or {}).get("covered")
-    checks = [
-        ("last classifier FID ≤ half the first", None if halving["ratio"] is None else f"ratio {halving['ratio']:.3f}",
-         halving["ratio"] is not None and halving["ratio"] <= 0.5),
-        ("all ten digits covered", f"{covered} of 10", covered == 10),
-        (f"no digit above {max_share:.0%}", None if shares is None else f"largest {shares.max():.1%}",
-         shares is not None and float(shares.max()) <= max_share),
-    ]
-    return pd.DataFrame(checks, columns=["check", "value", "holds"]).set_index("check")
 
 
 def verdict(entries: dict, threshold: float) -> str:

@@ -341,3 +341,83 @@ def test_sample_images_are_reproducible_and_in_range():
     assert torch.equal(first, gan.sample_images(generator, 10, seed=3, batch_size=4))
     assert torch.allclose(first, gan.sample_images(generator, 10, seed=3), atol=1e-5)  # eval mode: per-sample
     assert generator.training
+
+
+# ----------------------------------------------------------------------------- weight average
+
+def test_weight_average_follows_its_recursion_on_scripted_weights():
+    module = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    average = gan.WeightAverage(module, decay=0.9)
+    expected = module[0].weight.detach().clone()
+    for t, value in enumerate([1.0, -2.0, 4.0, 0.5] + [3.0] * 40):
+        with torch.no_grad():
+            module[0].weight.fill_(value)
+        module[1].num_batches_tracked.fill_(t + 7)
+        average.update()
+        b = min(0.9, (1 + t) / (10 + t))                  # warm-up, then the set decay
+        expected = b * expected + (1 - b) * value
+        assert torch.allclose(average.module[0].weight, expected, atol=1e-6), t
+        assert average.module[1].num_batches_tracked.item() == t + 7   # integer buffers are copied
+    assert average.warmup_decay(0) == pytest.approx(0.1) and average.warmup_decay(10_000) == 0.9
+    assert torch.allclose(average.module[0].weight, torch.full((1, 2), 3.0), atol=0.05)  # it forgets the start
+    assert not average.module.training and not any(p.requires_grad for p in average.module.parameters())
+
+
+def test_engine_reports_the_averaged_generator_and_can_evaluate_the_last_iterate(tmp_path):
+    seen = []
+
+    def evaluate(generator, epoch):
+        seen.append(generator)
+        return {"mean": sample_mean(generator)}
+
+    config = tiny_config(epochs=2, eval_every=1, ema_decay=0.99)
+    generator, _, history = run(config=config, evaluate=evaluate, evaluate_last_iterate=True, models_dir=tmp_path)
+    average = history.final_generator
+    assert average is not generator and seen == [average, generator, average, generator]
+    assert not torch.equal(average.project.weight, generator.project.weight)
+    details = history.evaluation_details
+    assert details[-1]["last_iterate"]["mean"] == pytest.approx(sample_mean(generator))
+    assert details[-1]["mean"] == pytest.approx(sample_mean(average)) != details[-1]["last_iterate"]["mean"]
+    assert "last_iterate" not in history.evaluations.columns            # nested, not a scalar column
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gan_discriminator.pt", "gan_generator.pt",
+                                                          "gan_generator_last_iterate.pt"]
+    saved = torch.load(tmp_path / "gan_generator.pt", weights_only=True)
+    assert torch.equal(saved["project.weight"], average.project.weight)
+    assert torch.equal(history.grids[2], gan.sample_images(average, 8, seed=1_000_003).cpu())
+
+
+def test_average_resumes_exactly_and_only_a_set_decay_changes_the_settings(tmp_path):
+    config = tiny_config(epochs=3, ema_decay=0.9)
+    _, _, full = run(config=config)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(generator, epoch):
+        if epoch == 2:
+            raise Stop
+        return {}
+
+    with pytest.raises(Stop):
+        run(config=config.with_overrides(eval_every=1), evaluate=stop_at_2, checkpoint_dir=tmp_path)
+    _, _, resumed = run(config=config.with_overrides(eval_every=1), checkpoint_dir=tmp_path)
+    assert resumed.resumed_at_epoch == 1
+    assert all(torch.equal(a, b) for a, b in zip(full.final_generator.state_dict().values(),
+                                                 resumed.final_generator.state_dict().values()))
+    generator, discriminator = networks()
+    without = gan.run_settings(generator, discriminator, NonSaturatingGAN(), fake_mnist(), tiny_config())
+    assert "ema_decay" not in without["config"]            # checkpoints from before the average still resume
+    with_average = gan.run_settings(generator, discriminator, NonSaturatingGAN(), fake_mnist(), config)
+    assert with_average["config"]["ema_decay"] == 0.9
+    with pytest.raises(ValueError, match="ema_decay"):
+        tiny_config(ema_decay=1.0)
+
+
+def sample_mean(generator) -> float:
+    z = torch.randn(4, LATENT, generator=torch.Generator().manual_seed(7))
+    was_training = generator.training
+    generator.eval()
+    try:
+        return generator(z).mean().item()
+    finally:
+        generator.train(was_training)

@@ -224,12 +224,19 @@ def test_final_result_keeps_only_the_final_evaluation():
     assert [r["features"] for r in result["fid"]] == ["inception", "classifier"] and "kid" in result
 
 
-def test_criteria_and_verdict():
-    good = record([60.0, 25.0], final=(80.0, 24.0))
+def test_acceptance_checks_and_verdict():
+    good = record([60.0, 25.0], final=(80.0, 24.0),
+                  fid_halving_last_iterate={"first": 58.0, "last": 31.9, "ratio": 0.55})
     collapsed = record([60.0, 40.0], final=(70.0, 39.0), counts=[0, 0, 0, 0, 0, 0, 0, 0, 50, 50])
-    assert wgan_report.criteria(good)["holds"].all()
-    holds = wgan_report.criteria(collapsed)["holds"].tolist()
-    assert holds == [False, False, False]
+    checks = gan_report.acceptance_checks(good)
+    assert checks["holds"].all() and len(checks) == 3
+    assert checks.iloc[0]["value"] == "60.00 → 25.00 (×0.417); last iterate 58.00 → 31.90 (×0.550)"
+    assert gan_report.acceptance_checks(collapsed)["holds"].tolist() == [False, False, False]
+    versus_gan = gan_report.acceptance_checks(good, gan_entry=record([50.0, 20.0]), gan_factor=1.25)
+    assert versus_gan.loc["last classifier FID within 1.25× the GAN's", "holds"]      # 25 / 20 = 1.25
+    assert versus_gan.loc["last classifier FID within 1.25× the GAN's", "value"] == "25.00 vs 20.00 (×1.250)"
+    unknown = gan_report.acceptance_checks({"fid": record([60.0])["fid"]}, gan_factor=1.25)
+    assert unknown["holds"].isna().all() and unknown.iloc[-1]["value"] == "GAN run not available"
     text = wgan_report.verdict({"GAN": collapsed, "WGAN": good}, threshold=30.0)
     assert "classifier FID (lower is better): WGAN is best" in text
     assert "Inception FID (lower is better): GAN is best" in text
