@@ -335,6 +335,9 @@ def summary(entry: dict | None, threshold: float) -> dict:
     halving = gan_report.fid_halving(rows)
     column["classifier FID first → last evaluation"] = (f"{halving['first']:.2f} → {halving['last']:.2f} "
                                                         f"(ratio {halving['ratio']:.2f})" if halving["ratio"] else None)
+    raw = entry.get("fid_halving_last_iterate") or {}
+    column["last iterate: classifier FID first → last"] = (f"{raw['first']:.2f} → {raw['last']:.2f} "
+                                                          f"(ratio {raw['ratio']:.2f})" if raw.get("ratio") else None)
     reached = gan_report.epochs_to_reach(rows, threshold)
     column[f"epochs to classifier FID ≤ {threshold:g}"] = reached if reached is not None else "not reached"
     column["epochs trained"] = entry.get("epochs_trained")
@@ -412,6 +415,8 @@ def verdict(entries: dict, threshold: float) -> str:
     best(final_fid("inception"), "Inception FID (lower is better)")
     best(final_fid("classifier"), "classifier FID (lower is better)")
     best(lambda e: (e.get("kid") or {}).get("mean"), "KID (lower is better)")
+    best(lambda e: (e.get("fid_halving_last_iterate") or {}).get("last"),
+         "last iterates' classifier FID at the last evaluation (lower is better)")
     best(lambda e: (lambda s: None if s is None else float(s.max()))(_coverage_shares(e)),
          "largest digit share (closer to 10% is better)")
     best(lambda e: gan_report.epochs_to_reach(e.get("fid", []), threshold),

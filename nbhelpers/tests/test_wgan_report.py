@@ -215,6 +215,10 @@ def test_comparison_table_side_by_side_with_a_missing_gan():
     assert table.loc["largest digit share", "WGAN"] == round(19 / 109, 3)
     assert table.loc["digits covered (of 10)", "WGAN"] == 10
     assert "ratio 0.20" in table.loc["classifier FID first → last evaluation", "WGAN"]
+    assert table.loc["last iterate: classifier FID first → last", "WGAN"] == "—"      # not averaged
+    averaged = {**wgan, "fid_halving_last_iterate": {"first": 62.0, "last": 15.5, "ratio": 0.25}}
+    table = wgan_report.comparison_table({"WGAN": averaged}, threshold=25.0)
+    assert table.loc["last iterate: classifier FID first → last", "WGAN"] == "62.00 → 15.50 (ratio 0.25)"
     never = wgan_report.comparison_table({"WGAN": wgan}, threshold=5.0)
     assert never.loc["epochs to classifier FID ≤ 5", "WGAN"] == "not reached"
 
@@ -241,6 +245,9 @@ def test_acceptance_checks_and_verdict():
     assert "classifier FID (lower is better): WGAN is best" in text
     assert "Inception FID (lower is better): GAN is best" in text
     assert "Never reached classifier FID ≤ 30: GAN." in text
+    assert "last iterates'" not in text                     # neither record has a last iterate
+    text = wgan_report.verdict({"GAN": {**collapsed, "fid_halving_last_iterate": {"last": 14.0}}, "WGAN": good}, 30.0)
+    assert "last iterates' classifier FID at the last evaluation (lower is better): GAN is best" in text
     assert wgan_report.verdict({"GAN": None, "WGAN": good}, 30.0).startswith("Only one model")
     tied = wgan_report.verdict({"A": good, "B": good}, threshold=30.0)
     assert "classifier FID (lower is better): tie between A and B" in tied
