@@ -136,7 +136,9 @@ class WeightAverage:
         self.decay = decay
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
         self.updates = 0
-        self._pairs = list(zip(self.module.state_dict().values(), module.state_dict().values()))
+        pairs = list(zip(self.module.state_dict().values(), module.state_dict().values()))
+        self._averaged = [(mine, now) for mine, now in pairs if mine.is_floating_point()]
+        self._copied = [(mine, now) for mine, now in pairs if not mine.is_floating_point()]
 
     def warmup_decay(self, t: int) -> float:
         return min(self.decay, (1 + t) / (10 + t))
@@ -145,11 +147,10 @@ class WeightAverage:
     def update(self) -> None:
         """Fold in the tracked module's current weights (call after each optimiser step)."""
         weight = 1 - self.warmup_decay(self.updates)
-        for mine, now in self._pairs:
-            if mine.is_floating_point():
-                mine.lerp_(now, weight)        # mine + weight * (now - mine)
-            else:
-                mine.copy_(now)
+        for mine, now in self._averaged:
+            mine.lerp_(now, weight)            # mine + weight * (now - mine)
+        for mine, now in self._copied:
+            mine.copy_(now)
         self.updates += 1
 
     def state_dict(self) -> dict:

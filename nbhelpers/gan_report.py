@@ -166,7 +166,7 @@ def comparable_curves(curves: dict, features: str = "classifier") -> tuple[dict,
     curves and a note for each run left out."""
     kept, notes, setting = {}, [], None
     for name, rows in curves.items():
-        rows = [r for r in (rows or []) if r.get("features") == features and "epoch" in r]
+        rows = fid_curve(rows or [], features)
         if not rows:
             notes.append(f"{name}: no {features} FID history")
             continue
@@ -176,6 +176,17 @@ def comparable_curves(curves: dict, features: str = "classifier") -> tuple[dict,
             notes.append(f"{name}: {features} FID at N/ref {sorted(settings)}, not {setting}: left out")
             continue
         kept[name] = rows
+    return kept, notes
+
+
+def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str = "") -> tuple[dict, list[str]]:
+    """Draw the ``comparable_curves`` of ``curves`` on ``ax`` (``fid.fid_curves``), or say that
+    there is no history; returns what ``comparable_curves`` returns."""
+    kept, notes = comparable_curves(curves, features)
+    if kept:
+        fid.fid_curves(ax, kept, features=features, title=title)
+    else:
+        ax.text(0.5, 0.5, f"no {features} FID history", ha="center", va="center", transform=ax.transAxes)
     return kept, notes
 
 

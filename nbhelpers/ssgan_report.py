@@ -227,14 +227,9 @@ def load_gan_record(profile: str) -> tuple[dict | None, str]:
 
 
 def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str = "") -> str:
-    """``fid.fid_curves`` of the training-time rows of each run (``gan_report.comparable_curves``:
-    runs whose N or reference differ from the first one are left out). Returns a note naming
-    what was left out ("" if none)."""
-    kept, _ = gan_report.comparable_curves(curves, features)
-    if kept:
-        fid.fid_curves(ax, kept, features=features, title=title)
-    else:
-        ax.text(0.5, 0.5, f"no {features} FID history", ha="center", va="center", transform=ax.transAxes)
+    """``gan_report.plot_fid_overlay`` (runs whose N or reference differ from the first one are
+    left out). Returns a note naming what was left out ("" if none)."""
+    kept, _ = gan_report.plot_fid_overlay(ax, curves, features, title)
     with_rows = [name for name, rows in curves.items() if gan_report.fid_curve(rows or [], features)]
     dropped = sorted(set(with_rows) - set(kept))
     return f"left out (other N or reference): {', '.join(dropped)}" if dropped else ""

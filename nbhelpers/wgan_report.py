@@ -295,13 +295,10 @@ def load_gan_samples(profile: str, count: int = 100) -> torch.Tensor | None:
 
 def plot_fid_overlay(curves: dict, features: str = "classifier", title: str = ""):
     """FID against epoch for each run on one axis (``fid.fid_curves``), comparable runs only."""
-    kept, notes = gan_report.comparable_curves(curves, features)
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    kept, notes = gan_report.plot_fid_overlay(ax, curves, features, title)
     if kept:
-        fid.fid_curves(ax, kept, features=features, title=title)
         ax.set_yscale("log")
-    else:
-        ax.text(0.5, 0.5, f"no {features} FID history", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig, notes
 
@@ -332,12 +329,11 @@ def summary(entry: dict | None, threshold: float) -> dict:
     coverage = entry.get("class_coverage") or {}
     column["digits covered (of 10)"] = coverage.get("covered")
     column["largest digit share"] = round(float(shares.max()), 3) if shares is not None else None
-    halving = gan_report.fid_halving(rows)
-    column["classifier FID first → last evaluation"] = (f"{halving['first']:.2f} → {halving['last']:.2f} "
-                                                        f"(ratio {halving['ratio']:.2f})" if halving["ratio"] else None)
-    raw = entry.get("fid_halving_last_iterate") or {}
-    column["last iterate: classifier FID first → last"] = (f"{raw['first']:.2f} → {raw['last']:.2f} "
-                                                          f"(ratio {raw['ratio']:.2f})" if raw.get("ratio") else None)
+    def first_to_last(halving):
+        return f"{halving['first']:.2f} → {halving['last']:.2f} (ratio {halving['ratio']:.2f})" if halving.get("ratio") else None
+
+    column["classifier FID first → last evaluation"] = first_to_last(gan_report.fid_halving(rows))
+    column["last iterate: classifier FID first → last"] = first_to_last(entry.get("fid_halving_last_iterate") or {})
     reached = gan_report.epochs_to_reach(rows, threshold)
     column[f"epochs to classifier FID ≤ {threshold:g}"] = reached if reached is not None else "not reached"
     column["epochs trained"] = entry.get("epochs_trained")
