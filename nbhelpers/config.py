@@ -4,9 +4,14 @@ Where a value comes from, later sources winning:
 1. the notebook's cell tagged ``parameters`` (papermill's convention): the declared names,
    their defaults, and therefore their types;
 2. ``params/<profile>/_all.yaml``: values every notebook of that profile shares
-   (FID sample counts, seed), so that numbers stay comparable across notebooks;
-3. ``params/<profile>/<stem>.yaml``;
-4. command-line overrides ``KEY=VALUE`` or ``STEM.KEY=VALUE`` (values parsed as YAML).
+   (FID sample counts, seed), so that numbers stay comparable across notebooks; every
+   notebook must declare each of its keys;
+3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``facts.GAN_NOTEBOOKS``) share
+   (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
+   each key applies to every GAN notebook that declares it, and a key that none declares
+   is an error;
+4. ``params/<profile>/<stem>.yaml``;
+5. command-line overrides ``KEY=VALUE`` or ``STEM.KEY=VALUE`` (values parsed as YAML).
 
 An unknown key or a value of the wrong type is an error that names it (papermill itself
 would only warn and carry on). An int is accepted where a float is declared.
@@ -19,10 +24,12 @@ from types import SimpleNamespace
 
 import yaml
 
+from .facts import GAN_NOTEBOOKS
 from .paths import NOTEBOOKS_DIR, PARAMS_DIR
 
 PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
+GROUP_FILES = {"_gan.yaml": GAN_NOTEBOOKS}   # a file of values shared by a group of notebooks
 
 
 class ParameterError(ValueError):
@@ -86,6 +93,17 @@ def parse_override(text: str) -> tuple[str | None, str, object]:
     return stem or None, key, yaml.safe_load(raw) if raw.strip() else ""
 
 
+def _group_values(path: Path, group, stem: str) -> dict:
+    """The values of a group file that ``stem`` declares; a key no notebook of the group
+    declares is an error naming the file."""
+    content = _load_yaml(path)
+    declared_by_group = {key for member in group for key in declared_parameters(member)}
+    unknown = sorted(set(content) - declared_by_group)
+    if unknown:
+        raise ParameterError(f"{path}: {', '.join(map(repr, unknown))} is declared by none of {', '.join(group)}")
+    return {key: value for key, value in content.items() if key in declared_parameters(stem)}
+
+
 def resolve(stem: str, profile: str, overrides: list[str] = ()) -> dict:
     """The validated parameters for one notebook run."""
     if profile not in PROFILES:
@@ -93,9 +111,12 @@ def resolve(stem: str, profile: str, overrides: list[str] = ()) -> dict:
     declared = declared_parameters(stem)
     allowed = ", ".join(declared)
     values = dict(declared)
-    sources = [PARAMS_DIR / profile / SHARED_FILE, PARAMS_DIR / profile / f"{stem}.yaml"]
-    for path in sources:
-        for key, value in _load_yaml(path).items():
+    layers = [(PARAMS_DIR / profile / SHARED_FILE, _load_yaml(PARAMS_DIR / profile / SHARED_FILE))]
+    layers += [(PARAMS_DIR / profile / name, _group_values(PARAMS_DIR / profile / name, group, stem))
+               for name, group in GROUP_FILES.items() if stem in group]
+    layers.append((PARAMS_DIR / profile / f"{stem}.yaml", _load_yaml(PARAMS_DIR / profile / f"{stem}.yaml")))
+    for path, content in layers:
+        for key, value in content.items():
             if key not in declared:
                 raise ParameterError(f"{path}: unknown parameter {key!r} for {stem}; allowed: {allowed}")
             values[key] = check_value(key, value, declared[key])

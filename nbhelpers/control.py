@@ -32,7 +32,6 @@ import torch
 from .vae import VAE, History, evaluate, train_vae
 
 ANTI_WINDUP = ("conditional", "clamped", "freeze")
-REPORT_FIDS = {8.0: 80.65, 14.0: 136.79}  # the original report's FID per set point (protocol unstated)
 
 
 def p_term(kp: float, error: float) -> float:

@@ -53,6 +53,7 @@ from torch import nn
 from .assets import atomic_save
 from .gan_losses import Objective
 from .gan_nets import describe
+from .outputs import save_state
 
 CHECKPOINT_FORMAT = 1
 BOOKKEEPING_FIELDS = ("checkpoint_every", "sync_every")  # never change results: not hashed
@@ -400,13 +401,11 @@ class _Trainer:
     def save_models(self) -> None:
         if self.models_dir is None:
             return
-        self.models_dir.mkdir(parents=True, exist_ok=True)
         modules = [("generator", self.history.final_generator), (self.objective.critic_role, self.D)]
         if self.average:
             modules.append(("generator_last_iterate", self.G))
         for role, module in modules:
-            path = self.models_dir / f"{self.name}_{role}.pt"
-            torch.save({k: v.contiguous() for k, v in module.state_dict().items()}, path)
+            path = save_state(self.models_dir / f"{self.name}_{role}.pt", module)
             self.history.model_files[role] = str(path)
 
     # --- one epoch

@@ -174,24 +174,6 @@ class WassersteinGAN(Objective):
             parameter.clamp_(-self.clip, self.clip)
 
 
-# The two WGAN configurations of issue 6: the objective's settings and the optimiser's.
-WGAN_SETTINGS = {
-    "report": {"objective": {"clip": 0.01, "n_critic": 5, "schedule": "constant"},
-               "optimizer": {"optimizer": "rmsprop", "lr_generator": 1e-3, "lr_discriminator": 1e-3}},
-    "paper": {"objective": {"clip": 0.01, "n_critic": 5, "schedule": "paper"},
-              "optimizer": {"optimizer": "rmsprop", "lr_generator": 5e-5, "lr_discriminator": 5e-5,
-                            "batch_size": 64}},
-}
-
-
-def wgan_setting(name: str) -> tuple[WassersteinGAN, dict]:
-    """``(objective, GanConfig overrides)`` for the named setting ("report" or "paper")."""
-    if name not in WGAN_SETTINGS:
-        raise ValueError(f"unknown WGAN setting {name!r}; expected one of {sorted(WGAN_SETTINGS)}")
-    setting = WGAN_SETTINGS[name]
-    return WassersteinGAN(**setting["objective"]), dict(setting["optimizer"])
-
-
 def rotate_quarters(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate the k-th quarter of the batch by k * 90 degrees (counter-clockwise, true
     rotations by ``torch.rot90`` over H, W). Returns (rotated images, labels k in 0..3)."""

@@ -14,13 +14,12 @@
 """
 import argparse
 import html
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from . import config
+from . import config, outputs, results
 from .paths import NOTEBOOKS_DIR, reports_root
 
 KERNEL_NAME = "mnist-genmodels"
@@ -78,39 +77,6 @@ def render_html(notebook: Path) -> Path:
     return target
 
 
-def record_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
-                   seconds: float) -> dict:
-    """Merge the run's outcome into the notebook's metrics file (writing one if it never got that far)."""
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
-        "notebook": stem, "profile": profile, "models": {}}
-    if status == "failed":
-        metrics["status"] = "failed"
-        metrics["error"] = error
-    elif metrics.get("status") != "ok":  # ran without error but never reached metrics.finish()
-        metrics["status"] = "incomplete"
-    metrics["wall_seconds"] = round(seconds, 1)
-    metrics_path.write_text(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def headline(metrics: dict) -> str:
-    """Final FIDs per model, e.g. 'vae: Inception FID 41.2 (N=1000) · classifier FID 3.1 (N=10000)'.
-    Per feature space the final row (no ``"epoch"``) wins; without one (a diverged run), the
-    latest training evaluation."""
-    parts = []
-    for model, record in metrics.get("models", {}).items():
-        latest = {}
-        for row in record.get("fid", []):
-            current = latest.get(row["features"])
-            if current is None or "epoch" not in row or ("epoch" in current and row["epoch"] >= current["epoch"]):
-                latest[row["features"]] = row
-        if latest:
-            fids = " · ".join(f"{f} FID {r['value']:.2f} (N={r['n']})" for f, r in sorted(latest.items())
-                              if r.get("value") is not None)
-            parts.append(f"{model}: {fids}")
-    return "; ".join(parts)
-
-
 def index_rows(out_dir: Path, this_run: list[dict]) -> list[dict]:
     """The index's rows in notebook order: this run's, then, for every other notebook whose
     metrics file is in ``out_dir`` (an earlier run of the same profile), a row read from it,
@@ -121,10 +87,9 @@ def index_rows(out_dir: Path, this_run: list[dict]) -> list[dict]:
         metrics_path = out_dir / f"{stem}.metrics.json"
         if stem in fresh:
             rows.append({**fresh[stem], "run": "this run"})
-        elif metrics_path.exists():
-            metrics = json.loads(metrics_path.read_text())
+        elif (metrics := results.read(metrics_path)) is not None:
             rows.append({"stem": stem, "status": metrics.get("status", "unknown"), "seconds": metrics.get("wall_seconds"),
-                         "error": metrics.get("error"), "headline": headline(metrics), "run": "earlier run"})
+                         "error": metrics.get("error"), "headline": results.headline(metrics), "run": "earlier run"})
     return rows
 
 
@@ -192,9 +157,9 @@ def main(argv=None) -> int:
         seconds = time.time() - started
         notebook = out_dir / f"{stem}.ipynb"
         page = render_html(notebook) if notebook.exists() else None
-        metrics = record_outcome(out_dir / f"{stem}.metrics.json", stem, profile, status, error, seconds)
+        metrics = outputs.mark_outcome(out_dir / f"{stem}.metrics.json", stem, profile, status, error, seconds)
         rows.append({"stem": stem, "status": metrics["status"], "seconds": seconds, "error": error,
-                     "headline": headline(metrics)})
+                     "headline": results.headline(metrics)})
         print(f"[{index}/{len(stems)}] {stem}: {metrics['status']} in {seconds:.0f} s"
               f"{' -> ' + str(page) if page else ''}{' | ' + error if error else ''}", flush=True)
 

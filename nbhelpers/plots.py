@@ -46,10 +46,15 @@ def image_grid(ax, images: torch.Tensor, nrow: int = 10, title: str = ""):
     return ax
 
 
-def show_grids(grids: dict, nrow: int = 10, size: float = 4.0):
-    """One figure with a titled grid per entry of ``{title: images}``."""
-    fig, axes = plt.subplots(1, len(grids), figsize=(size * len(grids), size), squeeze=False)
-    for ax, (title, images) in zip(axes[0], grids.items()):
+def show_grids(grids: dict, nrow: int = 10, size: float = 4.0, per_row: int | None = None):
+    """One figure with a titled grid per entry of ``{title: images}``: all in one row, or
+    ``per_row`` to a row of the figure (for long series such as every-20-epoch grids)."""
+    columns = per_row or max(len(grids), 1)
+    rows = max(1, -(-len(grids) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows), squeeze=False)
+    for ax in axes.flat[len(grids):]:
+        ax.set_axis_off()
+    for ax, (title, images) in zip(axes.flat, grids.items()):
         image_grid(ax, images, nrow=nrow, title=title)
     fig.tight_layout()
     return fig

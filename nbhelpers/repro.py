@@ -56,7 +56,7 @@ def environment(device: torch.device) -> dict:
 
 @dataclass
 class Run:
-    """What a notebook run knows about itself; ``report.MetricsFile`` writes it out."""
+    """What a notebook run knows about itself; ``outputs.Metrics`` writes it out."""
     stem: str
     profile: str
     seed: int

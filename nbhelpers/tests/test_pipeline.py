@@ -17,13 +17,3 @@ def test_index_keeps_earlier_reports_of_the_profile(tmp_path):
     assert "href='01_vae.html'" in page and "earlier run" in page and "266 s" in page
     assert "<tr class='failed'><td><a href='04_wgan.html'>04_wgan</a></td><td>failed</td><td>this run</td>" in page
     assert "ValueError: boom" in page and "not_a_notebook" not in page
-
-
-def test_headline_prefers_the_final_row_then_the_latest_epoch():
-    training = [{"features": "classifier", "n": 500, "value": 50.0, "epoch": 1},
-                {"features": "classifier", "n": 500, "value": 5.0, "epoch": 10}]
-    diverged = {"models": {"gan": {"fid": training}}}
-    assert pipeline.headline(diverged) == "gan: classifier FID 5.00 (N=500)"
-    final = {"features": "classifier", "n": 10000, "value": 7.0}
-    finished = {"models": {"gan": {"fid": [training[0], final, training[1]]}}}
-    assert pipeline.headline(finished) == "gan: classifier FID 7.00 (N=10000)"

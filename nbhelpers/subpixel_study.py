@@ -1,9 +1,9 @@
-"""What notebook 03 (GAN with PixelShuffle upsampling) needs beyond ``pixelshuffle`` and
-``gan_report``: the sub-pixel demonstrations (channel order, equivalence with a transposed
-convolution, checkerboards with and without ICNR) and the per-digit mode-collapse table.
+"""The PixelShuffle (sub-pixel convolution) study of notebook 03: channel order, equivalence
+with a transposed convolution, the report's demo, and checkerboards with and without ICNR.
 
 Sub-pixel convolution (Shi et al. 2016) = convolution at low resolution to C*r^2 channels,
 then ``nn.PixelShuffle(r)``: out[c, h*r + i, w*r + j] = in[c*r^2 + i*r + j, h, w].
+The layers themselves (``SubPixelUpsample``, ICNR) live in ``nbhelpers.pixelshuffle``.
 """
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,12 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import fid
 from . import pixelshuffle as ps
-from .plots import image_grid
-
-UNIFORM_SHARE = 0.1
-
 
 # ----------------------------------------------------------------------------- channel order
 
@@ -156,84 +151,5 @@ def plot_icnr_examples(examples: dict):
         ax.imshow(image[0, 0].numpy(), cmap="gray", interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
-    fig.tight_layout()
-    return fig
-
-
-# ----------------------------------------------------------------------------- mode collapse
-
-@torch.no_grad()
-def classifier_confidence(evaluator, images: torch.Tensor, batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted digit, its softmax probability) for every image, from the Evaluator's MNIST
-    classifier, with the same 1/255 rounding as ``Evaluator.predict``."""
-    model, _ = evaluator.classifier()
-    probabilities = fid.extract(lambda batch: model(batch.mul(255).round().div(255)).softmax(1),
-                                images, evaluator.device, batch_size)
-    confidence, labels = probabilities.cpu().max(1)
-    return labels, confidence
-
-
-def confidence_by_digit(labels: torch.Tensor, confidence: torch.Tensor, sure: float = 0.9) -> pd.DataFrame:
-    """Per predicted digit: mean classifier confidence and the share of its samples above ``sure``."""
-    frame = pd.DataFrame({"digit": labels.numpy(), "confidence": confidence.numpy()})
-    grouped = frame.groupby("digit")["confidence"]
-    table = pd.DataFrame({"mean confidence": grouped.mean(), f"share p >= {sure}": grouped.apply(lambda c: (c >= sure).mean())})
-    return table.reindex(range(10))
-
-
-def class_share_table(counts, real_counts, tolerance: float = 0.2, confidence: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per digit: generated count and share, its ratio to the uniform 10 %, the share the same
-    classifier predicts on real MNIST test digits, and a verdict: "over" / "under" when the
-    share is more than ``tolerance`` (relative) above / below 10 %, else "ok". ``z`` is the
-    deviation from 10 % in binomial standard errors (how far beyond sampling noise it is).
-    ``confidence`` (from ``confidence_by_digit``) adds its columns."""
-    counts = np.asarray(counts, dtype=float)
-    real = np.asarray(real_counts, dtype=float)
-    n = counts.sum()
-    share = counts / n
-    stderr = np.sqrt(UNIFORM_SHARE * (1 - UNIFORM_SHARE) / n)
-    ratio = share / UNIFORM_SHARE
-    slack = 1e-9  # so that a share exactly at the tolerance counts as "ok" on both sides
-    verdict = np.where(ratio > 1 + tolerance + slack, "over",
-                       np.where(ratio < 1 - tolerance - slack, "under", "ok"))
-    table = pd.DataFrame({"generated": counts.astype(int), "share": share, "share / 10%": ratio,
-                          "z vs 10%": (share - UNIFORM_SHARE) / stderr,
-                          "real test share": real / real.sum(), "verdict": verdict},
-                         index=pd.Index(range(len(counts)), name="digit"))
-    if confidence is not None:
-        table = table.join(confidence.rename_axis("digit"))
-    return table
-
-
-def collapse_summary(table: pd.DataFrame) -> dict:
-    """Over- and under-produced digits (most extreme first) and the headline numbers."""
-    over = table[table["verdict"] == "over"].sort_values("share", ascending=False)
-    under = table[table["verdict"] == "under"].sort_values("share")
-    top = table["share"].idxmax()
-    return {"over": [int(d) for d in over.index], "under": [int(d) for d in under.index],
-            "most": int(top), "most_share": float(table["share"].max()),
-            "least": int(table["share"].idxmin()), "least_share": float(table["share"].min()),
-            "max_over_min": float(table["share"].max() / table["share"].min()) if table["share"].min() > 0
-            else float("inf"),
-            "total_variation_from_uniform": float(0.5 * (table["share"] - UNIFORM_SHARE).abs().sum())}
-
-
-def dominant_digits(shares: pd.DataFrame) -> pd.DataFrame:
-    """From ``gan_report.coverage_history``: per evaluated epoch the most and least produced
-    digit, their shares, and the total-variation distance from the uniform spread."""
-    return pd.DataFrame({"most produced": shares.idxmax(axis=1), "its share": shares.max(axis=1),
-                         "least produced": shares.idxmin(axis=1), "least share": shares.min(axis=1),
-                         "TV from uniform": 0.5 * (shares - UNIFORM_SHARE).abs().sum(axis=1)}).rename_axis("epoch")
-
-
-def show_grid_rows(grids: dict, per_row: int = 4, size: float = 4.2):
-    """Several titled 10x10 grids, ``per_row`` to a figure row (for the every-20-epoch grids)."""
-    items = list(grids.items())
-    rows = max(1, -(-len(items) // per_row))
-    fig, axes = plt.subplots(rows, per_row, figsize=(size * per_row, size * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, (title, images) in zip(axes.flat, items):
-        image_grid(ax, images, nrow=10, title=title)
     fig.tight_layout()
     return fig

@@ -1,6 +1,4 @@
-"""SS-GAN notebook helpers: rotation-head read-outs, runs, tables, the GAN comparison (CPU, fast)."""
-import json
-
+"""SS-GAN study helpers: rotation-head read-outs, runs, ablation tables, failure verdicts (CPU, fast)."""
 import matplotlib
 import pandas as pd
 import pytest
@@ -10,8 +8,10 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from nbhelpers import gan, gan_nets, gan_report, ssgan_report  # noqa: E402
+from nbhelpers import coverage, gan, gan_nets, gan_study, ssgan_study  # noqa: E402
 from nbhelpers.gan_losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
+
+from .gan_fakes import MemoryMetrics, StubEvaluator  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,7 +47,7 @@ class TemplateHead(nn.Module):
 def test_all_rotations_match_the_objectives_rotation_labels():
     images = torch.rand(8, 1, 28, 28)
     rotated, labels = rotate_quarters(images)              # what D is trained on
-    turned = ssgan_report.all_rotations(images)
+    turned = ssgan_study.all_rotations(images)
     assert turned.shape == (8, 4, 1, 28, 28)
     for i in range(8):
         assert torch.equal(rotated[i], turned[i, labels[i]])
@@ -55,7 +55,7 @@ def test_all_rotations_match_the_objectives_rotation_labels():
 
 def test_rotation_predictions_of_a_perfect_head_are_the_true_angles():
     images = template().repeat(5, 1, 1, 1)
-    predicted = ssgan_report.rotation_predictions(TemplateHead(), images)
+    predicted = ssgan_study.rotation_predictions(TemplateHead(), images)
     assert predicted.shape == (5, 4)
     assert torch.equal(predicted, torch.arange(4).expand(5, 4))
 
@@ -66,7 +66,7 @@ def test_rotation_by_digit_shows_half_turn_confusion_and_symmetry():
     blank = torch.zeros(1, 1, 28, 28)                      # fully symmetric: every guess is "0 degrees"
     images = torch.cat([six, six, nine, blank])
     digits = torch.tensor([6, 6, 9, 0])
-    table = ssgan_report.rotation_by_digit(TemplateHead(), images, digits)
+    table = ssgan_study.rotation_by_digit(TemplateHead(), images, digits)
     assert list(table.index) == [0, 6, 9]
     assert table.loc[6, "mean"] == 1.0 and table.loc[6, "n"] == 2
     assert table.loc[9, "mean"] == 0.0 and table.loc[9, "off by 180°"] == 1.0   # 9 read as a turned 6
@@ -79,7 +79,7 @@ def test_rotation_predictions_leave_the_discriminator_untouched():
     discriminator = gan_nets.Discriminator(norm="spectral", rotation_head=True)
     discriminator(torch.randn(4, 1, 28, 28))               # one power iteration in training mode
     before = {k: v.clone() for k, v in discriminator.state_dict().items()}
-    ssgan_report.rotation_predictions(discriminator, torch.rand(6, 1, 28, 28))
+    ssgan_study.rotation_predictions(discriminator, torch.rand(6, 1, 28, 28))
     assert discriminator.training
     after = discriminator.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)   # no spectral-norm update
@@ -87,7 +87,7 @@ def test_rotation_predictions_leave_the_discriminator_untouched():
 
 def test_upright_share():
     images = torch.cat([template(), torch.rot90(template(), 1, dims=(2, 3))])
-    assert ssgan_report.upright_share(TemplateHead(), images) == 0.5
+    assert ssgan_study.upright_share(TemplateHead(), images) == 0.5
 
 
 # ----------------------------------------------------------------------------- objectives
@@ -100,14 +100,14 @@ def test_mixed_batch_objective_equals_the_engines_without_batchnorm_and_differs_
         torch.manual_seed(1)
         reference, _ = SelfSupervisedGAN().discriminator_loss(discriminator, real, fake)
         torch.manual_seed(1)
-        mixed, stats = ssgan_report.MixedBatchSSGAN().discriminator_loss(discriminator, real, fake)
+        mixed, stats = ssgan_study.MixedBatchSSGAN().discriminator_loss(discriminator, real, fake)
         assert torch.isclose(reference, mixed, atol=1e-5) == same, norm
         assert set(stats) == set(SelfSupervisedGAN.discriminator_stats)
 
 
 def test_build_networks_is_seeded_and_sized_like_the_gan():
-    g1, d1 = ssgan_report.build_networks(3)
-    g2, d2 = ssgan_report.build_networks(3, norm="batch")
+    g1, d1 = ssgan_study.build_networks(3)
+    g2, d2 = ssgan_study.build_networks(3, norm="batch")
     assert torch.equal(next(g1.parameters()), next(g2.parameters()))
     assert d1.rotation_head is not None and d1.output == "logit" and d1.norm == "spectral"
     plain = gan_nets.Discriminator()
@@ -115,120 +115,53 @@ def test_build_networks_is_seeded_and_sized_like_the_gan():
 
 
 def test_alpha_names():
-    assert ssgan_report.alpha_name(0.0) == "ssgan_alpha0"
-    assert ssgan_report.alpha_name(0.2) == "ssgan_alpha0.2"
-    assert ssgan_report.alpha_name(1) == "ssgan_alpha1"
+    assert ssgan_study.alpha_name(0.0) == "ssgan_alpha0"
+    assert ssgan_study.alpha_name(0.2) == "ssgan_alpha0.2"
+    assert ssgan_study.alpha_name(1) == "ssgan_alpha1"
 
 
 # ----------------------------------------------------------------------------- runs (stub evaluator)
 
-class StubEvaluator:
-    """What gan_report's evaluation helpers call, with fixed numbers."""
-
-    n = {"inception": 0, "classifier": 16}
-
-    def fid(self, images, features="inception", epoch=None):
-        row = {"features": features, "n": 16, "ref": "mnist-test[:16]", "value": 10.0 / (epoch or 1)}
-        return {**row, "epoch": epoch} if epoch is not None else row
-
-    def class_coverage(self, images):
-        return {"counts": [2] * 8 + [0, 0], "n": 16, "covered": 8, "entropy": 3.0, "max_entropy": 3.32}
-
-    def evaluate(self, sampler):
-        images = sampler(16)
-        return {"fid": [self.fid(images, "classifier")], "class_coverage": self.class_coverage(images)}
-
-
-class StubRun:
-    def __init__(self, folder):
-        self.out_dir = folder
-
-
-def test_runner_trains_records_and_reloads(tmp_path):
+def test_train_records_and_reloads(tmp_path):
     images = torch.rand(32, 1, 28, 28)
     config = gan.GanConfig(epochs=2, batch_size=16, grid_samples=4, eval_every=1)
-    runner = ssgan_report.Runner(StubRun(tmp_path), images, config, StubEvaluator(), log=None)
-    result = runner.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), train_limit=16)
-    assert result.finished and result.images == 16 and result.final is not None
+    result = ssgan_study.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), images, config, StubEvaluator(), tmp_path,
+                               train_limit=16, evaluate_last_iterate=False, log=None)
+    assert result.finished and result.train_images == 16 and result.final is not None
+    assert result.discriminator.rotation_head is not None and result.discriminator.norm == "spectral"
     assert [r["epoch"] for r in result.fid_rows()] == [1, 2]
     assert (tmp_path / "models" / "ssgan_test_generator.pt").exists()
-    view = ssgan_report.generator_view(result.history, 0.5)
+    view = ssgan_study.generator_view(result.history, 0.5)
     assert len(view) == len(result.history.steps) and ((view > 0) & (view < 1)).all()
-    accuracy = ssgan_report.final_rotation_accuracy(result.history)
+    accuracy = ssgan_study.final_rotation_accuracy(result.history)
     assert 0 <= accuracy["real"] <= 1 and 0 <= accuracy["fake"] <= 1
 
-    class Metrics:
-        def __init__(self):
-            self.models = {}
-
-        def update_model(self, name, **fields):
-            self.models.setdefault(name, {}).update(fields)
-            return self.models[name]
-
-    metrics = Metrics()
-    entry = ssgan_report.record(metrics, result)
+    entry = gan_study.record(MemoryMetrics(), result, **ssgan_study.record_fields(result))
     assert entry["alpha"] == 0.5 and entry["epochs"] == 2 and entry["train_images"] == 16
     assert entry["fid_halving"]["ratio"] == pytest.approx(0.5)
-    again = runner.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), train_limit=16)   # from the checkpoint
+    again = ssgan_study.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), images, config, StubEvaluator(), tmp_path,
+                              train_limit=16, evaluate_last_iterate=False, log=None)   # from the checkpoint
     assert again.history.training_seconds == result.history.training_seconds
 
-    table = ssgan_report.results_table({"a": result, "b": again})
+    table = ssgan_study.results_table({"a": result, "b": again})
     assert list(table.index) == ["a", "b"] and table["digits covered"].tolist() == [8, 8]
     assert table["largest digit share"].tolist() == [0.125, 0.125]
-    shares = ssgan_report.digit_shares({"a": result})
+    shares = ssgan_study.digit_shares({"a": result})
     assert shares.loc["a", 9] == 0 and shares.loc["a"].sum() == pytest.approx(1)
     fig, axes = plt.subplots(1, 2)
-    ssgan_report.plot_rotation_training(axes[0], result.history)
-    ssgan_report.plot_digit_shares(axes[1], shares)
+    ssgan_study.plot_rotation_training(axes[0], result.history)
+    coverage.plot_digit_shares(axes[1], dict(shares.iterrows()))
     plt.close(fig)
-    plt.close(ssgan_report.plot_demo({"a": result, "b": again}))
-
-
-# ----------------------------------------------------------------------------- GAN comparison
-
-def rows(values, n=10000, ref="mnist-test", features="classifier"):
-    return [{"features": features, "n": n, "ref": ref, "value": v, "epoch": e} for e, v in enumerate(values, 1)]
-
-
-def test_gan_record_absent_then_present(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
-    record, note = ssgan_report.load_gan_record("cpu")
-    assert record is None and "run it first" in note
-    folder = tmp_path / "cpu"
-    folder.mkdir()
-    model = {"fid": rows([9.0, 5.0]) + [{"features": "inception", "n": 200, "ref": "mnist-test[:1000]", "value": 50.0}],
-             "kid": {"features": "inception", "mean": 0.1, "std": 0.01}, "class_coverage": {"covered": 10},
-             "epochs_trained": 2}
-    (folder / f"{ssgan_report.GAN_STEM}.metrics.json").write_text(json.dumps({"status": "ok", "models": {"gan": model}}))
-    record, note = ssgan_report.load_gan_record("cpu")
-    assert record == model and "2 epochs" in note
-    final = gan_report.final_result(record)
-    assert [r["features"] for r in final["fid"]] == ["inception"] and final["kid"]["mean"] == 0.1
-
-
-def test_fid_overlay_leaves_out_curves_of_another_sample_size():
-    fig, ax = plt.subplots()
-    note = ssgan_report.plot_fid_overlay(ax, {"ours": rows([5.0, 3.0]), "gan": rows([6.0, 4.0]),
-                                              "other": rows([1.0, 2.0], n=500)})
-    assert note.endswith("other") and len(ax.lines) == 2
-    plt.close(fig)
-    assert isinstance(gan_report.last_epoch_fid(rows([5.0, 3.0])), float)
-    assert gan_report.last_epoch_fid([]) is None
+    plt.close(ssgan_study.plot_demo({"a": result, "b": again}))
 
 
 def test_failure_verdicts_name_the_damaging_runs():
     table = pd.DataFrame({"fid": [40.0, 36.0, 88.0, 42.0], "digits covered": [9, 10, 3, 8]},
                          index=["correct", "leak", "batchnorm", "lost a digit"])
-    lines = ssgan_report.failure_verdicts(table, "correct", "fid")
+    lines = ssgan_study.failure_verdicts(table, "correct", "fid")
     assert lines[0].startswith("leak: classifier FID 36.00 = x0.90") and lines[0].endswith("no clear damage at this length")
     assert lines[1].endswith("-> damaging") and "3/10 digits" in lines[1]
     assert lines[2].endswith("-> damaging")               # FID fine, but a digit lost
     assert lines[-1] == "most damaging here: batchnorm"
-    calm = ssgan_report.failure_verdicts(table.loc[["correct", "leak"]], "correct", "fid")
+    calm = ssgan_study.failure_verdicts(table.loc[["correct", "leak"]], "correct", "fid")
     assert calm[-1] == "no failure mode did clear damage at this length"
-
-
-def test_fid_overlay_without_any_history_draws_a_note_instead_of_failing():
-    fig, ax = plt.subplots()
-    assert ssgan_report.plot_fid_overlay(ax, {"a": [], "b": None}) == ""
-    plt.close(fig)

@@ -1,28 +1,26 @@
-"""Notebook 05 (self-supervised GAN): training runs, the rotation-head diagnostics, the alpha
-ablation, the failure-mode demo and the comparison with the GAN notebook.
+"""What only the SS-GAN study (notebook 05) needs on top of ``gan_study``: its networks and
+runs, the rotation-head diagnostics, the alpha ablation's table and the failure-mode demo.
 
 The objective itself is ``gan_losses.SelfSupervisedGAN`` (Chen et al. 2019); this module only
 organises runs of it and reads out what the discriminator's rotation head learned.
 
-    runs = ssgan_report.Runner(run, images, config, evaluator)
-    main = runs.train("ssgan", SelfSupervisedGAN(alpha=0.2))
-    table = ssgan_report.rotation_by_digit(main.discriminator, test_x, test_y)
+    main = ssgan_study.train("ssgan", SelfSupervisedGAN(alpha=0.2), images, config, evaluator, run.out_dir)
+    table = ssgan_study.rotation_by_digit(main.discriminator, test_x, test_y)
 
 Rotations follow ``gan_losses.rotate_quarters``: label k means ``torch.rot90(x, k, dims=(2, 3))``,
 i.e. k * 90 degrees counter-clockwise.
 """
-from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from . import fid, gan, gan_report, gan_nets, plots
+from . import coverage, fid, gan, gan_nets, gan_study, plots, results
 from .gan_losses import SelfSupervisedGAN, rotate_quarters
 
 ANGLES = (0, 90, 180, 270)
-GAN_STEM, GAN_MODEL = gan_report.GAN_STEM, gan_report.GAN_MODEL
 
 
 # ----------------------------------------------------------------------------- runs
@@ -40,27 +38,6 @@ def build_networks(seed: int, norm: str = "spectral", g_channels=(64, 32), d_cha
 def alpha_name(alpha: float) -> str:
     """Model name of one ablation setting: 0 -> "ssgan_alpha0", 0.2 -> "ssgan_alpha0.2"."""
     return f"ssgan_alpha{alpha:g}"
-
-
-@dataclass(eq=False)   # compared by identity: a run is one object
-class Result:
-    """One finished (or diverged) training run and, when it finished, its final metrics."""
-
-    name: str
-    objective: SelfSupervisedGAN
-    config: gan.GanConfig
-    images: int                      # training images used
-    generator: torch.nn.Module
-    discriminator: torch.nn.Module
-    history: gan.GanHistory
-    final: dict | None = None        # gan_report.final_evaluation output
-
-    @property
-    def finished(self) -> bool:
-        return self.history.status == "finished"
-
-    def fid_rows(self) -> list[dict]:
-        return gan_report.fid_history(self.history)
 
 
 class MixedBatchSSGAN(SelfSupervisedGAN):
@@ -81,45 +58,25 @@ class MixedBatchSSGAN(SelfSupervisedGAN):
         return gan_loss + self.beta * rotation_loss, stats
 
 
-class Runner:
-    """Trains SS-GAN variants on one image set with one evaluator, saving checkpoints and
-    models under the notebook's output folder (a finished run is reloaded, not retrained)."""
 
-    def __init__(self, run, images: torch.Tensor, config: gan.GanConfig, evaluator: fid.Evaluator,
-                 inception_epochs=(), g_channels=(64, 32), d_channels: int = 32, log=print):
-        self.run, self.images, self.config, self.evaluator = run, images, config, evaluator
-        self.inception_epochs, self.log = set(inception_epochs), log
-        self.sizes = {"g_channels": tuple(g_channels), "d_channels": d_channels}
-
-    def train(self, name: str, objective: SelfSupervisedGAN, norm: str = "spectral", config: gan.GanConfig | None = None,
-              train_limit: int = 0, final: bool = True, save_models: bool = True,
-              curve_evaluator: fid.Evaluator | None = None, inception_epochs=None,
-              evaluate_last_iterate: bool = False) -> Result:
-        """Train one setting. ``curve_evaluator`` (default: the main one) measures the
-        training-time curves; the final evaluation (``final=True``) always uses the main one.
-        The result's generator is the one the run reports (its weight average when the config
-        sets ``ema_decay``); ``evaluate_last_iterate`` also measures the trained G itself."""
-        config = config or self.config
-        images = self.images[:train_limit] if train_limit else self.images
-        inception = self.inception_epochs if inception_epochs is None else set(inception_epochs)
-        generator, discriminator = build_networks(config.seed, norm, **self.sizes)
-        history = gan.train(generator, discriminator, objective, images, config, name=name,
-                            evaluate=gan_report.training_evaluator(curve_evaluator or self.evaluator, inception),
-                            evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=self.run.out_dir / "checkpoints",
-                            models_dir=self.run.out_dir / "models" if save_models else None, log=self.log)
-        result = Result(name, objective, config, len(images), history.final_generator, discriminator, history)
-        if final and result.finished:  # a diverged generator may output NaN: no final metrics then
-            result.final = gan_report.final_evaluation(self.evaluator, result.generator)
-        return result
+def train(name: str, objective: SelfSupervisedGAN, images: torch.Tensor, config: gan.GanConfig,
+          evaluator: fid.Evaluator, out_dir: Path, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32,
+          train_limit: int = 0, **options) -> gan_study.GanRun:
+    """Train one SS-GAN variant (``gan_study.train_variant``) from ``build_networks(config.seed,
+    norm, ...)`` on the first ``train_limit`` images (0: all); ``options`` go to ``train_variant``
+    (curve evaluator, Inception epochs, final evaluation, saving, last iterate)."""
+    generator, discriminator = build_networks(config.seed, norm, g_channels, d_channels)
+    images = images[:train_limit] if train_limit else images
+    return gan_study.train_variant(name, objective, generator, discriminator, images, config, evaluator, out_dir,
+                                   **options)
 
 
-def record(metrics, result: Result, **extra) -> dict:
-    """``gan_report.record`` plus the SS-GAN settings and the run's length."""
+def record_fields(result: gan_study.GanRun) -> dict:
+    """What an SS-GAN run adds to ``gan_study.record``: its settings and length."""
     objective = result.objective
-    return gan_report.record(metrics, result.name, result.history, result.final, alpha=objective.alpha,
-                             beta=objective.beta, score_rotated=objective.score_rotated,
-                             epochs=result.config.epochs, train_images=result.images, ema_decay=result.config.ema_decay,
-                             final_rotation_accuracy=final_rotation_accuracy(result.history), **extra)
+    return {"alpha": objective.alpha, "beta": objective.beta, "score_rotated": objective.score_rotated,
+            "epochs": result.config.epochs, "train_images": result.train_images, "ema_decay": result.config.ema_decay,
+            "final_rotation_accuracy": final_rotation_accuracy(result.history)}
 
 
 def final_rotation_accuracy(history: gan.GanHistory) -> dict:
@@ -212,59 +169,22 @@ def plot_rotation_by_digit(ax, table: pd.DataFrame, title: str = ""):
     return ax
 
 
-# ----------------------------------------------------------------------------- comparison with the GAN
-
-def load_gan_record(profile: str) -> tuple[dict | None, str]:
-    """(the GAN notebook's model record of this profile, or None; a sentence saying which)."""
-    metrics = gan_report.load_notebook_metrics(profile, GAN_STEM)
-    if metrics is None:
-        return None, (f"no finished {GAN_STEM} run of profile '{profile}' was found "
-                      f"(reports/{profile}/{GAN_STEM}.metrics.json absent or not ok): run it first to compare")
-    record = metrics.get("models", {}).get(GAN_MODEL)
-    if not record or not record.get("fid"):
-        return None, f"{GAN_STEM} of profile '{profile}' has no model '{GAN_MODEL}' with FID rows"
-    return record, f"GAN: {GAN_STEM} of profile '{profile}', model '{GAN_MODEL}' ({record.get('epochs_trained')} epochs)"
-
-
-def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str = "") -> str:
-    """``gan_report.plot_fid_overlay`` (runs whose N or reference differ from the first one are
-    left out). Returns a note naming what was left out ("" if none)."""
-    kept, _ = gan_report.plot_fid_overlay(ax, curves, features, title)
-    with_rows = [name for name, rows in curves.items() if gan_report.fid_curve(rows or [], features)]
-    dropped = sorted(set(with_rows) - set(kept))
-    return f"left out (other N or reference): {', '.join(dropped)}" if dropped else ""
-
-
 # ----------------------------------------------------------------------------- ablation and demo
 
-def results_table(results: dict[str, Result]) -> pd.DataFrame:
+def results_table(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
     """``fid.fid_table`` of finished runs (Inception FID with N, classifier FID, KID,
     digits covered), plus the largest digit share and what each run trained on."""
-    finished = {label: r for label, r in results.items() if r.final}
+    finished = {label: r for label, r in runs.items() if r.final}
     table = fid.fid_table({label: r.final for label, r in finished.items()})
-    table["largest digit share"] = [max(r.final["class_coverage"]["counts"]) / r.final["class_coverage"]["n"]
-                                    for r in finished.values()]
-    table["training"] = [f"{r.config.epochs} epochs x {r.images} images" for r in finished.values()]
+    table["largest digit share"] = [results.largest_share(r.final) for r in finished.values()]
+    table["training"] = [f"{r.config.epochs} epochs x {r.train_images} images" for r in finished.values()]
     return table
 
 
-def digit_shares(results: dict[str, Result]) -> pd.DataFrame:
+def digit_shares(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
     """Share of each predicted digit (columns 0-9) in every finished run's final samples."""
-    rows = {label: np.asarray(r.final["class_coverage"]["counts"], float) / r.final["class_coverage"]["n"]
-            for label, r in results.items() if r.final}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(10)))
-
-
-def plot_digit_shares(ax, shares: pd.DataFrame, title: str = "predicted-digit shares of the final samples"):
-    """Grouped bars: one group per digit, one bar per run."""
-    width = 0.8 / max(len(shares), 1)
-    for i, (label, row) in enumerate(shares.iterrows()):
-        ax.bar(np.arange(10) + (i - (len(shares) - 1) / 2) * width, row.values, width, label=label)
-    ax.axhline(0.1, color="0.3", linestyle="--", linewidth=1)
-    ax.set_xticks(range(10))
-    ax.set(xlabel="predicted digit", ylabel="share of samples", title=title)
-    ax.legend(fontsize=8)
-    return ax
+    rows = {label: results.digit_shares(r.final) for label, r in runs.items() if r.final}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(coverage.NUM_DIGITS)))
 
 
 def generator_view(history: gan.GanHistory, alpha: float) -> pd.Series:
@@ -275,12 +195,12 @@ def generator_view(history: gan.GanHistory, alpha: float) -> pd.Series:
     return np.exp(-(steps["loss_g"] - alpha * steps["rotation_loss_fake"]))
 
 
-def plot_demo(results: dict[str, Result]):
+def plot_demo(runs: dict[str, gan_study.GanRun]):
     """The failure-mode runs side by side: classifier FID per epoch; D's outputs on real and
     generated images in D's update; the fakes' score in G's update; rotation accuracies."""
     fig, axes = plt.subplots(1, 4, figsize=(21, 4.4))
     rows = []
-    for i, (label, result) in enumerate(results.items()):
+    for i, (label, result) in enumerate(runs.items()):
         rows = sorted((r for r in result.fid_rows() if r["features"] == "classifier"), key=lambda r: r["epoch"])
         axes[0].plot([r["epoch"] for r in rows], [r["value"] for r in rows], marker="o", color=f"C{i}", label=label)
         steps = result.history.steps

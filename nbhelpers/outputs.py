@@ -1,8 +1,9 @@
-"""What a notebook leaves behind: ``<stem>.metrics.json`` and exported samples.
+"""The writer of what a notebook leaves behind: ``<stem>.metrics.json``, exported samples and
+saved models (``nbhelpers.results`` is the reader).
 
 metrics.json (one per notebook and profile)::
 
-    {"notebook", "profile", "status": "running"|"ok"|"failed", "device", "seed",
+    {"notebook", "profile", "status": "running"|"ok"|"failed"|"incomplete", "device", "seed",
      "git_commit", "versions", "environment", "params",
      "models": {<model>: {...}}, ...}
 
@@ -85,3 +86,34 @@ def export_samples(run: Run, name: str, images: torch.Tensor) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, images=to_uint8(images))
     return path
+
+
+def save_state(path: Path, module: torch.nn.Module) -> Path:
+    """Save ``module``'s state_dict (CPU tensors) to ``path``, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    atomic_save(path, lambda handle: torch.save(state, handle))
+    return path
+
+
+def save_model(run: Run, name: str, module: torch.nn.Module) -> Path:
+    """Save a trained model as ``reports/<profile>/<stem>/models/<name>.pt``."""
+    return save_state(run.out_dir / "models" / f"{name}.pt", module)
+
+
+def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
+                 seconds: float) -> dict:
+    """After a batch ran a notebook: merge its outcome into the notebook's metrics file
+    (writing one if the notebook never got that far)."""
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
+        "notebook": stem, "profile": profile, "models": {}}
+    if status == "failed":
+        metrics["status"] = "failed"
+        metrics["error"] = error
+    elif metrics.get("status") != "ok":  # ran without error but never reached metrics.finish()
+        metrics["status"] = "incomplete"
+    metrics["wall_seconds"] = round(seconds, 1)
+    text = json.dumps(metrics, indent=2)
+    atomic_save(metrics_path, lambda handle: handle.write(text.encode()))
+    return metrics

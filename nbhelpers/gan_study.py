@@ -1,0 +1,306 @@
+"""What the GAN, WGAN and SS-GAN studies (notebooks 03, 04, 05) share around the training
+engine: one run type, one way to train a variant, its evaluation and metrics record, the
+acceptance checks, and the parameter-checked loader of the GAN notebook's run.
+
+    config = gan_study.gan_config(P)
+    evaluator = gan_study.evaluator_for(run, P)
+    result = gan_study.train_variant("gan", NonSaturatingGAN(), G, D, images, config, evaluator, run.out_dir)
+    entry = gan_study.record(metrics, result)
+    gan_entry, note = gan_study.load_gan_run(run.profile, run.params)
+
+Comparisons and figures built on these live in ``gan_compare``.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from . import coverage, facts, fid, gan, plots, results
+from .config import ParameterError
+
+EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
+# Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
+# differ only in these are still comparable.
+NOT_COMPARED = ("profile", "device", "grid_every", "inception_at_quarters")
+
+
+# ----------------------------------------------------------------------------- set-up
+
+def evaluator_for(run, params) -> fid.Evaluator:
+    """The notebook's Evaluator, sized by the shared ``fid_*`` parameters."""
+    return fid.Evaluator(run.device, n_inception=params.fid_n_inception, n_classifier=params.fid_n_classifier,
+                         ref_n_inception=params.fid_ref_n_inception, ref_n_classifier=params.fid_ref_n_classifier)
+
+
+def gan_config(params, **overrides) -> gan.GanConfig:
+    """The engine's settings from a GAN notebook's parameters (the fields it declares; the
+    engine's defaults for the others), then ``overrides`` (e.g. a WGAN preset's optimiser).
+    Adam's ``betas`` must be two numbers in [0, 1)."""
+    names = ("epochs", "batch_size", "lr_generator", "lr_discriminator", "betas", "seed", "grid_every",
+             "eval_every", "ema_decay")
+    values = {name: getattr(params, name) for name in names if hasattr(params, name)}
+    betas = values.get("betas")
+    if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
+        raise ParameterError(f"betas must be two numbers in [0, 1), got {betas}")
+    return gan.GanConfig(**values).with_overrides(**overrides)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def training_evaluator(evaluator: fid.Evaluator, inception_epochs=()):
+    """``evaluate(generator, epoch)`` for ``gan.train``: classifier FID and class coverage at
+    every evaluated epoch; Inception FID too at ``inception_epochs``. Same noise every time."""
+    inception_epochs = set(inception_epochs)
+
+    def evaluate(generator, epoch):
+        use_inception = epoch in inception_epochs and evaluator.n["inception"] > 0
+        count = max(evaluator.n["classifier"], evaluator.n["inception"] if use_inception else 0)
+        samples = gan.sample_images(generator, count, seed=EVAL_SEED)
+        rows = [evaluator.fid(samples, "classifier", epoch=epoch)]
+        if use_inception:
+            rows.append(evaluator.fid(samples, "inception", epoch=epoch))
+        counts = evaluator.class_coverage(samples)
+        return {"classifier_fid": rows[0]["value"], "digits_covered": counts["covered"],
+                "max_class_share": coverage.largest_share(counts), "class_entropy": counts["entropy"],
+                "counts": counts["counts"], "fid_rows": rows}
+
+    return evaluate
+
+
+def final_evaluation(evaluator: fid.Evaluator, generator) -> dict:
+    """Every metric of the final generator (Inception + classifier FID, KID, coverage)."""
+    return evaluator.evaluate(lambda n: gan.sample_images(generator, n, seed=EVAL_SEED))
+
+
+def final_samples(generator, evaluator: fid.Evaluator) -> torch.Tensor:
+    """The sample set that ``final_evaluation`` scored (for export and per-digit analyses)."""
+    return gan.sample_images(generator, max(evaluator.n["inception"], evaluator.n["classifier"]), seed=EVAL_SEED)
+
+
+# ----------------------------------------------------------------------------- one trained variant
+
+@dataclass(eq=False)   # compared by identity: a run is one object
+class GanRun:
+    """One trained (or diverged) variant and, when it finished, its final metrics."""
+
+    name: str
+    objective: object
+    config: gan.GanConfig
+    train_images: int                # training images used
+    generator: torch.nn.Module       # the reported generator (the weight average with ema_decay)
+    discriminator: torch.nn.Module
+    history: gan.GanHistory
+    final: dict | None = None        # final_evaluation output
+
+    @property
+    def finished(self) -> bool:
+        return self.history.status == "finished"
+
+    def fid_rows(self) -> list[dict]:
+        return fid_history(self.history)
+
+
+def train_variant(name: str, objective, generator, discriminator, images: torch.Tensor, config: gan.GanConfig,
+                  evaluator: fid.Evaluator, out_dir: Path, inception_epochs=(), curve_evaluator=None,
+                  evaluate_last_iterate: bool = True, final: bool = True, save_models: bool = True,
+                  log=print) -> GanRun:
+    """Train ``generator`` against ``discriminator`` with ``objective`` (``gan.train``), with
+    checkpoints in ``out_dir/checkpoints`` (a finished run is reloaded, not retrained) and the
+    models in ``out_dir/models``; then, if it finished and ``final``, evaluate it.
+
+    ``curve_evaluator`` (default: ``evaluator``) measures the training-time curves, Inception
+    FID included at ``inception_epochs``; the final evaluation always uses ``evaluator``.
+    ``evaluate_last_iterate`` also measures the trained G itself when the run averages G."""
+    history = gan.train(generator, discriminator, objective, images, config, name=name,
+                        evaluate=training_evaluator(curve_evaluator or evaluator, inception_epochs),
+                        evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=Path(out_dir) / "checkpoints",
+                        models_dir=Path(out_dir) / "models" if save_models else None, log=log)
+    result = GanRun(name, objective, config, len(images), history.final_generator, discriminator, history)
+    if final and result.finished:  # a diverged generator may output NaN: no final metrics then
+        result.final = final_evaluation(evaluator, result.generator)
+    return result
+
+
+# ----------------------------------------------------------------------------- what training recorded
+
+def fid_history(history: gan.GanHistory) -> list[dict]:
+    """The FID rows recorded during training, each with its ``epoch``."""
+    return [row for detail in history.evaluation_details for row in detail.get("fid_rows", [])]
+
+
+def last_iterate_fid_history(history: gan.GanHistory) -> list[dict]:
+    """The FID rows of the trained generator itself, when the run reported its weight average
+    and evaluated the last iterate too (``evaluate_last_iterate``)."""
+    return [row for detail in history.evaluation_details
+            for row in detail.get("last_iterate", {}).get("fid_rows", [])]
+
+
+def coverage_history(history: gan.GanHistory) -> pd.DataFrame:
+    """Share of each predicted digit (columns 0-9) at every evaluated epoch (index)."""
+    rows = {d["epoch"]: np.asarray(d["counts"], dtype=float) / max(sum(d["counts"]), 1)
+            for d in history.evaluation_details if "counts" in d}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(coverage.NUM_DIGITS)))
+
+
+def fid_curve(rows: list[dict], features: str = "classifier") -> list[dict]:
+    """The training-time FID rows of one extractor, by epoch."""
+    return sorted((r for r in rows if r["features"] == features and "epoch" in r), key=lambda r: r["epoch"])
+
+
+def last_epoch_fid(rows: list[dict], features: str = "classifier") -> float | None:
+    """The last training-time FID of one extractor (None without any)."""
+    curve = fid_curve(rows, features)
+    return curve[-1]["value"] if curve else None
+
+
+def fid_halving(rows: list[dict], features: str = "classifier") -> dict:
+    """First and last training-time FID of one extractor and their ratio (the 'at most half' check)."""
+    curve = fid_curve(rows, features)
+    if len(curve) < 2:
+        return {"first": None, "last": None, "ratio": None}
+    return {"first": curve[0]["value"], "last": curve[-1]["value"], "ratio": curve[-1]["value"] / curve[0]["value"]}
+
+
+def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classifier") -> int | None:
+    """The first evaluated epoch whose FID is at or below ``threshold`` (None if never)."""
+    for row in fid_curve(rows, features):
+        if row["value"] <= threshold:
+            return row["epoch"]
+    return None
+
+
+# ----------------------------------------------------------------------------- the metrics record
+
+def record(metrics, result: GanRun, **extra) -> dict:
+    """Write one run's record to metrics.json: FID history + final rows, KID, coverage, status;
+    with a weight-averaged run, also the last iterate's FID history (``fid_last_iterate``)."""
+    history, final = result.history, result.final
+    rows = fid_history(history) + (final["fid"] if final else [])
+    entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
+             "training_seconds": round(history.training_seconds, 1), "fid": rows,
+             "fid_halving": fid_halving(rows), "model_files": history.model_files, **extra}
+    last_iterate = last_iterate_fid_history(history)
+    if last_iterate:
+        entry["fid_last_iterate"] = last_iterate
+        entry["fid_halving_last_iterate"] = fid_halving(last_iterate)
+    if final:
+        entry["kid"] = final.get("kid")
+        entry["class_coverage"] = final.get("class_coverage")
+    entry["coverage_history"] = {int(epoch): list(shares) for epoch, shares in coverage_history(history).iterrows()}
+    return metrics.update_model(result.name, **entry)
+
+
+def acceptance_checks(entry: dict, max_share: float = coverage.MAX_DIGIT_SHARE, gan_entry: dict | None = None,
+                      gan_factor: float | None = None) -> pd.DataFrame:
+    """The acceptance checks on one ``record`` entry, as a table (check -> value, holds; holds
+    is None when the run lacks what the check needs): the last classifier FID of training is
+    at most half the first (of the reported generator; the last iterate's ratio is shown beside
+    it when recorded); the final samples cover all ten digits, none above ``max_share``; with
+    ``gan_factor``, the last classifier FID is within ``gan_factor`` times that of ``gan_entry``."""
+    halving, rows = fid_halving(results.fid_rows(entry)), []
+    if halving["ratio"] is None:
+        rows.append(("last classifier FID ≤ half the first", "fewer than two evaluations", None))
+    else:
+        value = f"{halving['first']:.2f} → {halving['last']:.2f} (×{halving['ratio']:.3f})"
+        raw = fid_halving(results.last_iterate_fid_rows(entry))
+        if raw["ratio"] is not None:
+            value += f"; last iterate {raw['first']:.2f} → {raw['last']:.2f} (×{raw['ratio']:.3f})"
+        rows.append(("last classifier FID ≤ half the first", value, halving["ratio"] <= 0.5))
+    counts = results.class_coverage(entry)
+    if counts:
+        share = coverage.largest_share(counts)
+        rows.append(("all ten digits covered", f"{counts['covered']} of 10", counts["covered"] == coverage.NUM_DIGITS))
+        rows.append((f"no digit above {max_share:.0%}", f"largest {share:.1%}", share <= max_share))
+    else:
+        rows += [("all ten digits covered", "no final evaluation", None),
+                 (f"no digit above {max_share:.0%}", "no final evaluation", None)]
+    if gan_factor is not None:
+        check = f"last classifier FID within {gan_factor:g}× the GAN's"
+        ours, theirs = last_epoch_fid(results.fid_rows(entry)), last_epoch_fid(results.fid_rows(gan_entry))
+        if ours is None or theirs is None:
+            rows.append((check, "GAN run not available" if theirs is None else "no FID history", None))
+        else:
+            rows.append((check, f"{ours:.2f} vs {theirs:.2f} (×{ours / theirs:.3f})", ours / theirs <= gan_factor))
+    return pd.DataFrame(rows, columns=["check", "value", "holds"]).set_index("check")
+
+
+# ----------------------------------------------------------------------------- the GAN notebook's run
+
+def parameter_differences(theirs: dict, ours: dict) -> list[str]:
+    """The parameters both runs declare that differ (other than ``NOT_COMPARED``), as text."""
+    shared = sorted((set(theirs) & set(ours)) - set(NOT_COMPARED))
+    return [f"{key} {theirs[key]!r} there, {ours[key]!r} here" for key in shared if theirs[key] != ours[key]]
+
+
+def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
+    """The GAN notebook's (``facts.GAN_NOTEBOOK``) record of model ``facts.GAN_MODEL`` in the
+    same profile, with a sentence saying where it came from, or None and why there is none.
+
+    The run must have finished, hold an FID history, and have been trained with the same
+    values of every parameter both notebooks declare (seed, training length, sample sizes,
+    optimiser, ...; ``NOT_COMPARED`` aside): otherwise its curves would not be like for like,
+    and it is left out with the differences named."""
+    stem, name = facts.GAN_NOTEBOOK, facts.GAN_MODEL
+    rerun = f"run `./run_all.sh --profile {profile} --only {stem}` with the same parameters, then this notebook again"
+    record = results.load(profile, stem)
+    if record is None:
+        why = "has not run" if results.read(results.record_path(profile, stem)) is None else "did not finish"
+        return None, f"The GAN notebook {stem} {why} for profile '{profile}', so there is no GAN to compare with: {rerun}."
+    entry = results.model(record, name)
+    if not fid_curve(results.fid_rows(entry)):
+        return None, f"{stem} of profile '{profile}' holds no model '{name}' with an FID history: nothing to compare with."
+    differ = parameter_differences(record.get("params") or {}, params)
+    if differ:
+        return None, (f"The GAN run of {stem} (profile '{profile}') was trained with other parameters ("
+                      + "; ".join(differ) + f"), so it is left out of the comparison: {rerun}.")
+    return entry, (f"GAN: model '{name}' of {stem}, profile '{profile}', seed {record.get('seed')} "
+                   f"({entry.get('epochs_trained')} epochs; same shared parameters).")
+
+
+def load_gan_samples(profile: str, count: int = 100) -> torch.Tensor | None:
+    """The first ``count`` exported GAN samples ([N, 1, 28, 28] in [0, 1]) from the GAN
+    notebook's ``samples/gan*.npz``, or None when there are none."""
+    folder = results.record_path(profile, facts.GAN_NOTEBOOK).parent / facts.GAN_NOTEBOOK / "samples"
+    candidates = sorted(folder.glob(f"{facts.GAN_MODEL}*.npz"), key=lambda p: (p.stem != facts.GAN_MODEL, p.name))
+    if not candidates:
+        return None
+    with np.load(candidates[0]) as content:
+        images = content["images"][:count]
+    return torch.from_numpy(images).float().div(255).unsqueeze(1)
+
+
+# ----------------------------------------------------------------------------- one run's figures
+
+def plot_training(history: gan.GanHistory, title: str, d_columns=("d_real", "d_fake"),
+                  d_label: str = "mean D output"):
+    """Losses per step (smoothed) and per epoch, and the discriminator's outputs per step."""
+    steps, epochs = history.steps, history.epochs
+    window = max(1, len(steps) // 100)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    plots.curves(axes[0], {"D / critic": steps["loss_d"], "G": steps["loss_g"]}, xlabel="generator step",
+                 ylabel="loss", title=f"{title}: losses per step (smoothed)", window=window)
+    plots.curves(axes[1], {"D / critic": epochs["loss_d"], "G": epochs["loss_g"]}, x=epochs["epoch"],
+                 ylabel="loss", title="losses per epoch")
+    present = {c: steps[c] for c in d_columns if c in steps}
+    plots.curves(axes[2], present, xlabel="generator step", ylabel=d_label, title=d_label, window=window)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grids(history: gan.GanHistory, epochs=None, title: str = "", per_row: int | None = None):
+    """The fixed-noise grids at the given epochs (default: the four quarters of the run)."""
+    epochs = [e for e in (epochs or gan.quarter_epochs(max(history.last_epoch, 1))) if e in history.grids]
+    return plots.show_grids({f"{title} epoch {e}".strip(): history.grids[e] for e in epochs}, size=4.2,
+                            per_row=per_row)
+
+
+def plot_coverage_history(ax, history: gan.GanHistory, title: str = "predicted-digit shares over training"):
+    shares = coverage_history(history)
+    ax.stackplot(shares.index, shares.T.values, labels=[str(d) for d in shares.columns],
+                 colors=plt.get_cmap("tab10").colors)
+    ax.set(xlabel="epoch", ylabel="share of samples", title=title, ylim=(0, 1))
+    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    return ax

@@ -1,0 +1,132 @@
+"""The one reader of results: what a notebook's ``<stem>.metrics.json`` record holds.
+
+``outputs.Metrics`` writes the record; everything that reads one (the notebooks that compare
+with another notebook's run, the batch index, summaries) goes through these functions, so the
+record's layout is known in two places only: its writer and this reader.
+
+A record::
+
+    {"notebook", "profile", "status", "seed", "params", "git_commit", ...,
+     "models": {<model>: {"fid": [row, ...], "kid": {...}, "class_coverage": {...},
+                          "checks": [...], ...}}}
+
+An FID row is ``{"features", "n", "ref", "value"}`` (+ ``"biased"``); rows measured during
+training carry an ``"epoch"``, the final evaluation's rows do not.
+"""
+import json
+from pathlib import Path
+
+from . import coverage as cov
+from .paths import reports_root
+
+
+# ----------------------------------------------------------------------------- records
+
+def record_path(profile: str, stem: str) -> Path:
+    return reports_root() / profile / f"{stem}.metrics.json"
+
+
+def read(path: Path) -> dict | None:
+    """The record at ``path`` (None when there is none)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load(profile: str, stem: str, finished: bool = True) -> dict | None:
+    """The record of one notebook and profile; with ``finished``, only a run that ended ok."""
+    record = read(record_path(profile, stem))
+    if record is None or (finished and record.get("status") != "ok"):
+        return None
+    return record
+
+
+def model(record: dict | None, name: str) -> dict | None:
+    """One model's entry of a record (None when the record or the model is missing)."""
+    return ((record or {}).get("models") or {}).get(name)
+
+
+# ----------------------------------------------------------------------------- one model's numbers
+
+def fid_rows(entry: dict | None) -> list[dict]:
+    """Every FID row of a model: the training curve's (with an epoch) and the final ones."""
+    return list((entry or {}).get("fid") or [])
+
+
+def last_iterate_fid_rows(entry: dict | None) -> list[dict]:
+    """A weight-averaged GAN run's training curve of the trained generator itself."""
+    return list((entry or {}).get("fid_last_iterate") or [])
+
+
+def final_fid(entry: dict | None, features: str) -> dict | None:
+    """The final evaluation's FID row of one feature space (no ``epoch``), or None."""
+    return next((row for row in fid_rows(entry) if row["features"] == features and "epoch" not in row), None)
+
+
+def final_value(entry: dict | None, features: str) -> float | None:
+    """The final FID value of one feature space, or None."""
+    row = final_fid(entry, features)
+    return None if row is None else row.get("value")
+
+
+def latest_fid(entry: dict | None, features: str) -> dict | None:
+    """The final row of one feature space or, without one (a run that diverged before its
+    final evaluation), the row of the latest evaluated epoch."""
+    final = final_fid(entry, features)
+    if final is not None:
+        return final
+    curve = [row for row in fid_rows(entry) if row["features"] == features and "epoch" in row]
+    return max(curve, key=lambda row: row["epoch"]) if curve else None
+
+
+def final_metrics(entry: dict | None) -> dict:
+    """A model's final evaluation in ``fid.Evaluator.evaluate``'s shape (FID rows without an
+    epoch, KID, class coverage), e.g. for ``fid.fid_table``."""
+    result = {"fid": [row for row in fid_rows(entry) if "epoch" not in row]}
+    for key in ("kid", "class_coverage"):
+        if (entry or {}).get(key):
+            result[key] = entry[key]
+    return result
+
+
+def kid(entry: dict | None) -> dict | None:
+    return (entry or {}).get("kid")
+
+
+def class_coverage(entry: dict | None) -> dict | None:
+    return (entry or {}).get("class_coverage")
+
+
+def digit_shares(entry: dict | None):
+    """The final samples' share of each digit (``coverage.shares``), or None."""
+    counts = class_coverage(entry)
+    return None if not counts else cov.shares(counts)
+
+
+def largest_share(entry: dict | None) -> float | None:
+    counts = class_coverage(entry)
+    return None if not counts else cov.largest_share(counts)
+
+
+def coverage_history(entry: dict | None) -> dict[int, list[float]]:
+    """Digit shares at every evaluated epoch of a GAN run ({epoch: [10 shares]})."""
+    return {int(epoch): shares for epoch, shares in ((entry or {}).get("coverage_history") or {}).items()}
+
+
+def checks(entry: dict | None) -> list[dict]:
+    """The acceptance checks a notebook recorded for a model ([{"check", "value", "holds"}])."""
+    return list((entry or {}).get("checks") or [])
+
+
+# ----------------------------------------------------------------------------- a whole record
+
+def headline(record: dict) -> str:
+    """Latest FID per model and feature space, e.g.
+    'vae: classifier FID 3.10 (N=10000) · inception FID 41.20 (N=1000)'."""
+    parts = []
+    for name, entry in (record.get("models") or {}).items():
+        rows = [latest_fid(entry, features) for features in sorted({r["features"] for r in fid_rows(entry)})]
+        fids = " · ".join(f"{r['features']} FID {r['value']:.2f} (N={r['n']})" for r in rows
+                          if r is not None and r.get("value") is not None)
+        if fids:
+            parts.append(f"{name}: {fids}")
+    return "; ".join(parts)

@@ -1,0 +1,75 @@
+"""GAN runs side by side (nbhelpers.gan_compare), from records shaped like gan_study.record's."""
+import matplotlib
+import pytest
+
+from nbhelpers import gan_compare
+
+from .gan_fakes import curve, gan_record
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def test_curves_at_another_sample_size_are_left_out():
+    curves = {"WGAN": gan_record([50.0, 30.0])["fid"], "GAN": gan_record([40.0, 20.0], n=500)["fid"], "none": None}
+    kept, notes = gan_compare.comparable_curves(curves)
+    assert list(kept) == ["WGAN"] and len(notes) == 2 and "left out" in notes[0]
+
+
+def test_fid_overlay_draws_comparable_curves_and_names_the_rest():
+    fig, ax = plt.subplots()
+    notes = gan_compare.plot_fid_overlay(ax, {"ours": curve([5.0, 3.0]), "gan": curve([6.0, 4.0]),
+                                              "other": curve([1.0, 2.0], n=500)}, logy=True)
+    assert len(ax.lines) == 2 and len(notes) == 1 and notes[0].startswith("other:") and ax.get_yscale() == "log"
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert gan_compare.plot_fid_overlay(ax, {"a": [], "b": None}) == ["a: no classifier FID history",
+                                                                       "b: no classifier FID history"]
+    assert ax.texts and not ax.lines
+    plt.close(fig)
+
+
+def test_comparison_table_side_by_side_with_a_missing_gan():
+    wgan = gan_record([60.0, 30.0, 12.0], final=(90.0, 11.0), counts=[10, 10, 10, 10, 10, 10, 10, 10, 10, 19])
+    table = gan_compare.comparison_table({"GAN (03)": None, "WGAN": wgan}, threshold=25.0)
+    assert list(table.columns) == ["GAN (03)", "WGAN"]
+    assert (table["GAN (03)"] == "not run").all()
+    assert table.loc["classifier FID", "WGAN"] == 11.0 and table.loc["Inception FID", "WGAN"] == 90.0
+    assert table.loc["Inception N / reference", "WGAN"] == "200 vs mnist-test[:1000] (biased)"
+    assert table.loc["epochs to classifier FID ≤ 25", "WGAN"] == 3
+    assert table.loc["largest digit share", "WGAN"] == round(19 / 109, 3)
+    assert table.loc["digits covered (of 10)", "WGAN"] == 10
+    assert "ratio 0.20" in table.loc["classifier FID first → last evaluation", "WGAN"]
+    assert table.loc["last iterate: classifier FID first → last", "WGAN"] == "—"      # not averaged
+    averaged = {**wgan, "fid_last_iterate": curve([62.0, 15.5], n=100)}
+    table = gan_compare.comparison_table({"WGAN": averaged}, threshold=25.0)
+    assert table.loc["last iterate: classifier FID first → last", "WGAN"] == "62.00 → 15.50 (ratio 0.25)"
+    never = gan_compare.comparison_table({"WGAN": wgan}, threshold=5.0)
+    assert never.loc["epochs to classifier FID ≤ 5", "WGAN"] == "not reached"
+    with pytest.raises(ValueError, match="no model has a metrics record"):
+        gan_compare.comparison_table({"GAN": None}, threshold=5.0)
+
+
+def test_verdict_ranks_each_metric_and_names_ties():
+    good = gan_record([60.0, 25.0], final=(80.0, 24.0))
+    collapsed = gan_record([60.0, 40.0], final=(70.0, 39.0), counts=[0, 0, 0, 0, 0, 0, 0, 0, 50, 50])
+    text = gan_compare.verdict({"GAN": collapsed, "WGAN": good}, threshold=30.0)
+    assert "classifier FID (lower is better): WGAN is best" in text
+    assert "Inception FID (lower is better): GAN is best" in text
+    assert "Never reached classifier FID ≤ 30: GAN." in text
+    assert "last iterates'" not in text                     # neither record has a last iterate
+    text = gan_compare.verdict({"GAN": {**collapsed, "fid_last_iterate": curve([20.0, 14.0])},
+                                "WGAN": {**good, "fid_last_iterate": curve([58.0, 31.9])}}, 30.0)
+    assert "last iterates' classifier FID at the last evaluation (lower is better): GAN is best" in text
+    assert gan_compare.verdict({"GAN": None, "WGAN": good}, 30.0).startswith("Only one model")
+    tied = gan_compare.verdict({"A": good, "B": good}, threshold=30.0)
+    assert "classifier FID (lower is better): tie between A and B" in tied
+
+
+def test_coverage_comparison_and_final_shares():
+    entries = {"GAN": gan_record([40.0, 20.0]), "WGAN": gan_record([50.0, 30.0], counts=[20] + [10] * 9), "none": None}
+    shares = gan_compare.final_shares(entries)
+    assert list(shares.index) == ["GAN", "WGAN"] and shares.loc["WGAN", 0] == pytest.approx(20 / 110)
+    fig = gan_compare.plot_coverage_comparison(entries)
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 20 and len(fig.axes[1].lines) >= 2
+    plt.close(fig)

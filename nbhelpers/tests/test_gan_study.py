@@ -1,0 +1,122 @@
+"""What the three GAN studies share (nbhelpers.gan_study): settings from parameters, one way to
+train a variant, its record, the acceptance checks, and the parameter-checked GAN loader."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from nbhelpers import config, gan_nets, gan_study
+from nbhelpers.gan_losses import NonSaturatingGAN
+
+from .gan_fakes import MemoryMetrics, StubEvaluator, fake_mnist, gan_record
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    (tmp_path / "cpu").mkdir()
+    return tmp_path / "cpu"
+
+
+def write_gan_record(folder, params, status="ok", model=None):
+    content = {"status": status, "seed": params.get("seed"), "params": params,
+               "models": {"gan": model if model is not None else gan_record([40.0, 20.0])}}
+    (folder / "03_gan_pixelshuffle.metrics.json").write_text(json.dumps(content))
+
+
+# ----------------------------------------------------------------------------- settings
+
+def test_gan_config_takes_the_declared_fields_and_checks_betas():
+    params = SimpleNamespace(epochs=3, batch_size=16, seed=2, grid_every=20, eval_every=1, ema_decay=0.9,
+                             lr_generator=2e-4, lr_discriminator=3e-4, betas=[0.0, 0.9], icnr=True)
+    config_ = gan_study.gan_config(params)
+    assert (config_.epochs, config_.seed, config_.lr_discriminator, config_.betas) == (3, 2, 3e-4, (0.0, 0.9))
+    wgan_like = SimpleNamespace(epochs=3, batch_size=16, seed=0, grid_every=20, eval_every=1)
+    assert gan_study.gan_config(wgan_like, optimizer="rmsprop", lr_generator=1e-3).lr_generator == 1e-3
+    assert gan_study.gan_config(wgan_like).ema_decay == 0.0           # the engine's default
+    with pytest.raises(config.ParameterError, match=r"betas must be two numbers in \[0, 1\), got \[0.5, 1.0\]"):
+        gan_study.gan_config(SimpleNamespace(**{**vars(params), "betas": [0.5, 1.0]}))
+
+
+# ----------------------------------------------------------------------------- one variant
+
+def test_train_variant_trains_evaluates_records_and_reloads(tmp_path):
+    def networks():
+        torch.manual_seed(0)
+        return gan_nets.Generator(), gan_nets.Discriminator(output="logit")
+
+    config_ = gan_study.gan_config(SimpleNamespace(epochs=2, batch_size=16, seed=0, grid_every=20, eval_every=1,
+                                                   ema_decay=0.9))
+    result = gan_study.train_variant("gan", NonSaturatingGAN(), *networks(), fake_mnist(32), config_,
+                                     StubEvaluator(), tmp_path, log=None)
+    assert result.finished and result.train_images == 32 and result.final["fid"][0]["value"] == 100.0
+    assert [r["epoch"] for r in result.fid_rows()] == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == \
+        ["gan_discriminator.pt", "gan_generator.pt", "gan_generator_last_iterate.pt"]
+    entry = gan_study.record(MemoryMetrics(), result, role="test")
+    assert entry["role"] == "test" and entry["fid_halving"]["ratio"] == pytest.approx(0.5)
+    assert len(entry["fid_last_iterate"]) == 2 and entry["class_coverage"]["covered"] == 8
+    assert entry["coverage_history"][2][9] == 0 and entry["epochs_trained"] == 2
+    again = gan_study.train_variant("gan", NonSaturatingGAN(), *networks(), fake_mnist(32), config_,
+                                    StubEvaluator(), tmp_path, final=False, log=None)   # from the checkpoint
+    assert again.history.training_seconds == result.history.training_seconds and again.final is None
+    for a, b in zip(result.generator.parameters(), again.generator.parameters()):
+        assert torch.equal(a, b)
+    samples = gan_study.final_samples(result.generator, StubEvaluator())
+    assert samples.shape == (16, 1, 28, 28) and torch.equal(samples, gan_study.final_samples(again.generator, StubEvaluator()))
+
+
+def test_acceptance_checks():
+    good = gan_record([60.0, 25.0], final=(80.0, 24.0), fid_last_iterate=[
+        {"features": "classifier", "n": 100, "ref": "mnist-test", "value": v, "epoch": e} for e, v in ((1, 58.0), (2, 31.9))])
+    collapsed = gan_record([60.0, 40.0], final=(70.0, 39.0), counts=[0, 0, 0, 0, 0, 0, 0, 0, 50, 50])
+    checks = gan_study.acceptance_checks(good)
+    assert checks["holds"].all() and len(checks) == 3
+    assert checks.iloc[0]["value"] == "60.00 → 25.00 (×0.417); last iterate 58.00 → 31.90 (×0.550)"
+    assert gan_study.acceptance_checks(collapsed)["holds"].tolist() == [False, False, False]
+    versus_gan = gan_study.acceptance_checks(good, gan_entry=gan_record([50.0, 20.0]), gan_factor=1.25)
+    assert versus_gan.loc["last classifier FID within 1.25× the GAN's", "holds"]      # 25 / 20 = 1.25
+    assert versus_gan.loc["last classifier FID within 1.25× the GAN's", "value"] == "25.00 vs 20.00 (×1.250)"
+    unknown = gan_study.acceptance_checks({"fid": gan_record([60.0])["fid"]}, gan_factor=1.25)
+    assert unknown["holds"].isna().all() and unknown.iloc[-1]["value"] == "GAN run not available"
+
+
+# ----------------------------------------------------------------------------- the GAN notebook's run
+
+PARAMS = {"profile": "cpu", "device": "cpu", "seed": 0, "epochs": 10, "batch_size": 64, "train_limit": 20000,
+          "eval_every": 1, "grid_every": 20, "fid_n_classifier": 10000}
+
+
+def test_missing_or_unfinished_gan_run_is_explained(reports):
+    entry, note = gan_study.load_gan_run("cpu", PARAMS)
+    assert entry is None and "03_gan_pixelshuffle has not run for profile 'cpu'" in note
+    assert "./run_all.sh --profile cpu --only 03_gan_pixelshuffle" in note
+    write_gan_record(reports, PARAMS, status="failed")
+    entry, note = gan_study.load_gan_run("cpu", PARAMS)
+    assert entry is None and "did not finish" in note
+    write_gan_record(reports, PARAMS, model={"fid": []})
+    assert gan_study.load_gan_run("cpu", PARAMS)[0] is None
+
+
+def test_gan_run_is_used_only_with_the_same_shared_parameters(reports):
+    write_gan_record(reports, dict(PARAMS, d_norm="none"))
+    ours = dict(PARAMS, setting="report", device="cuda", grid_every=5)      # ours only, or not compared
+    entry, note = gan_study.load_gan_run("cpu", ours)
+    assert entry["fid"][0]["value"] == 40.0 and "same shared parameters" in note and "seed 0" in note
+    for change, named in (({"epochs": 5}, "epochs 10 there, 5 here"), ({"seed": 1}, "seed 0 there, 1 here"),
+                          ({"fid_n_classifier": 2000}, "fid_n_classifier 10000 there, 2000 here")):
+        entry, note = gan_study.load_gan_run("cpu", {**ours, **change})
+        assert entry is None and named in note and "left out" in note
+
+
+def test_gan_samples_are_read_from_the_exported_npz(reports):
+    folder = reports / "03_gan_pixelshuffle" / "samples"
+    assert gan_study.load_gan_samples("cpu") is None
+    folder.mkdir(parents=True)
+    np.savez_compressed(folder / "gan.npz", images=np.full((150, 28, 28), 255, dtype=np.uint8))
+    images = gan_study.load_gan_samples("cpu")
+    assert images.shape == (100, 1, 28, 28) and images.max() == 1.0
