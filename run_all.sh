@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for both jobs (see README):
-#   ./run_all.sh [--profile smoke|cpu|full|auto] [--only STEM]... [--set KEY=VALUE]...
+#   ./run_all.sh [--profile smoke|cpu|full|auto] [--seeds 0,1,2] [--only STEM]... [--set KEY=VALUE]...
 #   ./run_all.sh --test [PYTEST ARGS]...
 # Either way it first makes sure .venv matches requirements*.txt, then (batch) runs every
 # notebook headless and renders the reports, or (--test) prepares the assets and runs pytest.
@@ -16,15 +16,18 @@ Usage:
 
 Options for the batch run:
   --profile P      smoke | cpu | full | auto (default auto: full with CUDA, else cpu)
-  --only STEM      run only this notebook, e.g. 02_controlvae (repeatable)
+  --seeds LIST     training seeds, e.g. 0,1,2: every notebook runs once per seed (default: the
+                   profile's seeds in params/<profile>/_all.yaml; adding a seed later keeps the others)
+  --only STEM      run only this notebook, e.g. 02_controlvae (repeatable); the summary always runs last
   --set KEY=VALUE  override a parameter for this run; STEM.KEY=VALUE targets one notebook
                    (repeatable; values are YAML: 3, 0.5, true, [4, 8, 14])
   --reports-dir D  write reports under D instead of ./reports
   -h, --help       this text
 
-Outputs: reports/<profile>/<stem>.{ipynb,html,metrics.json,log}, reports/<profile>/<stem>/
-(samples, models), reports/<profile>/index.html. Profiles never overwrite each other.
-Notebooks: 01_vae 02_controlvae 03_gan_pixelshuffle 04_wgan 05_ssgan
+Outputs: reports/<profile>/seed<k>/<stem>.{ipynb,html,metrics.json,log} and <stem>/ (samples,
+models) per seed, reports/<profile>/summary.html and index.html. Profiles and seeds never
+overwrite each other.
+Notebooks: 01_vae 02_controlvae 03_gan_pixelshuffle 04_wgan 05_ssgan 06_summary
 USAGE
 }
 
@@ -42,7 +45,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "error: --only needs a notebook name" >&2; exit 2; }
       [ -f "notebooks/$2.ipynb" ] || { echo "error: unknown notebook '$2'; available: $(cd notebooks && ls [0-9]*.ipynb | sed 's/\.ipynb//' | tr '\n' ' ')" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
-    --set|--reports-dir)
+    --set|--reports-dir|--seeds)
       [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
     *)

@@ -3,9 +3,10 @@
 Where a value comes from, later sources winning:
 1. the notebook's cell tagged ``parameters`` (papermill's convention): the declared names,
    their defaults, and therefore their types;
-2. ``params/<profile>/_all.yaml``: values every notebook of that profile shares
-   (FID sample counts, seed), so that numbers stay comparable across notebooks; every
-   notebook must declare each of its keys;
+2. ``params/<profile>/_all.yaml``: values every study notebook (``facts.STUDY_NOTEBOOKS``)
+   of that profile shares (FID sample counts, device), so that numbers stay comparable across
+   notebooks; every study notebook must declare each of its keys. Its ``seeds`` list is the
+   batch's, not a notebook parameter: each run gets one ``seed`` (``resolve(..., seed=k)``);
 3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``facts.GAN_NOTEBOOKS``) share
    (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
    each key applies to every GAN notebook that declares it, and a key that none declares
@@ -24,12 +25,13 @@ from types import SimpleNamespace
 
 import yaml
 
-from .facts import GAN_NOTEBOOKS
+from .facts import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
 from .paths import NOTEBOOKS_DIR, PARAMS_DIR
 
 PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
 GROUP_FILES = {"_gan.yaml": GAN_NOTEBOOKS}   # a file of values shared by a group of notebooks
+CHOSEN_BY_THE_BATCH = ("profile", "seed")    # set per run by ./run_all.sh, never by files or --set
 
 
 class ParameterError(ValueError):
@@ -93,6 +95,30 @@ def parse_override(text: str) -> tuple[str | None, str, object]:
     return stem or None, key, yaml.safe_load(raw) if raw.strip() else ""
 
 
+def profile_seeds(profile: str) -> list[int]:
+    """The ``seeds`` of ``params/<profile>/_all.yaml`` (default [0]): distinct ints >= 0."""
+    path = PARAMS_DIR / profile / SHARED_FILE
+    return check_seeds(_load_yaml(path).get("seeds", [0]), f"{path}: seeds")
+
+
+def check_seeds(seeds, where: str = "seeds") -> list[int]:
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                           for s in seeds):
+        raise ParameterError(f"{where} must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ParameterError(f"{where} lists a seed twice: {seeds}")
+    return list(seeds)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2`` -> [0, 1, 2]."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ParameterError(f"--seeds takes integers separated by commas, e.g. 0,1,2; got {text!r}") from None
+    return check_seeds(seeds, "--seeds")
+
+
 def _group_values(path: Path, group, stem: str) -> dict:
     """The values of a group file that ``stem`` declares; a key no notebook of the group
     declares is an error naming the file."""
@@ -104,19 +130,23 @@ def _group_values(path: Path, group, stem: str) -> dict:
     return {key: value for key, value in content.items() if key in declared_parameters(stem)}
 
 
-def resolve(stem: str, profile: str, overrides: list[str] = ()) -> dict:
-    """The validated parameters for one notebook run."""
+def resolve(stem: str, profile: str, overrides: list[str] = (), seed: int | None = None) -> dict:
+    """The validated parameters for one notebook run (with ``seed``, for that training seed)."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     declared = declared_parameters(stem)
-    allowed = ", ".join(declared)
+    allowed = ", ".join(k for k in declared if k not in CHOSEN_BY_THE_BATCH)
     values = dict(declared)
-    layers = [(PARAMS_DIR / profile / SHARED_FILE, _load_yaml(PARAMS_DIR / profile / SHARED_FILE))]
+    shared = {k: v for k, v in _load_yaml(PARAMS_DIR / profile / SHARED_FILE).items() if k != "seeds"}
+    layers = [(PARAMS_DIR / profile / SHARED_FILE, shared)] if stem in STUDY_NOTEBOOKS else []
     layers += [(PARAMS_DIR / profile / name, _group_values(PARAMS_DIR / profile / name, group, stem))
                for name, group in GROUP_FILES.items() if stem in group]
     layers.append((PARAMS_DIR / profile / f"{stem}.yaml", _load_yaml(PARAMS_DIR / profile / f"{stem}.yaml")))
     for path, content in layers:
         for key, value in content.items():
+            if key in CHOSEN_BY_THE_BATCH:
+                raise ParameterError(f"{path}: {key!r} cannot be set in a parameter file; the batch chooses it "
+                                     f"(--profile, and seeds: in {SHARED_FILE} or --seeds)")
             if key not in declared:
                 raise ParameterError(f"{path}: unknown parameter {key!r} for {stem}; allowed: {allowed}")
             values[key] = check_value(key, value, declared[key])
@@ -124,11 +154,15 @@ def resolve(stem: str, profile: str, overrides: list[str] = ()) -> dict:
         target, key, value = parse_override(text)
         if key == "profile":
             raise ParameterError("the profile is chosen with --profile, not overridden")
+        if key == "seed":
+            raise ParameterError("the seed is chosen with --seeds (e.g. --seeds 1 or --seeds 0,1,2), not overridden")
         if target not in (None, stem) or (target is None and key not in declared):
             continue  # meant for another notebook; check_overrides() rejects keys nobody declares
         if key not in declared:
             raise ParameterError(f"unknown parameter {key!r} for {stem}; allowed: {allowed}")
         values[key] = check_value(key, value, declared[key])
+    if seed is not None and "seed" in declared:
+        values["seed"] = check_value("seed", seed, declared["seed"])
     values["profile"] = profile
     return values
 
@@ -137,11 +171,14 @@ def check_overrides(stems: list[str], overrides: list[str]) -> None:
     """Every override must name a parameter of at least one selected notebook."""
     for text in overrides:
         target, key, _ = parse_override(text)
+        if key in ("profile", "seed"):
+            raise ParameterError(f"override {text!r}: the {key} is chosen with --{key}{'s' if key == 'seed' else ''}, "
+                                 f"not with --set")
         targets = [target] if target else stems
         if target and target not in stems:
             raise ParameterError(f"override {text!r} names notebook {target!r}, which is not selected")
         if not any(key in declared_parameters(s) for s in targets):
-            allowed = sorted({k for s in targets for k in declared_parameters(s)})
+            allowed = sorted({k for s in targets for k in declared_parameters(s)} - set(CHOSEN_BY_THE_BATCH))
             raise ParameterError(f"unknown parameter {key!r} in override {text!r}; allowed: {', '.join(allowed)}")
 
 

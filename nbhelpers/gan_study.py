@@ -237,18 +237,21 @@ def parameter_differences(theirs: dict, ours: dict) -> list[str]:
 
 def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
     """The GAN notebook's (``facts.GAN_NOTEBOOK``) record of model ``facts.GAN_MODEL`` in the
-    same profile, with a sentence saying where it came from, or None and why there is none.
+    same profile and seed (``params["seed"]``), with a sentence saying where it came from, or
+    None and why there is none.
 
     The run must have finished, hold an FID history, and have been trained with the same
     values of every parameter both notebooks declare (seed, training length, sample sizes,
     optimiser, ...; ``NOT_COMPARED`` aside): otherwise its curves would not be like for like,
     and it is left out with the differences named."""
-    stem, name = facts.GAN_NOTEBOOK, facts.GAN_MODEL
-    rerun = f"run `./run_all.sh --profile {profile} --only {stem}` with the same parameters, then this notebook again"
-    record = results.load(profile, stem)
+    stem, name, seed = facts.GAN_NOTEBOOK, facts.GAN_MODEL, params.get("seed")
+    rerun = (f"run `./run_all.sh --profile {profile} --seeds {seed} --only {stem}` with the same parameters, "
+             f"then this notebook again")
+    record = results.load(profile, stem, seed)
     if record is None:
-        why = "has not run" if results.read(results.record_path(profile, stem)) is None else "did not finish"
-        return None, f"The GAN notebook {stem} {why} for profile '{profile}', so there is no GAN to compare with: {rerun}."
+        why = "has not run" if results.read(results.record_path(profile, stem, seed)) is None else "did not finish"
+        return None, (f"The GAN notebook {stem} {why} for profile '{profile}' and seed {seed}, so there is no GAN "
+                      f"to compare with: {rerun}.")
     entry = results.model(record, name)
     if not fid_curve(results.fid_rows(entry)):
         return None, f"{stem} of profile '{profile}' holds no model '{name}' with an FID history: nothing to compare with."
@@ -256,20 +259,14 @@ def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
     if differ:
         return None, (f"The GAN run of {stem} (profile '{profile}') was trained with other parameters ("
                       + "; ".join(differ) + f"), so it is left out of the comparison: {rerun}.")
-    return entry, (f"GAN: model '{name}' of {stem}, profile '{profile}', seed {record.get('seed')} "
+    return entry, (f"GAN: model '{name}' of {stem}, profile '{profile}', seed {seed} "
                    f"({entry.get('epochs_trained')} epochs; same shared parameters).")
 
 
-def load_gan_samples(profile: str, count: int = 100) -> torch.Tensor | None:
-    """The first ``count`` exported GAN samples ([N, 1, 28, 28] in [0, 1]) from the GAN
-    notebook's ``samples/gan*.npz``, or None when there are none."""
-    folder = results.record_path(profile, facts.GAN_NOTEBOOK).parent / facts.GAN_NOTEBOOK / "samples"
-    candidates = sorted(folder.glob(f"{facts.GAN_MODEL}*.npz"), key=lambda p: (p.stem != facts.GAN_MODEL, p.name))
-    if not candidates:
-        return None
-    with np.load(candidates[0]) as content:
-        images = content["images"][:count]
-    return torch.from_numpy(images).float().div(255).unsqueeze(1)
+def load_gan_samples(profile: str, seed: int, count: int = 100) -> torch.Tensor | None:
+    """The first ``count`` exported samples of the GAN notebook's run of this profile and seed
+    ([N, 1, 28, 28] in [0, 1]), or None when there are none."""
+    return results.exported_samples(profile, facts.GAN_NOTEBOOK, seed, facts.GAN_MODEL, count)
 
 
 # ----------------------------------------------------------------------------- one run's figures

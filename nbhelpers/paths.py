@@ -4,6 +4,10 @@
 - ``NBH_CACHE_DIR``   per-machine caches: FID weights, reference statistics, the
                       metric classifier (default: ``~/.cache/nbhelpers``)
 - ``NBH_REPORTS_DIR`` root of the report tree (default: ``<repo>/reports``)
+
+The report tree: ``reports/<profile>/seed<k>/<stem>.{ipynb,html,metrics.json,log}`` and
+``<stem>/`` beside them (samples, models, checkpoints) for each notebook and seed;
+``reports/<profile>/summary.*`` (the cross-notebook summary) and ``index.html`` per profile.
 """
 import os
 from pathlib import Path
@@ -32,8 +36,23 @@ def reports_root() -> Path:
     return _env_path("NBH_REPORTS_DIR", REPO_ROOT / "reports")
 
 
-def notebook_output_dir(profile: str, stem: str) -> Path:
-    """``reports/<profile>/<stem>/``: exported samples, ``models/``, checkpoints."""
-    path = reports_root() / profile / stem
+SUMMARY_STEM = "06_summary"   # the cross-notebook summary: one per profile, not per seed
+
+
+def run_folder(profile: str, seed: int | None) -> Path:
+    """Where one run's reports go: ``reports/<profile>/seed<k>/`` for a notebook run with seed k,
+    ``reports/<profile>/`` for the summary (``seed`` None), so that seeds never overwrite each other."""
+    root = reports_root() / profile
+    return root if seed is None else root / f"seed{seed}"
+
+
+def report_name(stem: str) -> str:
+    """The file name of a notebook's reports: the stem, or ``summary`` for the summary notebook."""
+    return "summary" if stem == SUMMARY_STEM else stem
+
+
+def notebook_output_dir(profile: str, stem: str, seed: int | None) -> Path:
+    """``reports/<profile>/seed<k>/<stem>/``: exported samples, ``models/``, checkpoints."""
+    path = run_folder(profile, seed) / report_name(stem)
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,16 +1,20 @@
 """The batch run behind ``./run_all.sh``: validate, prepare, execute, render, index.
 
-    python -m nbhelpers.pipeline [--profile smoke|cpu|full|auto] [--only STEM]... [--set KEY=VALUE]...
+    python -m nbhelpers.pipeline [--profile smoke|cpu|full|auto] [--seeds 0,1,2] [--only STEM]...
+                                 [--set KEY=VALUE]...
 
-1. Every input is checked before anything long starts: profile, notebook names, parameter
-   names and types (``config``), and the data files (``data``; MD5-verified).
-2. Each notebook runs headless with papermill into ``reports/<profile>/<stem>.ipynb``; the
-   kernel's output goes to ``<stem>.log`` beside it. A failing notebook does not stop the others.
-3. Each executed notebook, failed ones included (papermill keeps the outputs up to the error
-   and puts a banner at the top), is rendered by nbconvert to a self-contained ``<stem>.html``.
-4. ``reports/<profile>/index.html`` links every report of the profile (this run's and earlier
-   ones') with its status, duration and headline numbers from the metrics files; this run's
-   summary is printed. Exit status 1 if any notebook of this run failed.
+1. Every input is checked before anything long starts: profile, seeds, notebook names,
+   parameter names and types (``config``), and the data files (``data``; MD5-verified).
+2. Each study notebook runs headless with papermill once per seed, into
+   ``reports/<profile>/seed<k>/<stem>.ipynb``; the kernel's output goes to ``<stem>.log``
+   beside it. Seeds never share a folder, and a failing notebook does not stop the others.
+3. Last, the summary (``06_summary``) reads every seed's records into
+   ``reports/<profile>/summary.*``.
+4. Each executed notebook, failed ones included (papermill keeps the outputs up to the error
+   and puts a banner at the top), is rendered by nbconvert to HTML beside it.
+5. ``reports/<profile>/index.html`` links every report of the profile (this run's and earlier
+   ones', every seed) with its status, duration and headline numbers from the metrics files;
+   this run's summary is printed. Exit status 1 if any notebook of this run failed.
 """
 import argparse
 import html
@@ -20,7 +24,9 @@ import time
 from pathlib import Path
 
 from . import config, outputs, results
-from .paths import NOTEBOOKS_DIR, reports_root
+from .render import render_html
+from .facts import STUDY_NOTEBOOKS
+from .paths import NOTEBOOKS_DIR, SUMMARY_STEM, report_name, reports_root, run_folder
 
 KERNEL_NAME = "mnist-genmodels"
 KERNEL_DISPLAY = "MNIST generative models (.venv)"
@@ -47,19 +53,22 @@ def prepare_assets(resolved: dict) -> None:
     from .repro import pick_device
     for name, md5 in data.prepare().items():
         print(f"  {name}: md5 {md5} OK")
+    if not resolved:   # only the summary: it reads records, no metric assets needed
+        return
     fid.prepare(pick_device("auto"), ref_n_inception=max(p["fid_ref_n_inception"] for p in resolved.values()),
                 ref_n_classifier=max(p["fid_ref_n_classifier"] for p in resolved.values()))
 
 
-def execute(stem: str, params: dict, out_dir: Path) -> tuple[str, str | None]:
-    """Run one notebook; returns (status, error message or None)."""
+def execute(stem: str, params: dict, folder: Path) -> tuple[str, str | None]:
+    """Run one notebook into ``folder``; returns (status, error message or None)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
-    output = out_dir / f"{stem}.ipynb"
+    name = report_name(stem)
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        with open(out_dir / f"{stem}.log", "w") as log:
+        with open(folder / f"{name}.log", "w") as log:
             papermill.execute_notebook(
-                str(NOTEBOOKS_DIR / f"{stem}.ipynb"), str(output), parameters=params,
+                str(NOTEBOOKS_DIR / f"{stem}.ipynb"), str(folder / f"{name}.ipynb"), parameters=params,
                 kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
                 stdout_file=log, stderr_file=log)
         return "ok", None
@@ -69,48 +78,67 @@ def execute(stem: str, params: dict, out_dir: Path) -> tuple[str, str | None]:
         return "failed", f"{type(error).__name__}: {error}"
 
 
-def render_html(notebook: Path) -> Path:
-    from nbconvert import HTMLExporter
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    target = notebook.with_suffix(".html")
-    target.write_text(body)
-    return target
+def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str) -> dict:
+    """Execute, render and record one notebook run; its row for the index."""
+    folder, name = run_folder(profile, seed), report_name(stem)
+    where = f"{stem}" + (f" (seed {seed})" if seed is not None else "")
+    print(f"{label} {where}: running (log {folder / (name + '.log')})", flush=True)
+    started = time.time()
+    status, error = execute(stem, params, folder)
+    seconds = time.time() - started
+    notebook = folder / f"{name}.ipynb"
+    page = render_html(notebook) if notebook.exists() else None
+    metrics = outputs.mark_outcome(folder / f"{name}.metrics.json", stem, profile, status, error, seconds)
+    print(f"{label} {where}: {metrics['status']} in {seconds:.0f} s"
+          f"{' -> ' + str(page) if page else ''}{' | ' + error if error else ''}", flush=True)
+    return {"stem": stem, "seed": seed, "status": metrics["status"], "seconds": seconds, "error": error,
+            "headline": results.headline(metrics)}
 
 
-def index_rows(out_dir: Path, this_run: list[dict]) -> list[dict]:
-    """The index's rows in notebook order: this run's, then, for every other notebook whose
-    metrics file is in ``out_dir`` (an earlier run of the same profile), a row read from it,
-    so that running a subset (``--only``) keeps the other reports listed."""
-    fresh = {row["stem"]: row for row in this_run}
+def index_rows(profile: str, this_run: list[dict]) -> list[dict]:
+    """The index's rows: the summary, then every study notebook of every seed folder of the
+    profile in notebook order, this run's rows as they ended and the others (earlier runs,
+    other seeds) read from their metrics files, so that a subset run keeps the rest listed."""
+    fresh = {(row["stem"], row["seed"]): row for row in this_run}
+    places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in results.seeds_present(profile) for stem in STUDY_NOTEBOOKS]
     rows = []
-    for stem in config.notebook_stems():
-        metrics_path = out_dir / f"{stem}.metrics.json"
-        if stem in fresh:
-            rows.append({**fresh[stem], "run": "this run"})
-        elif (metrics := results.read(metrics_path)) is not None:
-            rows.append({"stem": stem, "status": metrics.get("status", "unknown"), "seconds": metrics.get("wall_seconds"),
-                         "error": metrics.get("error"), "headline": results.headline(metrics), "run": "earlier run"})
+    for stem, seed in places:
+        if (stem, seed) in fresh:
+            rows.append({**fresh[(stem, seed)], "run": "this run"})
+        elif (metrics := results.read(results.record_path(profile, stem, seed))) is not None:
+            rows.append({"stem": stem, "seed": seed, "status": metrics.get("status", "unknown"),
+                         "seconds": metrics.get("wall_seconds"), "error": metrics.get("error"),
+                         "headline": results.headline(metrics), "run": "earlier run"})
     return rows
+
+
+def report_href(row: dict, suffix: str) -> str:
+    """A report's link from the profile's index (relative, so that the folder can be moved)."""
+    name = report_name(row["stem"]) + suffix
+    return name if row["seed"] is None else f"seed{row['seed']}/{name}"
 
 
 def write_index(out_dir: Path, profile: str, rows: list[dict]) -> Path:
     cells = []
     for row in rows:
         stem = html.escape(row["stem"])
+        seed = "all" if row["seed"] is None else str(row["seed"])
         duration = f"{row['seconds']:.0f} s" if row.get("seconds") is not None else "?"
         cells.append(
-            f"<tr class='{row['status']}'><td><a href='{stem}.html'>{stem}</a></td><td>{row['status']}</td>"
-            f"<td>{html.escape(row.get('run', ''))}</td><td>{duration}</td>"
+            f"<tr class='{row['status']}'><td><a href='{report_href(row, '.html')}'>{stem}</a></td><td>{seed}</td>"
+            f"<td>{row['status']}</td><td>{html.escape(row.get('run', ''))}</td><td>{duration}</td>"
             f"<td>{html.escape(row['headline'] or row.get('error') or '')}</td>"
-            f"<td><a href='{stem}.ipynb'>ipynb</a> · <a href='{stem}.metrics.json'>metrics</a> · "
-            f"<a href='{stem}.log'>log</a></td></tr>")
+            f"<td><a href='{report_href(row, '.ipynb')}'>ipynb</a> · <a href='{report_href(row, '.metrics.json')}'>metrics</a>"
+            f" · <a href='{report_href(row, '.log')}'>log</a></td></tr>")
+    summary = ("<p><a href='summary.html'><b>Summary across notebooks and seeds</b></a>: every model with mean ± std "
+               "over seeds, and the original report's claims one by one.</p>" if (out_dir / "summary.html").exists() else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>MNIST generative models: {profile}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .8em}}
 tr.failed td{{background:#fdd}}tr.incomplete td{{background:#ffd}}</style></head><body>
 <h1>MNIST generative models: profile <code>{profile}</code></h1>
-<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. FIDs name their feature extractor and sample count N; the
+{summary}<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. FIDs name their feature extractor and sample count N; the
 reference set is the MNIST test set. Inception and classifier FIDs are on different scales.</p>
-<table><tr><th>notebook</th><th>status</th><th>run</th><th>duration</th><th>headline</th><th>files</th></tr>
+<table><tr><th>notebook</th><th>seed</th><th>status</th><th>run</th><th>duration</th><th>headline</th><th>files</th></tr>
 {''.join(cells)}</table></body></html>"""
     path = out_dir / "index.html"
     path.write_text(page)
@@ -120,6 +148,7 @@ reference set is the MNIST test set. Inception and classifier FIDs are on differ
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="run_all.sh", description="Run the report notebooks headless and render them.")
     parser.add_argument("--profile", default="auto", help="smoke | cpu | full | auto (full with CUDA, else cpu)")
+    parser.add_argument("--seeds", default=None, help="training seeds, e.g. 0,1,2 (default: seeds in params/<profile>/_all.yaml)")
     parser.add_argument("--only", action="append", default=[], metavar="STEM", help="run only this notebook (repeatable)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a parameter (STEM.KEY=VALUE for one notebook; repeatable)")
@@ -134,9 +163,13 @@ def main(argv=None) -> int:
         unknown = [s for s in args.only if s not in available]
         if unknown:
             raise config.ParameterError(f"unknown notebook {', '.join(unknown)}; available: {', '.join(available)}")
-        stems = args.only or available
-        config.check_overrides(stems, args.overrides)
-        resolved = {stem: config.resolve(stem, profile, args.overrides) for stem in stems}
+        seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
+        selected = args.only or available
+        config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
+        studies = [stem for stem in selected if stem != SUMMARY_STEM]
+        resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed)
+                    for seed in seeds for stem in studies}
+        summary_params = config.resolve(SUMMARY_STEM, profile, args.overrides)
     except config.ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -145,29 +178,22 @@ def main(argv=None) -> int:
         os.environ["NBH_REPORTS_DIR"] = str(args.reports_dir.resolve())  # the kernels inherit it
     out_dir = reports_root() / profile
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"profile {profile}: {len(stems)} notebook(s) -> {out_dir}")
-    prepare_assets(resolved)
+    print(f"profile {profile}: {len(studies)} notebook(s) x seeds {seeds}, then the summary -> {out_dir}")
+    prepare_assets({f"{stem}@{seed}": p for (stem, seed), p in resolved.items()})
     ensure_kernel()
 
-    rows, started_all = [], time.time()
-    for index, stem in enumerate(stems, 1):
-        print(f"[{index}/{len(stems)}] {stem}: running (log {out_dir / (stem + '.log')})", flush=True)
-        started = time.time()
-        status, error = execute(stem, resolved[stem], out_dir)
-        seconds = time.time() - started
-        notebook = out_dir / f"{stem}.ipynb"
-        page = render_html(notebook) if notebook.exists() else None
-        metrics = outputs.mark_outcome(out_dir / f"{stem}.metrics.json", stem, profile, status, error, seconds)
-        rows.append({"stem": stem, "status": metrics["status"], "seconds": seconds, "error": error,
-                     "headline": results.headline(metrics)})
-        print(f"[{index}/{len(stems)}] {stem}: {metrics['status']} in {seconds:.0f} s"
-              f"{' -> ' + str(page) if page else ''}{' | ' + error if error else ''}", flush=True)
+    rows, started_all, total = [], time.time(), len(resolved) + 1
+    for index, ((stem, seed), params) in enumerate(resolved.items(), 1):
+        rows.append(run_one(stem, seed, params, profile, f"[{index}/{total}]"))
+    rows.append(run_one(SUMMARY_STEM, None, summary_params, profile, f"[{total}/{total}]"))
 
-    index_page = write_index(out_dir, profile, index_rows(out_dir, rows))
+    index_page = write_index(out_dir, profile, index_rows(profile, rows))
     width = max(len(r["stem"]) for r in rows)
     print(f"\nsummary ({profile}, {time.time() - started_all:.0f} s in all; index {index_page})")
     for row in rows:
-        print(f"  {row['stem']:<{width}}  {row['status']:<10}  {row['seconds']:6.0f} s  {row['headline'] or row['error'] or ''}")
+        seed = "all" if row["seed"] is None else f"seed {row['seed']}"
+        print(f"  {row['stem']:<{width}}  {seed:<8}  {row['status']:<10}  {row['seconds']:6.0f} s  "
+              f"{row['headline'] or row['error'] or ''}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 

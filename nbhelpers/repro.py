@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import REPO_ROOT, notebook_output_dir, reports_root
+from .paths import REPO_ROOT, notebook_output_dir, report_name, run_folder
 
 
 def seed_everything(seed: int) -> None:
@@ -59,7 +59,7 @@ class Run:
     """What a notebook run knows about itself; ``outputs.Metrics`` writes it out."""
     stem: str
     profile: str
-    seed: int
+    seed: int | None            # None for the summary, which reads every seed's records
     device: torch.device
     params: dict
     env: dict = field(default_factory=dict)
@@ -67,21 +67,23 @@ class Run:
 
     @property
     def out_dir(self) -> Path:
-        """``reports/<profile>/<stem>/``: samples, models, checkpoints of this notebook."""
-        return notebook_output_dir(self.profile, self.stem)
+        """``reports/<profile>/seed<k>/<stem>/``: samples, models, checkpoints of this run."""
+        return notebook_output_dir(self.profile, self.stem, self.seed)
 
     @property
     def metrics_path(self) -> Path:
-        return reports_root() / self.profile / f"{self.stem}.metrics.json"
+        return run_folder(self.profile, self.seed) / f"{report_name(self.stem)}.metrics.json"
 
 
 def start_run(stem: str, params) -> Run:
     """Seed everything, choose the device, print and return the run's header."""
     values = dict(vars(params))
     device = pick_device(values.get("device", "auto"))
-    seed_everything(values["seed"])
-    run = Run(stem=stem, profile=values["profile"], seed=values["seed"], device=device,
+    seed = values.get("seed")
+    seed_everything(0 if seed is None else seed)
+    run = Run(stem=stem, profile=values["profile"], seed=seed, device=device,
               params=values, env=environment(device), git_commit=git_commit())
-    print(f"notebook {stem} | profile {run.profile} | seed {run.seed} | device {device} "
+    seeds = f"seed {run.seed}" if seed is not None else f"seeds {values.get('seeds') or 'all present'}"
+    print(f"notebook {stem} | profile {run.profile} | {seeds} | device {device} "
           f"({run.env['device_name']}) | torch {torch.__version__} | commit {run.git_commit}")
     return run

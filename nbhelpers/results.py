@@ -14,16 +14,29 @@ An FID row is ``{"features", "n", "ref", "value"}`` (+ ``"biased"``); rows measu
 training carry an ``"epoch"``, the final evaluation's rows do not.
 """
 import json
+import re
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from . import coverage as cov
-from .paths import reports_root
+from .paths import report_name, reports_root, run_folder
 
 
 # ----------------------------------------------------------------------------- records
 
-def record_path(profile: str, stem: str) -> Path:
-    return reports_root() / profile / f"{stem}.metrics.json"
+def record_path(profile: str, stem: str, seed: int | None) -> Path:
+    """``reports/<profile>/seed<k>/<stem>.metrics.json`` (``reports/<profile>/summary.metrics.json``
+    for the summary, ``seed`` None)."""
+    return run_folder(profile, seed) / f"{report_name(stem)}.metrics.json"
+
+
+def seeds_present(profile: str) -> list[int]:
+    """The seeds that have a report folder in this profile, in order."""
+    root = reports_root() / profile
+    found = [int(m[1]) for p in root.glob("seed*") if p.is_dir() and (m := re.fullmatch(r"seed(\d+)", p.name))]
+    return sorted(found)
 
 
 def read(path: Path) -> dict | None:
@@ -32,12 +45,23 @@ def read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def load(profile: str, stem: str, finished: bool = True) -> dict | None:
-    """The record of one notebook and profile; with ``finished``, only a run that ended ok."""
-    record = read(record_path(profile, stem))
+def load(profile: str, stem: str, seed: int | None, finished: bool = True) -> dict | None:
+    """The record of one notebook, profile and seed; with ``finished``, only a run that ended ok."""
+    record = read(record_path(profile, stem, seed))
     if record is None or (finished and record.get("status") != "ok"):
         return None
     return record
+
+
+def exported_samples(profile: str, stem: str, seed: int, name: str, count: int = 100):
+    """The first ``count`` samples that a run exported for model ``name``
+    (``outputs.export_samples``) as [N, 1, 28, 28] floats in [0, 1], or None."""
+    path = run_folder(profile, seed) / stem / "samples" / f"{name}.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as content:
+        images = content["images"][:count]
+    return torch.from_numpy(images).float().div(255).unsqueeze(1)
 
 
 def model(record: dict | None, name: str) -> dict | None:
@@ -122,6 +146,10 @@ def checks(entry: dict | None) -> list[dict]:
 def headline(record: dict) -> str:
     """Latest FID per model and feature space, e.g.
     'vae: classifier FID 3.10 (N=10000) · inception FID 41.20 (N=1000)'."""
+    if "claims" in record:   # the summary's record: its verdicts
+        verdicts = [claim["verdict"] for claim in record["claims"]]
+        counted = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts))
+        return f"seeds {record.get('seeds')}: {len(verdicts)} claims ({counted})"
     parts = []
     for name, entry in (record.get("models") or {}).items():
         rows = [latest_fid(entry, features) for features in sorted({r["features"] for r in fid_rows(entry)})]

@@ -2,12 +2,15 @@ import pytest
 
 from nbhelpers import config, pipeline
 
+SMOKE_SEEDS = (0, 1)
+
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """Every notebook executed headless with the smoke profile, into a temporary report root."""
+    """Every notebook executed headless with the smoke profile for two seeds, then the summary,
+    into a temporary report root. Returns (exit status, reports/smoke folder)."""
     root = tmp_path_factory.mktemp("reports")
-    status = pipeline.main(["--profile", "smoke", "--reports-dir", str(root)])
+    status = pipeline.main(["--profile", "smoke", "--seeds", ",".join(map(str, SMOKE_SEEDS)), "--reports-dir", str(root)])
     return status, root / "smoke"
 
 

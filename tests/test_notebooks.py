@@ -1,6 +1,8 @@
-"""End to end: the smoke profile through papermill and nbconvert, as ./run_all.sh runs it."""
+"""End to end: the smoke profile through papermill and nbconvert, as ./run_all.sh runs it,
+for two seeds and the summary."""
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -10,6 +12,13 @@ from nbhelpers import paths, pipeline
 pytestmark = pytest.mark.notebook
 
 
+def report(out_dir, stem, suffix, seed=0):
+    """A report file of the smoke run: seed<k>/<stem><suffix>, or summary<suffix> for the summary."""
+    if stem == paths.SUMMARY_STEM:
+        return out_dir / f"summary{suffix}"
+    return out_dir / f"seed{seed}" / f"{stem}{suffix}"
+
+
 def test_the_batch_run_succeeds(smoke_run):
     status, out_dir = smoke_run
     assert status == 0, (out_dir / "index.html").read_text()
@@ -17,7 +26,7 @@ def test_the_batch_run_succeeds(smoke_run):
 
 def test_html_report_has_figures_and_no_error(smoke_run, stem):
     _, out_dir = smoke_run
-    page = (out_dir / f"{stem}.html").read_text()
+    page = report(out_dir, stem, ".html").read_text()
     assert len(re.findall(r'src="data:image/png;base64,', page)) >= 3
     assert "papermill-error-cell" not in page and "Traceback" not in page
     assert "<table" in page  # at least one filled table (pandas renders dataframes as HTML tables)
@@ -25,18 +34,64 @@ def test_html_report_has_figures_and_no_error(smoke_run, stem):
 
 def test_metrics_file_records_the_run(smoke_run, stem):
     _, out_dir = smoke_run
-    metrics = json.loads((out_dir / f"{stem}.metrics.json").read_text())
+    metrics = json.loads(report(out_dir, stem, ".metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["profile"] == "smoke" and metrics["notebook"] == stem
     for key in ("device", "seed", "git_commit", "versions", "params", "models"):
         assert key in metrics
-    assert metrics["models"], "every notebook records at least one model"
     assert metrics["params"]["profile"] == "smoke"
+    if stem == paths.SUMMARY_STEM:
+        assert metrics["seed"] is None and metrics["seeds"] == [0, 1] and metrics["claims"]
+    else:
+        assert metrics["models"], "every notebook records at least one model"
+        assert metrics["seed"] == 0 and metrics["params"]["seed"] == 0
 
 
-def test_index_links_every_report(smoke_run, stem):
+def test_seeds_have_their_own_folders_and_numbers(smoke_run):
+    _, out_dir = smoke_run
+    for stem in ("01_vae", "03_gan_pixelshuffle", "04_wgan"):
+        first, second = (json.loads(report(out_dir, stem, ".metrics.json", seed).read_text()) for seed in (0, 1))
+        assert (first["seed"], second["seed"]) == (0, 1)
+        assert first["models"] != second["models"]          # another seed, other weights, other numbers
+        assert report(out_dir, stem, ".html", 1).exists()
+    wgan = json.loads(report(out_dir, "04_wgan", ".metrics.json", 1).read_text())
+    assert "seed 1" in wgan["models"]["wgan"]["gan_reference"]   # 04 compares with 03 of its own seed
+
+
+def test_the_summary_aggregates_both_seeds(smoke_run):
+    _, out_dir = smoke_run
+    summary = json.loads((out_dir / "summary.metrics.json").read_text())
+    assert summary["notebooks"]["03_gan_pixelshuffle"] == [0, 1] and summary["excluded"] == []
+    gan = summary["aggregated"]["03_gan_pixelshuffle/gan"]["classifier FID"]
+    assert gan["n"] == 2 and gan["std"] > 0 and gan["low"] < gan["mean"] < gan["high"]
+    verdicts = {claim["claim"]: claim["verdict"] for claim in summary["claims"]}
+    assert len(verdicts) >= 7 and all(v in ("supported", "contradicted", "not resolved with 2 seeds")
+                                      for v in verdicts.values())
+    page = (out_dir / "summary.html").read_text()
+    assert "± " in page and "(n=2)" in page
+
+
+def test_a_record_with_other_parameters_is_left_out_by_name(smoke_run, tmp_path):
+    _, out_dir = smoke_run
+    root = tmp_path / "reports"
+    shutil.copytree(out_dir, root / "smoke")
+    odd = json.loads(report(root / "smoke", "01_vae", ".metrics.json", 1).read_text())
+    odd["seed"], odd["params"]["seed"], odd["params"]["epochs"] = 7, 7, 99
+    (root / "smoke" / "seed7").mkdir()
+    report(root / "smoke", "01_vae", ".metrics.json", 7).write_text(json.dumps(odd))
+    assert pipeline.main(["--profile", "smoke", "--only", "06_summary", "--reports-dir", str(root)]) == 0
+    summary = json.loads((root / "smoke" / "summary.metrics.json").read_text())
+    assert summary["seeds"] == [0, 1, 7] and summary["notebooks"]["01_vae"] == [0, 1]
+    assert any(line.startswith("01_vae, seed 7: epochs 99 vs 1") for line in summary["excluded"]), summary["excluded"]
+    assert "01_vae, seed 7: epochs 99" in (root / "smoke" / "summary.html").read_text()
+
+
+def test_index_links_every_report_of_every_seed(smoke_run, stem):
     _, out_dir = smoke_run
     index = (out_dir / "index.html").read_text()
-    assert f"href='{stem}.html'" in index
+    if stem == paths.SUMMARY_STEM:
+        assert "href='summary.html'" in index
+    else:
+        assert f"href='seed0/{stem}.html'" in index and f"href='seed1/{stem}.html'" in index
 
 
 def test_committed_notebooks_carry_no_outputs(stem):
@@ -52,18 +107,21 @@ def test_a_failing_notebook_is_still_rendered_and_reported(tmp_path):
     status = pipeline.main(["--profile", "smoke", "--only", "01_vae", "--set", "batch_size=0",
                             "--reports-dir", str(tmp_path)])
     assert status == 1
-    page = (tmp_path / "smoke" / "01_vae.html").read_text()
+    page = (tmp_path / "smoke" / "seed0" / "01_vae.html").read_text()
     assert "ValueError" in page  # the failing cell and its traceback are in the report
-    metrics = json.loads((tmp_path / "smoke" / "01_vae.metrics.json").read_text())
+    metrics = json.loads((tmp_path / "smoke" / "seed0" / "01_vae.metrics.json").read_text())
     assert metrics["status"] == "failed" and "ValueError" in metrics["error"]
     assert "failed" in (tmp_path / "smoke" / "index.html").read_text()
 
 
 @pytest.mark.parametrize("args, message", [
     (["--profile", "gpu"], "unknown profile 'gpu'"),
-    (["--only", "06_diffusion"], "unknown notebook '06_diffusion'"),
+    (["--only", "07_diffusion"], "unknown notebook '07_diffusion'"),
     (["--set", "epoch=3"], "unknown parameter 'epoch'"),
     (["--set", "01_vae.epochs=many"], "'epochs' must be int"),
+    (["--set", "seed=1"], "chosen with --seeds"),
+    (["--seeds", "0,one"], "--seeds takes integers"),
+    (["--seeds", "1,1"], "lists a seed twice"),
     (["--frobnicate"], "unknown option"),
 ])
 def test_run_all_rejects_bad_input_before_any_work(args, message, tmp_path):

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def reports(tmp_path, monkeypatch):
     monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
-    (tmp_path / "cpu").mkdir()
-    return tmp_path / "cpu"
+    (tmp_path / "cpu" / "seed0").mkdir(parents=True)
+    return tmp_path / "cpu" / "seed0"
 
 
 def write_gan_record(folder, params, status="ok", model=None):
@@ -93,8 +93,8 @@ PARAMS = {"profile": "cpu", "device": "cpu", "seed": 0, "epochs": 10, "batch_siz
 
 def test_missing_or_unfinished_gan_run_is_explained(reports):
     entry, note = gan_study.load_gan_run("cpu", PARAMS)
-    assert entry is None and "03_gan_pixelshuffle has not run for profile 'cpu'" in note
-    assert "./run_all.sh --profile cpu --only 03_gan_pixelshuffle" in note
+    assert entry is None and "03_gan_pixelshuffle has not run for profile 'cpu' and seed 0" in note
+    assert "./run_all.sh --profile cpu --seeds 0 --only 03_gan_pixelshuffle" in note
     write_gan_record(reports, PARAMS, status="failed")
     entry, note = gan_study.load_gan_run("cpu", PARAMS)
     assert entry is None and "did not finish" in note
@@ -107,16 +107,19 @@ def test_gan_run_is_used_only_with_the_same_shared_parameters(reports):
     ours = dict(PARAMS, setting="report", device="cuda", grid_every=5)      # ours only, or not compared
     entry, note = gan_study.load_gan_run("cpu", ours)
     assert entry["fid"][0]["value"] == 40.0 and "same shared parameters" in note and "seed 0" in note
-    for change, named in (({"epochs": 5}, "epochs 10 there, 5 here"), ({"seed": 1}, "seed 0 there, 1 here"),
+    for change, named in (({"epochs": 5}, "epochs 10 there, 5 here"),
                           ({"fid_n_classifier": 2000}, "fid_n_classifier 10000 there, 2000 here")):
         entry, note = gan_study.load_gan_run("cpu", {**ours, **change})
         assert entry is None and named in note and "left out" in note
+    entry, note = gan_study.load_gan_run("cpu", {**ours, "seed": 1})     # seed 1 reads seed1/, not seed0/
+    assert entry is None and "has not run for profile 'cpu' and seed 1" in note
 
 
 def test_gan_samples_are_read_from_the_exported_npz(reports):
     folder = reports / "03_gan_pixelshuffle" / "samples"
-    assert gan_study.load_gan_samples("cpu") is None
+    assert gan_study.load_gan_samples("cpu", 0) is None
     folder.mkdir(parents=True)
     np.savez_compressed(folder / "gan.npz", images=np.full((150, 28, 28), 255, dtype=np.uint8))
-    images = gan_study.load_gan_samples("cpu")
+    assert gan_study.load_gan_samples("cpu", 1) is None                  # another seed's run
+    images = gan_study.load_gan_samples("cpu", 0)
     assert images.shape == (100, 1, 28, 28) and images.max() == 1.0

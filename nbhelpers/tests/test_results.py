@@ -45,10 +45,14 @@ def test_what_the_writer_writes_the_reader_reads(tmp_path, monkeypatch):
     run = repro.Run(stem="03_gan_pixelshuffle", profile="smoke", seed=0, device="cpu", params={"seed": 0})
     metrics = outputs.Metrics(run)
     metrics.update_model("gan", **ENTRY)
-    assert results.load("smoke", "03_gan_pixelshuffle") is None            # still running: not finished
-    assert results.load("smoke", "03_gan_pixelshuffle", finished=False)["status"] == "running"
+    assert results.load("smoke", "03_gan_pixelshuffle", 0) is None            # still running: not finished
+    assert results.load("smoke", "03_gan_pixelshuffle", 0, finished=False)["status"] == "running"
     metrics.finish()
-    record = results.load("smoke", "03_gan_pixelshuffle")
+    record = results.load("smoke", "03_gan_pixelshuffle", 0)
     assert results.final_value(results.model(record, "gan"), "classifier") == 7.0
-    assert results.model(record, "wgan") is None and results.load("smoke", "04_wgan") is None
-    assert json.loads(results.record_path("smoke", "03_gan_pixelshuffle").read_text())["seed"] == 0
+    assert results.model(record, "wgan") is None and results.load("smoke", "04_wgan", 0) is None
+    assert results.load("smoke", "03_gan_pixelshuffle", 1) is None            # another seed: another folder
+    assert json.loads(results.record_path("smoke", "03_gan_pixelshuffle", 0).read_text())["seed"] == 0
+    assert results.record_path("smoke", "03_gan_pixelshuffle", 0).parent.name == "seed0"
+    assert results.record_path("smoke", "06_summary", None).name == "summary.metrics.json"
+    assert results.seeds_present("smoke") == [0]
