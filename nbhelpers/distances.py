@@ -85,6 +85,11 @@ def fid_of_features(reference: dict, features: torch.Tensor) -> float:
                             sqrt_sigma1=root() if callable(root) else root)
 
 
+def kid_subset_size(n_x: int, n_y: int, subset_size: int = KID_SUBSET_SIZE) -> int:
+    """The rows of each KID subset: at most ``subset_size`` and half the smaller set."""
+    return min(subset_size, min(n_x, n_y) // 2)
+
+
 def kid(x: torch.Tensor, y: torch.Tensor, n_subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
         seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: mean and std over subsets of the unbiased MMD^2 estimate.
@@ -94,15 +99,17 @@ def kid(x: torch.Tensor, y: torch.Tensor, n_subsets: int = KID_SUBSETS, subset_s
         MMD^2_u = sum_{i!=j} k(x_i, x_j) / (m(m-1)) + sum_{i!=j} k(y_i, y_j) / (m(m-1))
                   - 2 sum_{i,j} k(x_i, y_j) / m^2
 
-    m = min(subset_size, len(x), len(y)); subsets drawn without replacement, seeded. Kernel
-    values in float32 on the features' device, sums in float64. std is over subsets (ddof 0).
+    m = min(subset_size, N // 2) with N the smaller set (``kid_subset_size``): every subset is
+    a proper part of each set, so the subsets differ and their std measures something (a subset
+    that is a whole set is the same every time). Subsets drawn without replacement, seeded.
+    Kernel values in float32 on the features' device, sums in float64; std over subsets (ddof 0).
     """
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"KID needs two feature sets [N, D] of equal D, got {tuple(x.shape)} and {tuple(y.shape)}")
     y = y.to(x.device)
-    m = min(subset_size, len(x), len(y))
+    m = kid_subset_size(len(x), len(y), subset_size)
     if m < 2:
-        raise ValueError(f"KID needs at least 2 samples in each set (got {len(x)} and {len(y)})")
+        raise ValueError(f"KID needs at least 4 samples in each set (got {len(x)} and {len(y)})")
     d = x.shape[1]
     rng = np.random.default_rng(seed)
 
@@ -112,15 +119,11 @@ def kid(x: torch.Tensor, y: torch.Tensor, n_subsets: int = KID_SUBSETS, subset_s
     def off_diagonal_mean(k):
         return (k.sum() - k.diagonal().sum()) / (m * (m - 1))
 
-    # A subset that is the whole set is the same every time: its term is computed once.
-    fixed_xx = off_diagonal_mean(kernel(x, x)) if m == len(x) else None
-    fixed_yy = off_diagonal_mean(kernel(y, y)) if m == len(y) else None
     values = []
     for _ in range(n_subsets):
-        xs = x if m == len(x) else x[torch.from_numpy(rng.choice(len(x), m, replace=False)).to(x.device)]
-        ys = y if m == len(y) else y[torch.from_numpy(rng.choice(len(y), m, replace=False)).to(y.device)]
-        xx = fixed_xx if fixed_xx is not None else off_diagonal_mean(kernel(xs, xs))
-        yy = fixed_yy if fixed_yy is not None else off_diagonal_mean(kernel(ys, ys))
+        xs = x[torch.from_numpy(rng.choice(len(x), m, replace=False)).to(x.device)]
+        ys = y[torch.from_numpy(rng.choice(len(y), m, replace=False)).to(y.device)]
+        xx, yy = off_diagonal_mean(kernel(xs, xs)), off_diagonal_mean(kernel(ys, ys))
         values.append((xx + yy - 2.0 * kernel(xs, ys).mean()).item())
     return float(np.mean(values)), float(np.std(values))
 

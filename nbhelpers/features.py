@@ -39,8 +39,8 @@ def load_extractor(kind: str, device, inception_source: str | None = None, log=p
         net, info = inception.load_inception(device, inception_source, log=log)
         return (lambda batch: net(inception.preprocess(batch))), dict(info, tag=f"inception-{info['sha256'][:16]}")
     if kind == "classifier":
-        model, record = clf.load_or_train(device, log=log)
-        return model.features, dict(record, tag=f"classifier-{record['key']}", model=model)
+        model, record = clf.load(device, log=log)
+        return model.features, dict(record, tag=f"classifier-{record['sha256'][:16]}", model=model)
     raise ValueError(f"features must be one of {FEATURES}, got {kind!r}")
 
 

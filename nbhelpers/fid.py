@@ -22,7 +22,9 @@ Notebook use::
 
 Command line (mirrors ``python -m pytorch_fid``)::
 
-    python -m nbhelpers.fid PATH_A PATH_B [--features inception|classifier] [--device cpu] [--batch-size 50]
+    python -m nbhelpers.fid PATH_A PATH_B [--features inception|classifier] [--metrics fid,kid,prc,dc]
+                            [--dims 2048] [--device cpu] [--batch-size 50]
+    python -m nbhelpers.fid --save-stats PATH OUT.npz     # mu, sigma as pytorch-fid writes them
     python -m nbhelpers.fid --prepare [--profile cpu]   # fetch + verify weights, train the
                                                         # classifier, cache the reference features
 """
@@ -30,13 +32,16 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
 from . import coverage
-from .assets import AssetError
-from .distances import KID_SUBSET_SIZE, KID_SUBSETS, fid_of_features, frechet_distance, kid, sqrtm_psd, statistics
+from .assets import AssetError, atomic_save
+from .distances import (KID_SUBSET_SIZE, KID_SUBSETS, fid_of_features, frechet_distance, kid, kid_subset_size,
+                        sqrtm_psd, statistics)
 from .features import FEATURE_DIMS, FEATURES, MNIST_TEST_SIZE, extract, load_extractor, reference
 from .features import batch_size as default_batch_size
 from .images import check_images, load_images
@@ -49,6 +54,13 @@ __all__ = ["Evaluator", "SmallSampleWarning", "fid_table", "fid_curves", "prepar
            "sqrtm_psd", "frechet_distance", "fid_of_features", "kid", "check_images", "load_images", "extract",
            "precision_recall", "density_coverage", "FEATURES", "FEATURE_DIMS", "MNIST_TEST_SIZE", "KID_SUBSETS",
            "KID_SUBSET_SIZE"]
+
+
+# Improved precision/recall: k = 3 (Kynkaanniemi et al. 2019); density/coverage: k = 5 (Naeem et
+# al. 2020). Both papers measure with 10k or more samples a side; fewer shrink every k-NN ball's
+# neighbours less and shift the values, so such rows are flagged like small-N FIDs.
+PRDC_K = {"precision_recall": 3, "density_coverage": 5}
+PRDC_MIN_N = 10_000
 
 
 class SmallSampleWarning(UserWarning):
@@ -112,7 +124,7 @@ class Evaluator:
         _, inception = self._extractor("inception")
         _, record = self.classifier()
         return {"inception": {"source": inception["source"], "sha256": inception["sha256"]},
-                "classifier": {k: record[k] for k in ("test_accuracy", "train_time_s", "key", "config")}}
+                "classifier": {k: record[k] for k in ("source", "sha256", "test_accuracy", "key", "config")}}
 
     # -- features
     def extract(self, images: torch.Tensor, features: str = "inception", fn=None) -> torch.Tensor:
@@ -147,12 +159,18 @@ class Evaluator:
         return reference(info["tag"], self.ref_n[features], lambda images: self.extract(images, features))
 
     # -- metrics
+    def _row(self, features: str, n: int, ref: dict) -> dict:
+        """What every metric row names: the features, the weights that made them (sha256
+        prefix), N and the reference set."""
+        _, info = self._extractor(features)
+        return {"features": features, "weights": info["sha256"][:16], "n": n, "ref": ref["ref"]}
+
     def fid(self, images: torch.Tensor, features: str = "inception", epoch: int | None = None) -> dict:
-        """{"features", "n", "ref", "value"} (+ "epoch"; + "biased": True when n or the
+        """{"features", "weights", "n", "ref", "value"} (+ "epoch"; + "biased": True when n or the
         reference size is below the feature dimension, with a SmallSampleWarning)."""
         feats = self.features(images, features)
         ref = self.reference(features)
-        row = {"features": features, "n": len(feats), "ref": ref["ref"], "value": fid_of_features(ref, feats)}
+        row = {**self._row(features, len(feats), ref), "value": fid_of_features(ref, feats)}
         if epoch is not None:
             row["epoch"] = epoch
         if is_biased(len(feats), len(ref["features"]), features):
@@ -164,12 +182,30 @@ class Evaluator:
         return row
 
     def kid(self, images: torch.Tensor, features: str = "inception") -> dict:
-        """{"features", "n", "ref", "mean", "std", "subsets", "subset_size"}."""
+        """{"features", "weights", "n", "ref", "mean", "std", "subsets", "subset_size"}."""
         feats = self.features(images, features)
         ref = self.reference(features)
         mean, std = kid(feats, ref["features"], self.kid_subsets, self.kid_subset_size)
-        return {"features": features, "n": len(feats), "ref": ref["ref"], "mean": mean, "std": std,
-                "subsets": self.kid_subsets, "subset_size": min(self.kid_subset_size, len(feats), len(ref["features"]))}
+        return {**self._row(features, len(feats), ref), "mean": mean, "std": std, "subsets": self.kid_subsets,
+                "subset_size": kid_subset_size(len(feats), len(ref["features"]), self.kid_subset_size)}
+
+    def fidelity_diversity(self, images: torch.Tensor, features: str = "classifier") -> dict:
+        """Improved precision/recall (k = 3) and density/coverage (k = 5) of the first n images
+        against the reference (``prdc``; the reference is the real set):
+        {"precision_recall": row, "density_coverage": row}, each row {"features", "n", "ref",
+        "k", its two values} (+ "biased": True below ``PRDC_MIN_N`` samples on either side)."""
+        feats = self.features(images, features)
+        ref = self.reference(features)
+        real = ref["features"].to(feats.device)
+        rows = {"precision_recall": (PRDC_K["precision_recall"], precision_recall),
+                "density_coverage": (PRDC_K["density_coverage"], density_coverage)}
+        result = {}
+        for name, (k, metric) in rows.items():
+            row = {**self._row(features, len(feats), ref), "k": k, **metric(real, feats, k=k)}
+            if min(len(feats), len(real)) < PRDC_MIN_N:
+                row["biased"] = True
+            result[name] = row
+        return result
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """The classifier's predicted digit for every image (all of them, not only n)."""
@@ -191,9 +227,10 @@ class Evaluator:
         return coverage.class_coverage(self.predict(images[:n]))
 
     def evaluate(self, images_or_sampler, epoch: int | None = None, kid: bool = True,
-                 coverage: bool = True) -> dict:
+                 coverage: bool = True, prdc: bool = True) -> dict:
         """Every metric of one sample set, features computed once:
-        {"fid": [inception row, classifier row], "kid": {...}, "class_coverage": {...}}.
+        {"fid": [inception row, classifier row], "kid": {...}, "class_coverage": {...},
+        "precision_recall": {...}, "density_coverage": {...}} (the last two on classifier features).
 
         ``images_or_sampler``: images, or a function ``n -> images`` called once for
         max(n_inception, n_classifier) samples. Extractors with n = 0 are skipped.
@@ -210,6 +247,8 @@ class Evaluator:
             result["kid"] = self.kid(images, kinds[0])
         if coverage and self.n["classifier"] > 0:
             result["class_coverage"] = self.class_coverage(images)
+        if prdc and self.n["classifier"] > 0:
+            result.update(self.fidelity_diversity(images, "classifier"))
         return result
 
 
@@ -246,12 +285,27 @@ def fid_table(results: dict):
         if isinstance(result, dict) and "class_coverage" in result:
             c = result["class_coverage"]
             record.update({"digits covered": c["covered"], "class entropy (bits)": c["entropy"]})
+        for key, names in (("precision_recall", ("precision", "recall")), ("density_coverage", ("density", "coverage"))):
+            row = result.get(key) if isinstance(result, dict) else None
+            if row:
+                record.update({f"{name} (k={row['k']})": row[name] for name in names})
         records[name] = record
     table = pd.DataFrame.from_dict(records, orient="index")
     for column in table.columns:
         if column.endswith("biased"):
             table[column] = table[column].astype("boolean").fillna(False)
     return table
+
+
+def fidelity_line(result: dict) -> str:
+    """One sentence with the precision/recall and density/coverage of an ``evaluate`` result."""
+    pr, dc = result.get("precision_recall"), result.get("density_coverage")
+    if not pr or not dc:
+        return "precision/recall not measured"
+    note = " (biased at this N: compare only at the same N)" if pr.get("biased") else ""
+    return (f"{pr['features']} features, N={pr['n']} vs {pr['ref']}: precision {pr['precision']:.3f}, recall "
+            f"{pr['recall']:.3f} (k={pr['k']}); density {dc['density']:.3f}, coverage {dc['coverage']:.3f} "
+            f"(k={dc['k']}){note}")
 
 
 def fid_curves(ax, curves: dict, features: str = "classifier", title: str = ""):
@@ -293,37 +347,115 @@ def prepare(device="cpu", ref_n_inception: int = 0, ref_n_classifier: int = MNIS
     return info
 
 
-def _fid_of_paths(path_a, path_b, features: str, device, batch_size, log, inception_source=None) -> dict:
-    a, b = load_images(path_a), load_images(path_b)
-    if a.shape[2:] != b.shape[2:]:
+CLI_METRICS = ("fid", "kid", "prc", "dc")
+
+
+def load_statistics(path) -> dict | None:
+    """pytorch-fid's statistics file (an .npz with ``mu`` and ``sigma``), or None when ``path``
+    holds images instead."""
+    path = Path(path)
+    if path.suffix != ".npz" or not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        if not {"mu", "sigma"} <= set(archive.files) or "images" in archive.files:
+            return None
+        mu, sigma = np.asarray(archive["mu"], np.float64), np.asarray(archive["sigma"], np.float64)
+    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+        raise ValueError(f"{path}: mu {mu.shape} and sigma {sigma.shape} are not statistics of one feature space")
+    return {"mu": mu, "sigma": sigma}
+
+
+def compare_paths(path_a, path_b, features: str, metrics, ev: Evaluator, log) -> dict:
+    """The chosen metrics between two image sets (folders or .npz of images); for FID alone, a
+    side may be pytorch-fid statistics (.npz of mu, sigma). PATH_A is the real (reference) set
+    for precision/recall and density/coverage."""
+    stats_a, stats_b = load_statistics(path_a), load_statistics(path_b)
+    if (stats_a or stats_b) and set(metrics) != {"fid"}:
+        raise ValueError("a statistics file (mu, sigma) gives FID only: use --metrics fid, or pass images")
+    dim = FEATURE_DIMS[features]
+    for path, given in ((path_a, stats_a), (path_b, stats_b)):
+        if given is not None and len(given["mu"]) != dim:
+            raise ValueError(f"{path}: statistics of {len(given['mu'])} features, but {features} features have {dim}")
+    a = None if stats_a else load_images(path_a)
+    b = None if stats_b else load_images(path_b)
+    if a is not None and b is not None and a.shape[2:] != b.shape[2:]:
         raise ValueError(f"the two sets differ in image size: {path_a} is {a.shape[3]}x{a.shape[2]}, "
                          f"{path_b} is {b.shape[3]}x{b.shape[2]}")
-    for name, images in ((path_a, a), (path_b, b)):
-        check_images(images, name=str(name), grey_28=features == "classifier")
-    ev = Evaluator(device, n_inception=0, n_classifier=0, batch_size=batch_size,
-                   inception_source=inception_source, log=log)
-    fa, fb = ev.extract(a, features), ev.extract(b, features)
-    if len(fb) > len(fa):  # the N x N route needs the smaller set second
-        fa, fb = fb, fa
-    mu_a, sigma_a = statistics(fa)
-    value = fid_of_features({"mu": mu_a, "sigma": sigma_a}, fb)
-    mean, std = kid(fa, fb)
-    if min(len(a), len(b)) < FEATURE_DIMS[features]:
-        log(f"warning: N < {FEATURE_DIMS[features]}: rank-deficient covariance, the FID is biased")
-    return {"fid": value, "kid_mean": mean, "kid_std": std,
-            "n_a": len(a), "n_b": len(b), "subset_size": min(KID_SUBSET_SIZE, len(a), len(b))}
+    for path, images in ((path_a, a), (path_b, b)):
+        if images is not None:
+            check_images(images, name=str(path), grey_28=features == "classifier")
+    fa = None if a is None else ev.extract(a, features)
+    fb = None if b is None else ev.extract(b, features)
+    result = {"features": features, "n_a": None if fa is None else len(fa), "n_b": None if fb is None else len(fb)}
+    if "fid" in metrics:
+        if fa is not None and fb is not None and len(fb) > len(fa):   # the N x N route needs the smaller set second
+            first, second = fb, fa
+        else:
+            first, second = fa, fb
+        given = stats_a or stats_b
+        if given is not None and (first is not None or second is not None):
+            result["fid"] = fid_of_features(given, second if second is not None else first)
+        elif given is not None:
+            result["fid"] = frechet_distance(stats_a["mu"], stats_a["sigma"], stats_b["mu"], stats_b["sigma"])
+        else:
+            mu, sigma = statistics(first)
+            result["fid"] = fid_of_features({"mu": mu, "sigma": sigma}, second)
+        known = [n for n in (result["n_a"], result["n_b"]) if n]
+        if known and min(known) < dim:
+            log(f"warning: N < {dim}: rank-deficient covariance, the FID is biased")
+    if "kid" in metrics:
+        result["kid_mean"], result["kid_std"] = kid(fa, fb)
+        result["kid_subset_size"] = kid_subset_size(len(fa), len(fb))
+    if "prc" in metrics:
+        result["precision_recall"] = precision_recall(fa, fb, k=PRDC_K["precision_recall"])
+    if "dc" in metrics:
+        result["density_coverage"] = density_coverage(fa, fb, k=PRDC_K["density_coverage"])
+    return result
+
+
+def save_statistics(path_images, path_out, features: str, ev: Evaluator) -> dict:
+    """pytorch-fid's ``--save-stats``: the mean and covariance of a set's features to an .npz."""
+    images = check_images(load_images(path_images), name=str(path_images), grey_28=features == "classifier")
+    mu, sigma = statistics(ev.extract(images, features))
+    out = Path(path_out)
+    atomic_save(out, lambda handle: np.savez(handle, mu=mu, sigma=sigma))
+    return {"path": str(out), "dims": len(mu)}
+
+
+def _print_result(result: dict) -> None:
+    sizes = " vs ".join("statistics" if n is None else str(n) for n in (result["n_a"], result["n_b"]))
+    if "fid" in result:
+        print(f"FID: {result['fid']:.6f}")
+    if "kid_mean" in result:
+        print(f"KID: {result['kid_mean']:.6f} +- {result['kid_std']:.6f} "
+              f"({KID_SUBSETS} subsets of {result['kid_subset_size']})")
+    if "precision_recall" in result:
+        pr = result["precision_recall"]
+        print(f"precision: {pr['precision']:.6f}, recall: {pr['recall']:.6f} (k={PRDC_K['precision_recall']})")
+    if "density_coverage" in result:
+        dc = result["density_coverage"]
+        print(f"density: {dc['density']:.6f}, coverage: {dc['coverage']:.6f} (k={PRDC_K['density_coverage']})")
+    print(f"features: {result['features']}, N = {sizes}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m nbhelpers.fid",
-        description="FID and KID between two image sets (folders of images or .npz of uint8 'images').")
+        description="FID, KID, precision/recall and density/coverage between two image sets (folders of images, "
+                    ".npz of uint8 'images', or for FID pytorch-fid statistics .npz of mu and sigma). "
+                    "PATH_A is the real set.")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="two folders or .npz files")
     parser.add_argument("--features", choices=FEATURES, default="inception")
+    parser.add_argument("--metrics", default="fid,kid",
+                        help=f"comma-separated, from {', '.join(CLI_METRICS)} (default fid,kid)")
+    parser.add_argument("--dims", type=int, default=None,
+                        help="feature dimension, as pytorch-fid's: 2048 (Inception pool3) or 128 (classifier)")
+    parser.add_argument("--save-stats", action="store_true",
+                        help="write the mu and sigma of PATH_A's features to PATH_B (.npz), as pytorch-fid does")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (cuda if available)")
     parser.add_argument("--batch-size", type=int, default=None, help="Inception batch size (default 50 CPU, 200 CUDA)")
     parser.add_argument("--prepare", action="store_true",
-                        help="only fetch/verify the Inception weights, train the classifier, cache references")
+                        help="only fetch/verify the Inception weights and the classifier, cache references")
     parser.add_argument("--ref-n-inception", type=int, default=0,
                         help="with --prepare: also cache Inception features of this many test images")
     parser.add_argument("--profile", choices=("smoke", "cpu", "full"), default=None,
@@ -332,6 +464,13 @@ def main(argv=None) -> int:
                         help="where the Inception weights come from (default: $NBH_FID_INCEPTION or auto)")
     args = parser.parse_args(argv)
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731  stdout carries the result
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in CLI_METRICS]
+    if unknown or not metrics:
+        parser.error(f"--metrics: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLI_METRICS)}")
+    if args.dims is not None and args.dims != FEATURE_DIMS[args.features]:
+        parser.error(f"--dims {args.dims}: {args.features} features have {FEATURE_DIMS[args.features]} dimensions "
+                     f"(Inception: pool3 only, 2048; pytorch-fid's 64/192/768 blocks are not offered)")
     try:
         device = pick_device(args.device)
         if args.prepare:
@@ -345,15 +484,17 @@ def main(argv=None) -> int:
             return 0
         if len(args.paths) != 2:
             parser.error("expected two paths (PATH_A PATH_B), or --prepare")
-        result = _fid_of_paths(args.paths[0], args.paths[1], args.features, device, args.batch_size, log,
-                               inception_source=args.inception_source)
+        ev = Evaluator(device, n_inception=0, n_classifier=0, batch_size=args.batch_size,
+                       inception_source=args.inception_source, log=log)
+        if args.save_stats:
+            saved = save_statistics(args.paths[0], args.paths[1], args.features, ev)
+            print(f"statistics of {saved['dims']} {args.features} features written to {saved['path']}")
+            return 0
+        result = compare_paths(args.paths[0], args.paths[1], args.features, metrics, ev, log)
     except (ValueError, AssetError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"FID: {result['fid']:.6f}")
-    print(f"KID: {result['kid_mean']:.6f} +- {result['kid_std']:.6f} "
-          f"({KID_SUBSETS} subsets of {result['subset_size']})")
-    print(f"features: {args.features}, N = {result['n_a']} vs {result['n_b']}")
+    _print_result(result)
     return 0
 
 

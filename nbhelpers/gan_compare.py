@@ -74,6 +74,9 @@ def model_summary(entry: dict | None, threshold: float) -> dict:
     share = results.largest_share(entry)
     column["digits covered (of 10)"] = counts.get("covered")
     column["largest digit share"] = round(share, 3) if share is not None else None
+    for name, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):
+        value = results.fidelity_diversity(entry, name)
+        column[f"{name} (k={k})"] = round(value, 3) if value is not None else None
     column["classifier FID first → last evaluation"] = _first_to_last(fid_halving(results.fid_rows(entry)))
     column["last iterate: classifier FID first → last"] = _first_to_last(fid_halving(results.last_iterate_fid_rows(entry)))
     reached = epochs_to_reach(results.fid_rows(entry), threshold)
@@ -121,6 +124,7 @@ def verdict(entries: dict, threshold: float) -> str:
     best(lambda e: fid_halving(results.last_iterate_fid_rows(e))["last"],
          "last iterates' classifier FID at the last evaluation (lower is better)")
     best(results.largest_share, "largest digit share (closer to 10% is better)")
+    best(lambda e: results.fidelity_diversity(e, "recall"), "recall (diversity; higher is better)", lower=False)
     best(lambda e: epochs_to_reach(results.fid_rows(e), threshold), f"epochs to classifier FID ≤ {threshold:g} (fewer is better)")
     never = [name for name, e in present.items() if epochs_to_reach(results.fid_rows(e), threshold) is None]
     if never:

@@ -187,8 +187,8 @@ def record(metrics, result: GanRun, **extra) -> dict:
         entry["fid_last_iterate"] = last_iterate
         entry["fid_halving_last_iterate"] = fid_halving(last_iterate)
     if final:
-        entry["kid"] = final.get("kid")
-        entry["class_coverage"] = final.get("class_coverage")
+        for key in ("kid", "class_coverage", "precision_recall", "density_coverage"):
+            entry[key] = final.get(key)
     entry["coverage_history"] = {int(epoch): list(shares) for epoch, shares in coverage_history(history).iterrows()}
     return metrics.update_model(result.name, **entry)
 

@@ -106,7 +106,7 @@ def final_metrics(entry: dict | None) -> dict:
     """A model's final evaluation in ``fid.Evaluator.evaluate``'s shape (FID rows without an
     epoch, KID, class coverage), e.g. for ``fid.fid_table``."""
     result = {"fid": [row for row in fid_rows(entry) if "epoch" not in row]}
-    for key in ("kid", "class_coverage"):
+    for key in ("kid", "class_coverage", "precision_recall", "density_coverage"):
         if (entry or {}).get(key):
             result[key] = entry[key]
     return result
@@ -118,6 +118,12 @@ def kid(entry: dict | None) -> dict | None:
 
 def class_coverage(entry: dict | None) -> dict | None:
     return (entry or {}).get("class_coverage")
+
+
+def fidelity_diversity(entry: dict | None, name: str) -> float | None:
+    """One of "precision", "recall" (k = 3) or "density", "coverage" (k = 5) of the final samples."""
+    key = "precision_recall" if name in ("precision", "recall") else "density_coverage"
+    return ((entry or {}).get(key) or {}).get(name)
 
 
 def digit_shares(entry: dict | None):

@@ -39,8 +39,14 @@ class Runs:
 
 
 def _signature(record: dict) -> tuple:
+    """What must match between seeds: the parameters (but the seed), the code version, and the
+    classifier weights that the classifier-feature numbers were measured with."""
     params = {k: v for k, v in (record.get("params") or {}).items() if k not in IGNORED_PARAMS}
-    return tuple(sorted((k, repr(v)) for k, v in params.items())), record.get("git_commit")
+    return tuple(sorted((k, repr(v)) for k, v in params.items())), record.get("git_commit"), _classifier(record)
+
+
+def _classifier(record: dict) -> str | None:
+    return ((record.get("feature_extractors") or {}).get("classifier") or {}).get("sha256")
 
 
 def _difference(record: dict, reference: dict) -> str:
@@ -49,6 +55,8 @@ def _difference(record: dict, reference: dict) -> str:
                if k not in IGNORED_PARAMS and ours.get(k) != theirs.get(k)]
     if record.get("git_commit") != reference.get("git_commit"):
         changed.append(f"code version {record.get('git_commit')} vs {reference.get('git_commit')}")
+    if _classifier(record) != _classifier(reference):
+        changed.append(f"classifier weights {_classifier(record)} vs {_classifier(reference)}")
     return "; ".join(changed)
 
 
@@ -106,6 +114,10 @@ METRICS = {   # column -> (value of one entry, digits)
     "KID": (lambda e: (results.kid(e) or {}).get("mean"), 4),
     "digits covered": (lambda e: (results.class_coverage(e) or {}).get("covered"), 1),
     "largest digit share": (results.largest_share, 3),
+    "precision": (lambda e: results.fidelity_diversity(e, "precision"), 3),
+    "recall": (lambda e: results.fidelity_diversity(e, "recall"), 3),
+    "density": (lambda e: results.fidelity_diversity(e, "density"), 3),
+    "coverage": (lambda e: results.fidelity_diversity(e, "coverage"), 3),
     "training s": (_training_seconds, 0),
 }
 
@@ -198,6 +210,12 @@ def claims(runs: Runs) -> list[dict]:
         rows.append(_claim("the WGAN's samples are more diverse",
                            "entropy of the final samples' predicted digits (bits), WGAN − GAN, paired", d,
                            stats.verdict(d, "positive")))
+        recall = lambda e: results.fidelity_diversity(e, "recall")  # noqa: E731
+        d = stats.paired_difference(_entry_values(runs, *wgan, recall), _entry_values(runs, *gan, recall))
+        if d["n"]:
+            rows.append(_claim("the WGAN's samples are more diverse",
+                               "recall (k = 3, classifier features: the share of real digits the samples reach), "
+                               "WGAN − GAN, paired", d, stats.verdict(d, "positive")))
         d = stats.paired_difference(_entry_values(runs, *gan, clf), _entry_values(runs, *wgan, clf))
         rows.append(_claim("the WGAN ends better than the GAN", "final classifier FID, GAN − WGAN, paired", d,
                            stats.verdict(d, "positive")))

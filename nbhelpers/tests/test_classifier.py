@@ -1,22 +1,24 @@
-"""The metric classifier: accuracy recorded and >= 99%, cache keyed by config.
-
-The classifier is trained once per machine (about a minute on 2 CPU cores) and cached;
-these tests then take seconds.
+"""The metric classifier: the shipped weights, verified by sha256, accurate, the same everywhere;
+retraining on another scale; the cache keyed by config.
 """
+import shutil
+
 import pytest
 import torch
 
 from nbhelpers import classifier as clf
+from nbhelpers.assets import AssetError, file_digest
 from nbhelpers.data import load_mnist
 
 
 @pytest.fixture(scope="module")
 def trained():
-    return clf.load_or_train("cpu")
+    return clf.load("cpu")
 
 
-def test_cached_classifier_is_accurate_and_recorded(trained):
+def test_shipped_classifier_is_verified_accurate_and_recorded(trained):
     model, record = trained
+    assert record["source"] == "shipped" and record["sha256"] == clf.SHIPPED_SHA256 == file_digest(clf.SHIPPED_WEIGHTS)
     assert record["test_accuracy"] >= clf.MIN_TEST_ACCURACY
     assert record["key"] == clf.TrainConfig().key() and record["path"].endswith(f"{record['key']}.pt")
     assert record["config"]["epochs"] == clf.TrainConfig().epochs
@@ -49,3 +51,29 @@ def test_learning_rate_schedule_warms_up_then_decays_to_zero():
     assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(1e-3)
     assert lrs[9] == pytest.approx(1e-3) and lrs[-1] < 1e-6
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_a_damaged_weights_file_is_refused_naming_it(tmp_path, monkeypatch):
+    damaged = tmp_path / clf.SHIPPED_WEIGHTS.name
+    shutil.copy(clf.SHIPPED_WEIGHTS, damaged)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x01                       # one flipped bit in the middle of a tensor
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(clf, "SHIPPED_WEIGHTS", damaged)
+    with pytest.raises(AssetError, match=f"{damaged.name}: sha256 .* is not the shipped weights'"):
+        clf.load("cpu")
+
+
+def test_retrained_weights_are_loaded_only_on_request_and_say_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_CACHE_DIR", str(tmp_path))
+    cached = clf.cache_path()
+    cached.parent.mkdir(parents=True)
+    shutil.copy(clf.SHIPPED_WEIGHTS, cached)          # stands in for this machine's own training
+    messages = []
+    _, record = clf.load("cpu", source="retrained", log=messages.append)
+    assert record["source"] == "retrained" and record["path"] == str(cached)
+    assert "another scale" in messages[0]
+    monkeypatch.setenv("NBH_CLASSIFIER", "retrained")
+    assert clf.load("cpu", log=lambda *a: None)[1]["source"] == "retrained"
+    with pytest.raises(ValueError, match="expected one of"):
+        clf.load("cpu", source="imagenet")

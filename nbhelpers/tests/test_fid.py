@@ -3,6 +3,7 @@
 Tests that run Inception use a handful of images (it runs ~10 images/s on 2 CPU cores);
 the weights and the classifier are fetched / trained once per machine and cached.
 """
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nbhelpers import fid, inception
+from nbhelpers import classifier, distances, fid, inception
 from nbhelpers.assets import AssetError
 from nbhelpers.data import load_mnist
 from nbhelpers.outputs import to_uint8
@@ -117,9 +118,20 @@ def reference_mmd2(x, y):
 
 def test_kid_single_subset_equals_the_formula():
     x, y = gaussian_features(60, 16, 8), gaussian_features(60, 16, 9, shift=0.3)
-    mean, std = fid.kid(x, y, n_subsets=3, subset_size=1000)  # m = 60: every subset is the whole set
-    assert mean == pytest.approx(reference_mmd2(x, y), rel=1e-5)
-    assert std == pytest.approx(0.0, abs=1e-12)
+    mean, std = fid.kid(x, y, n_subsets=1, subset_size=1000, seed=5)   # m = 60 // 2 = 30
+    rng = np.random.default_rng(5)
+    xs, ys = x[rng.choice(60, 30, replace=False)], y[rng.choice(60, 30, replace=False)]
+    assert mean == pytest.approx(reference_mmd2(xs, ys), rel=1e-5) and std == 0.0
+
+
+def test_kid_subsets_are_a_proper_part_of_each_set_so_their_spread_means_something():
+    assert distances.kid_subset_size(500, 500) == 250 and distances.kid_subset_size(200, 10_000) == 100
+    assert distances.kid_subset_size(20_000, 10_000) == fid.KID_SUBSET_SIZE
+    x, y = gaussian_features(500, 16, 1), gaussian_features(500, 16, 2)
+    _, std = fid.kid(x, y, n_subsets=20)
+    assert std > 0                                   # 500 vs 500 used to print +- 0.000000
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        fid.kid(x[:3], y)
 
 
 def test_kid_is_unbiased_for_equal_distributions_and_positive_otherwise():
@@ -276,7 +288,7 @@ def test_evaluator_inception_row_is_flagged_biased(mnist_small):
         same = ev.fid(test_x, "inception")
     assert abs(same["value"]) < 1e-3 * row["value"]  # the reference itself: ~0
     k = ev.kid(test_x)  # the same tensor as the last call: its features are reused
-    assert k["features"] == "inception" and k["n"] == 4 and k["subset_size"] == 4
+    assert k["features"] == "inception" and k["n"] == 4 and k["subset_size"] == 2   # half the smaller set
     info = ev.feature_extractors()
     assert len(info["inception"]["sha256"]) == 64 and info["classifier"]["test_accuracy"] >= 0.99
 
@@ -294,7 +306,8 @@ def test_classifier_fid_of_the_reference_is_zero_and_real_digits_are_close(evalu
     whole = fid.Evaluator("cpu", n_inception=0, n_classifier=10_000, ref_n_classifier=10_000)
     assert abs(whole.fid(test_x, "classifier")["value"]) < 1e-6  # the reference set itself
     row = evaluator.fid(test_x, "classifier")
-    assert row == {"features": "classifier", "n": 2000, "ref": "mnist-test", "value": pytest.approx(row["value"])}
+    assert row == {"features": "classifier", "weights": classifier.SHIPPED_SHA256[:16], "n": 2000, "ref": "mnist-test",
+                   "value": pytest.approx(row["value"])}
     train_x, _ = load_mnist("train", limit=2000)
     train_row = evaluator.fid(train_x, "classifier")
     # Real digits at N = 2000 sit near the small-N floor, test or train alike; noise is far away.
@@ -383,3 +396,33 @@ def test_cli_classifier_on_npz_and_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert fid.main([str(tmp_path / "empty"), str(tmp_path / "a.npz")]) == 1
     assert "no images" in capsys.readouterr().err
+
+
+def test_cli_metrics_statistics_files_and_dims(tmp_path, capsys):
+    """pytorch-fid's habits: --save-stats writes mu/sigma, a statistics .npz stands in for a set
+    in FID, --dims names the feature size; and --metrics adds precision/recall, density/coverage."""
+    test_x, _ = load_mnist("test", limit=600)
+    train_x, _ = load_mnist("train", limit=400)
+    np.savez_compressed(tmp_path / "real.npz", images=to_uint8(test_x))
+    np.savez_compressed(tmp_path / "fake.npz", images=to_uint8(train_x))
+    real, fake, stats = (str(tmp_path / name) for name in ("real.npz", "fake.npz", "real-stats.npz"))
+    assert fid.main([real, fake, "--features", "classifier", "--metrics", "fid,kid,prc,dc", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    value = float(out.splitlines()[0].removeprefix("FID: "))
+    precision, recall = (float(x) for x in re.findall(r"precision: ([\d.]+), recall: ([\d.]+) \(k=3\)", out)[0])
+    assert 0.5 < precision <= 1 and 0.5 < recall <= 1 and "density: " in out and "(k=5)" in out
+    assert "KID: " in out and "subsets of 200)" in out                          # half the smaller set
+    assert fid.main([real, stats, "--features", "classifier", "--save-stats", "--device", "cpu"]) == 0
+    with np.load(stats) as saved:
+        assert saved["mu"].shape == (128,) and saved["sigma"].shape == (128, 128)
+    capsys.readouterr()
+    assert fid.main([stats, fake, "--features", "classifier", "--metrics", "fid", "--dims", "128", "--device", "cpu"]) == 0
+    assert float(capsys.readouterr().out.splitlines()[0].removeprefix("FID: ")) == pytest.approx(value, rel=1e-6)
+    assert fid.main([stats, fake, "--features", "classifier", "--device", "cpu"]) == 1     # KID needs images
+    assert "gives FID only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fid.main([real, fake, "--dims", "768"])
+    assert "--dims 768: inception features have 2048" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fid.main([real, fake, "--metrics", "fid,is"])
+    assert "unknown is" in capsys.readouterr().err

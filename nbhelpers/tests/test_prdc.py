@@ -168,3 +168,26 @@ def test_chunking_changes_nothing():
         # summed in another order than the matrix-matrix one
         np.testing.assert_allclose(prdc.nearest_neighbour_radii(real, 3, chunk_size=chunk_size).numpy(), radii,
                                    rtol=1e-14)
+
+
+def test_evaluator_rows_separate_fidelity_from_diversity_on_real_digits():
+    """Real MNIST training digits of only three classes against the test-set reference: sharp
+    (precision high) but not diverse (recall and coverage near the missing share), as the
+    BatchNorm failure demo's collapse onto three digits should read."""
+    from nbhelpers import classifier, fid
+    from nbhelpers.data import load_mnist
+    images, labels = load_mnist("train", limit=6000)
+    three = images[(labels <= 2)][:1000]
+    evaluator = fid.Evaluator("cpu", n_inception=0, n_classifier=1000, ref_n_classifier=1000, log=lambda *a: None)
+    collapsed = evaluator.fidelity_diversity(three)
+    diverse = evaluator.fidelity_diversity(images[:1000])
+    pr, dc = collapsed["precision_recall"], collapsed["density_coverage"]
+    assert (pr["features"], pr["n"], pr["ref"], pr["k"], dc["k"]) == ("classifier", 1000, "mnist-test[:1000]", 3, 5)
+    assert pr["weights"] == classifier.SHIPPED_SHA256[:16] and pr["biased"] and dc["biased"]   # N < 10k
+    assert pr["precision"] > 0.8 and diverse["precision_recall"]["precision"] > 0.8
+    assert pr["recall"] < 0.5 < diverse["precision_recall"]["recall"]
+    assert dc["coverage"] < 0.45 < diverse["density_coverage"]["coverage"]
+    result = evaluator.evaluate(three)
+    assert result["precision_recall"]["recall"] == pr["recall"]
+    table = fid.fid_table({"three digits": result})
+    assert table.loc["three digits", "recall (k=3)"] == pr["recall"] and "coverage (k=5)" in table.columns
