@@ -67,6 +67,8 @@ pathlib.Path(site.getsitepackages()[0], "nbhelpers-repo.pth").write_text(str(pat
 PY
   echo "$stamp" > .venv/.requirements-stamp
 fi
+# Notebook outputs never reach a commit: git strips them on `git add` (nbstripout filter).
+.venv/bin/python -c 'from nbhelpers import pipeline; pipeline.install_output_filter()'
 
 if [ "$mode" = test ]; then
   echo "==> preparing data and metric assets"

@@ -48,7 +48,7 @@ from .images import check_images, load_images
 from .inception import INCEPTION_SOURCES
 from .paths import PARAMS_DIR
 from .prdc import density_coverage, precision_recall
-from .repro import pick_device
+from .repro import ReportNote, pick_device
 
 __all__ = ["Evaluator", "SmallSampleWarning", "fid_table", "fid_curves", "prepare", "main", "statistics",
            "sqrtm_psd", "frechet_distance", "fid_of_features", "kid", "check_images", "load_images", "extract",
@@ -63,8 +63,9 @@ PRDC_K = {"precision_recall": 3, "density_coverage": 5}
 PRDC_MIN_N = 10_000
 
 
-class SmallSampleWarning(UserWarning):
-    """FID from fewer samples than feature dimensions: rank-deficient covariance, biased value."""
+class SmallSampleWarning(ReportNote):
+    """FID from fewer samples than feature dimensions: rank-deficient covariance, biased value
+    (a report shows it once, as a note: its tables flag the rows)."""
 
 
 def is_biased(n: int, ref_n: int, features: str) -> bool:
@@ -175,9 +176,9 @@ class Evaluator:
             row["epoch"] = epoch
         if is_biased(len(feats), len(ref["features"]), features):
             row["biased"] = True
-            warnings.warn(f"{features} FID from N={len(feats)} samples against {ref['ref']}: fewer than "
-                          f"{FEATURE_DIMS[features]} (the feature dimension), so the covariance is rank-deficient "
-                          f"and the value is biased upward; compare it only with FIDs of the same N and reference",
+            warnings.warn(f"{features} FIDs at N={len(feats)} against {ref['ref']} are biased upward (fewer samples "
+                          f"than the {FEATURE_DIMS[features]} features: rank-deficient covariance); the tables flag "
+                          f"them: compare them only with FIDs of the same N and reference",
                           SmallSampleWarning, stacklevel=2)
         return row
 

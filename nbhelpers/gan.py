@@ -50,6 +50,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import progress
 from .assets import atomic_save
 from .gan_losses import Objective
 from .gan_nets import describe
@@ -556,7 +557,9 @@ class _Trainer:
             return self.history
         self.G.train()
         self.D.train()
-        for epoch in range(done + 1, self.config.epochs + 1):
+        epochs = progress.bar(range(done + 1, self.config.epochs + 1), total=self.config.epochs, initial=done,
+                              desc=f"[{self.name}]", unit="epoch")
+        for epoch in epochs:
             started = time.perf_counter()
             blocks, batches = self._train_epoch(epoch)
             seconds = time.perf_counter() - started      # _to_host at the end synchronised
@@ -565,6 +568,7 @@ class _Trainer:
             summary = self._epoch_summary(epoch, blocks, batches, seconds)
             self.history._epoch_rows.append(summary)
             if self.history.status == "diverged":
+                epochs.close()
                 self.log(f"[{self.name}] {self.history.message}")
                 return self.history
             evaluation = self._after_epoch(epoch)
@@ -575,6 +579,7 @@ class _Trainer:
                                         f"in {self.history.training_seconds:.0f} s of training")
             if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
                 self.save_checkpoint(epoch)
+        epochs.close()
         self.save_models()
         self.log(f"[{self.name}] {self.history.message}")
         return self.history

@@ -20,6 +20,7 @@ import torch
 
 from . import coverage, facts, fid, gan, plots, results
 from .config import ParameterError
+from .paths import display
 
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
 # Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
@@ -181,7 +182,8 @@ def record(metrics, result: GanRun, **extra) -> dict:
     rows = fid_history(history) + (final["fid"] if final else [])
     entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
              "training_seconds": round(history.training_seconds, 1), "fid": rows,
-             "fid_halving": fid_halving(rows), "model_files": history.model_files, **extra}
+             "fid_halving": fid_halving(rows),
+             "model_files": {role: display(path) for role, path in history.model_files.items()}, **extra}
     last_iterate = last_iterate_fid_history(history)
     if last_iterate:
         entry["fid_last_iterate"] = last_iterate

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .assets import atomic_save
+from .paths import display
 from .repro import Run
 
 
@@ -70,7 +71,7 @@ class Metrics:
         self.data["status"] = "ok"
         self.data["duration_s"] = round(time.time() - self.started, 1)
         self.write()
-        print(f"metrics written to {self.path}")
+        print(f"metrics written to {display(self.path)}")
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -79,13 +80,14 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.squeeze(1).cpu().numpy()
 
 
-def export_samples(run: Run, name: str, images: torch.Tensor) -> Path:
-    """Save generated images as ``reports/<profile>/<stem>/samples/<name>.npz`` (key ``images``,
-    uint8 [N, 28, 28]) so that any FID tool can evaluate them."""
+def export_samples(run: Run, name: str, images: torch.Tensor) -> str:
+    """Save generated images as ``reports/<profile>/seed<k>/<stem>/samples/<name>.npz`` (key
+    ``images``, uint8 [N, 28, 28]) so that any FID tool can evaluate them; returns the path as a
+    report shows it (relative to the reports root)."""
     path = run.out_dir / "samples" / f"{name}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, images=to_uint8(images))
-    return path
+    atomic_save(path, lambda handle: np.savez_compressed(handle, images=to_uint8(images)))
+    return display(path)
 
 
 def save_state(path: Path, module: torch.nn.Module) -> Path:
@@ -97,9 +99,10 @@ def save_state(path: Path, module: torch.nn.Module) -> Path:
     return path
 
 
-def save_model(run: Run, name: str, module: torch.nn.Module) -> Path:
-    """Save a trained model as ``reports/<profile>/<stem>/models/<name>.pt``."""
-    return save_state(run.out_dir / "models" / f"{name}.pt", module)
+def save_model(run: Run, name: str, module: torch.nn.Module) -> str:
+    """Save a trained model as ``reports/<profile>/seed<k>/<stem>/models/<name>.pt``; returns the
+    path as a report shows it (relative to the reports root)."""
+    return display(save_state(run.out_dir / "models" / f"{name}.pt", module))
 
 
 def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,

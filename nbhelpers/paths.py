@@ -56,3 +56,13 @@ def notebook_output_dir(profile: str, stem: str, seed: int | None) -> Path:
     path = run_folder(profile, seed) / report_name(stem)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def display(path) -> str:
+    """A path as a report shows it: relative to the reports root (``reports/...``) or to the
+    repository, never the machine's absolute path where either contains it."""
+    path = Path(path).resolve()
+    for base, shown in ((reports_root().resolve(), "reports"), (REPO_ROOT, ".")):
+        if path.is_relative_to(base):
+            return str(Path(shown) / path.relative_to(base))
+    return str(path)

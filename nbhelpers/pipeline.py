@@ -19,14 +19,19 @@
 import argparse
 import html
 import os
+import re
 import sys
+import threading
 import time
 from pathlib import Path
 
-from . import config, outputs, results
-from .render import render_html
+import numpy as np
+
+from . import config, outputs, progress, results
+from .assets import atomic_save
 from .facts import STUDY_NOTEBOOKS
-from .paths import NOTEBOOKS_DIR, SUMMARY_STEM, report_name, reports_root, run_folder
+from .paths import NOTEBOOKS_DIR, REPO_ROOT, SUMMARY_STEM, report_name, reports_root, run_folder
+from .render import render_html
 
 KERNEL_NAME = "mnist-genmodels"
 KERNEL_DISPLAY = "MNIST generative models (.venv)"
@@ -39,6 +44,21 @@ def ensure_kernel() -> None:
         from ipykernel.kernelspec import install
         install(prefix=sys.prefix, kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY)
         print(f"registered Jupyter kernel {KERNEL_NAME!r} for {sys.executable}")
+
+
+def install_output_filter(repo: Path = REPO_ROOT) -> bool:
+    """Make git strip notebook outputs on ``git add`` (nbstripout as a clean filter, cell ids
+    kept), so that JupyterLab's autosave cannot bring outputs into a commit. The committed
+    ``.gitattributes`` names the filter for ``*.ipynb``; this defines it in ``repo``'s local git
+    config. False (and nothing changed) outside a git work tree."""
+    import subprocess
+    inside = subprocess.run(["git", "-C", str(repo), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
+    if inside.returncode != 0:
+        return False
+    settings = {"clean": f"'{sys.executable}' -m nbstripout --keep-id", "smudge": "cat", "required": "true"}
+    for key, value in settings.items():
+        subprocess.run(["git", "-C", str(repo), "config", f"filter.nbstripout.{key}", value], check=True)
+    return True
 
 
 def auto_profile() -> str:
@@ -59,23 +79,61 @@ def prepare_assets(resolved: dict) -> None:
                 ref_n_classifier=max(p["fid_ref_n_classifier"] for p in resolved.values()))
 
 
-def execute(stem: str, params: dict, folder: Path) -> tuple[str, str | None]:
-    """Run one notebook into ``folder``; returns (status, error message or None)."""
+class LogFollower(threading.Thread):
+    """Echoes a running notebook's progress lines from its log to the terminal, with the time
+    elapsed: the training loops' epoch lines (losses, FID) and the evaluations' progress."""
+
+    PROGRESS = re.compile(r"epoch\s+\d+\s*/\s*\d+|features: \d+/\d+ images|^\[[\w.]+\] ")
+
+    def __init__(self, path: Path, prefix: str):
+        super().__init__(daemon=True)
+        self.path, self.prefix, self.started, self.stopped = path, prefix, time.time(), threading.Event()
+
+    def run(self) -> None:
+        while not self.path.exists() and not self.stopped.is_set():
+            time.sleep(0.2)
+        with open(self.path, errors="replace") as handle:
+            while True:
+                line = handle.readline()
+                if line:
+                    if self.PROGRESS.search(line):
+                        elapsed = int(time.time() - self.started)
+                        print(f"{self.prefix} +{elapsed // 60}:{elapsed % 60:02d}  {line.strip()[:150]}", flush=True)
+                elif self.stopped.is_set():
+                    return
+                else:
+                    time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str, str | None]:
+    """Run one notebook into ``folder``; returns (status, error message or None). Its cells'
+    progress and its training loops' epoch lines are shown in the terminal as it runs."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
     name = report_name(stem)
     folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"    {label}"
+    cells = {"file": progress.LineStream(sys.stdout, prefix=f"{prefix} "), "desc": "cells", "ascii": True,
+             "ncols": 90, "mininterval": 20, "bar_format": "{desc} {n_fmt}/{total_fmt} [{elapsed}]"}
+    follower = LogFollower(folder / f"{name}.log", prefix)
     try:
         with open(folder / f"{name}.log", "w") as log:
+            follower.start()
             papermill.execute_notebook(
                 str(NOTEBOOKS_DIR / f"{stem}.ipynb"), str(folder / f"{name}.ipynb"), parameters=params,
-                kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+                kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=cells,
                 stdout_file=log, stderr_file=log)
         return "ok", None
     except PapermillExecutionError as error:
         return "failed", f"{error.ename}: {error.evalue} (cell {error.exec_count})"
     except Exception as error:  # kernel died, timeout, ...: still report it
         return "failed", f"{type(error).__name__}: {error}"
+    finally:
+        follower.stop()
 
 
 def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str) -> dict:
@@ -84,7 +142,7 @@ def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str)
     where = f"{stem}" + (f" (seed {seed})" if seed is not None else "")
     print(f"{label} {where}: running (log {folder / (name + '.log')})", flush=True)
     started = time.time()
-    status, error = execute(stem, params, folder)
+    status, error = execute(stem, params, folder, label=f"{label} {stem}" + (f" s{seed}" if seed is not None else ""))
     seconds = time.time() - started
     notebook = folder / f"{name}.ipynb"
     page = render_html(notebook) if notebook.exists() else None
@@ -112,6 +170,29 @@ def index_rows(profile: str, this_run: list[dict]) -> list[dict]:
     return rows
 
 
+def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4) -> str | None:
+    """A small PNG of the final samples of a run's first ``models`` models with exported samples
+    (``side`` x ``side`` digits each, dark on white), written beside the run's samples; its link
+    from the profile's index, or None when the run exported none."""
+    from PIL import Image
+    record = results.read(results.record_path(profile, stem, seed)) or {}
+    grids = []
+    for name in record.get("models") or {}:
+        images = results.exported_samples(profile, stem, seed, name, side * side)
+        if images is not None and len(images) == side * side:
+            digits = (255 - images[:, 0].mul(255).round().byte().numpy())      # [n, 28, 28], dark on white
+            grids.append(np.vstack([np.hstack(list(digits[r * side:(r + 1) * side])) for r in range(side)]))
+        if len(grids) == models:
+            break
+    if not grids:
+        return None
+    gap = np.full((grids[0].shape[0], 6), 255, np.uint8)
+    strip = np.hstack([part for grid in grids for part in (grid, gap)][:-1])
+    path = run_folder(profile, seed) / stem / "thumbnail.png"
+    atomic_save(path, lambda handle: Image.fromarray(strip).save(handle, format="PNG"))
+    return f"seed{seed}/{stem}/thumbnail.png"
+
+
 def report_href(row: dict, suffix: str) -> str:
     """A report's link from the profile's index (relative, so that the folder can be moved)."""
     name = report_name(row["stem"]) + suffix
@@ -124,8 +205,11 @@ def write_index(out_dir: Path, profile: str, rows: list[dict]) -> Path:
         stem = html.escape(row["stem"])
         seed = "all" if row["seed"] is None else str(row["seed"])
         duration = f"{row['seconds']:.0f} s" if row.get("seconds") is not None else "?"
+        image = thumbnail(profile, row["stem"], row["seed"]) if row["seed"] is not None else None
+        picture = f"<img src='{image}' alt='final samples' height='64'>" if image else ""
         cells.append(
             f"<tr class='{row['status']}'><td><a href='{report_href(row, '.html')}'>{stem}</a></td><td>{seed}</td>"
+            f"<td>{picture}</td>"
             f"<td>{row['status']}</td><td>{html.escape(row.get('run', ''))}</td><td>{duration}</td>"
             f"<td>{html.escape(row['headline'] or row.get('error') or '')}</td>"
             f"<td><a href='{report_href(row, '.ipynb')}'>ipynb</a> · <a href='{report_href(row, '.metrics.json')}'>metrics</a>"
@@ -138,7 +222,8 @@ tr.failed td{{background:#fdd}}tr.incomplete td{{background:#ffd}}</style></head
 <h1>MNIST generative models: profile <code>{profile}</code></h1>
 {summary}<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. FIDs name their feature extractor and sample count N; the
 reference set is the MNIST test set. Inception and classifier FIDs are on different scales.</p>
-<table><tr><th>notebook</th><th>seed</th><th>status</th><th>run</th><th>duration</th><th>headline</th><th>files</th></tr>
+<table><tr><th>notebook</th><th>seed</th><th>final samples</th><th>status</th><th>run</th><th>duration</th><th>headline</th>
+<th>files</th></tr>
 {''.join(cells)}</table></body></html>"""
     path = out_dir / "index.html"
     path.write_text(page)
@@ -176,6 +261,7 @@ def main(argv=None) -> int:
 
     if args.reports_dir:
         os.environ["NBH_REPORTS_DIR"] = str(args.reports_dir.resolve())  # the kernels inherit it
+    os.environ[progress.MODE_VARIABLE] = "lines"   # the kernels' output is a log: no bars there
     out_dir = reports_root() / profile
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"profile {profile}: {len(studies)} notebook(s) x seeds {seeds}, then the summary -> {out_dir}")

@@ -4,6 +4,7 @@ import platform
 import random
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,29 @@ import numpy as np
 import torch
 
 from .paths import REPO_ROOT, notebook_output_dir, report_name, run_folder
+
+
+class ReportNote(UserWarning):
+    """A warning that a report shows once, as a one-line note in its output (not a stderr block)."""
+
+
+def show_notes_once() -> None:
+    """Show ``ReportNote`` warnings as "note: ..." lines on stdout, each text once per process;
+    every other warning as before."""
+    if getattr(warnings.showwarning, "shows_notes", False):
+        return
+    original, seen = warnings.showwarning, set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, ReportNote):
+            return original(message, category, filename, lineno, file, line)
+        if str(message) not in seen:
+            seen.add(str(message))
+            print(f"note: {message}")
+
+    show.shows_notes = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", ReportNote)    # every text reaches show(), which dedups
 
 
 def seed_everything(seed: int) -> None:
@@ -78,6 +102,7 @@ class Run:
 def start_run(stem: str, params) -> Run:
     """Seed everything, choose the device, print and return the run's header."""
     values = dict(vars(params))
+    show_notes_once()
     device = pick_device(values.get("device", "auto"))
     seed = values.get("seed")
     seed_everything(0 if seed is None else seed)

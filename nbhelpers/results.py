@@ -155,7 +155,8 @@ def headline(record: dict) -> str:
     if "claims" in record:   # the summary's record: its verdicts
         verdicts = [claim["verdict"] for claim in record["claims"]]
         counted = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts))
-        return f"seeds {record.get('seeds')}: {len(verdicts)} claims ({counted})"
+        return f"seeds {record.get('seeds')}: " + (f"{len(verdicts)} claims ({counted})" if verdicts else
+                                                   "no claim testable with the notebooks present")
     parts = []
     for name, entry in (record.get("models") or {}).items():
         rows = [latest_fid(entry, features) for features in sorted({r["features"] for r in fid_rows(entry)})]

@@ -122,6 +122,10 @@ METRICS = {   # column -> (value of one entry, digits)
 }
 
 
+QUALITY_COLUMNS = ["classifier FID", "classifier N / ref", "Inception FID", "Inception N / ref", "KID"]
+DIVERSITY_COLUMNS = ["digits covered", "largest digit share", "precision", "recall", "density", "coverage", "training s"]
+
+
 def model_values(runs: Runs, stem: str, model: str) -> dict:
     """Per metric, the value of each included seed (None where missing)."""
     entries = runs.entries(stem, model)

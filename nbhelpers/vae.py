@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .progress import bar
+
 IMAGE_PIXELS = 28 * 28
 
 
@@ -109,7 +111,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor 
     rule = beta if callable(beta) else None
     step_rows, epoch_rows, seen, train_seconds = [], [], 0, 0.0
     model.train()
-    for epoch in range(1, epochs + 1):
+    for epoch in bar(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress):
         started = time.perf_counter()
         order = torch.randperm(len(train_images), device=train_images.device, generator=generator)
         losses, betas = [], []

@@ -32,6 +32,14 @@ def test_html_report_has_figures_and_no_error(smoke_run, stem):
     assert "<table" in page  # at least one filled table (pandas renders dataframes as HTML tables)
 
 
+def test_reports_read_cleanly_and_show_no_machine_paths(smoke_run, stem):
+    _, out_dir = smoke_run
+    page = report(out_dir, stem, ".html").read_text()
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page, "a stderr block in the report"
+    assert str(out_dir.parent.resolve()) not in page and str(paths.REPO_ROOT) not in page
+    assert "{'features'" not in page and "{&#39;features&#39;" not in page   # no raw record dumps
+
+
 def test_metrics_file_records_the_run(smoke_run, stem):
     _, out_dir = smoke_run
     metrics = json.loads(report(out_dir, stem, ".metrics.json").read_text())

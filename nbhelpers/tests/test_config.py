@@ -91,3 +91,13 @@ def test_a_gan_file_key_that_no_gan_notebook_declares_is_refused(tmp_path, monke
     with pytest.raises(config.ParameterError, match="'lr_critic' is declared by none of 03_gan_pixelshuffle"):
         config.resolve("04_wgan", "smoke")
     assert config.resolve("01_vae", "smoke")["profile"] == "smoke"       # not a GAN notebook: unaffected
+
+
+def test_notebooks_open_with_the_cpu_profiles_values():
+    """A notebook run from the top in JupyterLab does what one cpu-profile run does: minutes on
+    a CPU, never the report's 150 epochs or Inception on 10k samples."""
+    for stem in facts.STUDY_NOTEBOOKS:
+        declared, cpu = config.declared_parameters(stem), config.resolve(stem, "cpu")
+        differ = {k: (v, cpu[k]) for k, v in declared.items() if k not in ("profile", "seed", "device") and v != cpu[k]}
+        assert not differ, f"{stem}: defaults differ from the cpu profile: {differ}"
+        assert declared["fid_n_inception"] <= 200 and declared.get("epochs", 0) <= 24

@@ -1,6 +1,9 @@
 """The batch runner's index: every seed's reports and the summary, earlier runs' kept listed."""
 import json
 
+import numpy as np
+from PIL import Image
+
 from nbhelpers import pipeline
 
 
@@ -21,8 +24,61 @@ def test_index_keeps_earlier_reports_and_other_seeds(tmp_path, monkeypatch):
     assert rows[0]["headline"] == "vae_prior: classifier FID 14.29 (N=10000)" and rows[0]["seconds"] == 266.0
     page = pipeline.write_index(tmp_path / "cpu", "cpu", rows).read_text()
     assert "href='seed0/01_vae.html'" in page and "href='seed2/01_vae.html'" in page and "266 s" in page
-    assert ("<tr class='failed'><td><a href='seed0/04_wgan.html'>04_wgan</a></td><td>0</td><td>failed</td>"
+    assert ("<tr class='failed'><td><a href='seed0/04_wgan.html'>04_wgan</a></td><td>0</td><td></td><td>failed</td>"
             "<td>this run</td>") in page
     assert "ValueError: boom" in page and "not_a_notebook" not in page and "summary.html" not in page
     (tmp_path / "cpu" / "summary.html").write_text("")
     assert "href='summary.html'" in pipeline.write_index(tmp_path / "cpu", "cpu", rows).read_text()
+
+
+def test_index_shows_a_thumbnail_of_the_final_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    folder = tmp_path / "cpu" / "seed1"
+    (folder / "03_gan_pixelshuffle" / "samples").mkdir(parents=True)
+    record = {"status": "ok", "models": {"gan": {"fid": []}, "no_samples": {}}}
+    (folder / "03_gan_pixelshuffle.metrics.json").write_text(json.dumps(record))
+    digits = np.zeros((20, 28, 28), np.uint8)
+    digits[:, 10:18, 10:18] = 255                                   # a white square on black
+    np.savez_compressed(folder / "03_gan_pixelshuffle" / "samples" / "gan.npz", images=digits)
+    assert pipeline.thumbnail("cpu", "03_gan_pixelshuffle", 1) == "seed1/03_gan_pixelshuffle/thumbnail.png"
+    image = np.asarray(Image.open(folder / "03_gan_pixelshuffle" / "thumbnail.png"))
+    assert image.shape == (112, 112) and image[0, 0] == 255 and image[14, 14] == 0   # dark digits on white
+    assert pipeline.thumbnail("cpu", "01_vae", 1) is None
+    rows = [{"stem": "03_gan_pixelshuffle", "seed": 1, "status": "ok", "seconds": 1.0, "error": None, "headline": ""}]
+    page = pipeline.write_index(tmp_path / "cpu", "cpu", rows).read_text()
+    assert "<img src='seed1/03_gan_pixelshuffle/thumbnail.png'" in page
+
+
+def test_the_output_filter_keeps_outputs_out_of_commits(tmp_path):
+    import shutil
+    import subprocess
+    from nbhelpers import paths
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    assert pipeline.install_output_filter(repo) is False           # not a git work tree: nothing done
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    shutil.copy(paths.REPO_ROOT / ".gitattributes", repo)
+    assert pipeline.install_output_filter(repo)
+    committed = (paths.NOTEBOOKS_DIR / "01_vae.ipynb").read_text()
+    notebook = json.loads(committed)
+    notebook["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["autosaved output\n"]}]
+    notebook["cells"][1]["execution_count"] = 4
+    (repo / "notebooks" / "01_vae.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    subprocess.run(["git", "-C", str(repo), "add", "notebooks/01_vae.ipynb"], check=True)
+    staged = subprocess.run(["git", "-C", str(repo), "show", ":notebooks/01_vae.ipynb"], capture_output=True, text=True,
+                            check=True).stdout
+    assert "autosaved output" not in staged and staged == committed    # stripped back to the committed bytes
+
+
+def test_progress_bars_are_off_in_batch_runs_and_lines_are_sparse(monkeypatch, capsys):
+    import io
+    from nbhelpers import progress
+    monkeypatch.delenv(progress.MODE_VARIABLE, raising=False)
+    assert not progress.bar(range(3), disable=False).disable and progress.bar(range(3), disable=True).disable
+    monkeypatch.setenv(progress.MODE_VARIABLE, "lines")
+    assert progress.bar(range(3)).disable and progress.bar(range(3), disable=False).disable
+    stream = io.StringIO()
+    lines = progress.LineStream(stream, prefix="> ")
+    for text in ("\r 1/3", "\r 1/3", "\r 2/3", "\n", "\r 3/3"):
+        lines.write(text)
+    assert stream.getvalue() == "> 1/3\n> 2/3\n> 3/3\n"          # one line each, no carriage returns
