@@ -79,10 +79,12 @@ def cell(summary: dict, digits: int = 2) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f} (n={summary['n']})"
 
 
-def interval_text(summary: dict, digits: int = 2) -> str:
-    """"+1.23 [0.45, 2.01]" (the mean and its 95 % interval), or the mean alone with one seed."""
+def interval_text(summary: dict, digits: int = 2, signed: bool = True) -> str:
+    """"+1.23 [+0.45, +2.01]" (the mean and its 95 % interval; ``signed`` for differences), or
+    the mean alone with one seed."""
     if summary["mean"] is None:
         return "—"
+    form = f"{'+' if signed else ''}.{digits}f"
     if summary["low"] is None:
-        return f"{summary['mean']:+.{digits}f} (1 seed, no interval)"
-    return f"{summary['mean']:+.{digits}f} [{summary['low']:+.{digits}f}, {summary['high']:+.{digits}f}]"
+        return f"{summary['mean']:{form}} (1 seed, no interval)"
+    return f"{summary['mean']:{form}} [{summary['low']:{form}}, {summary['high']:{form}}]"

@@ -179,9 +179,10 @@ def _entropy(entry: dict) -> float | None:
     return (results.class_coverage(entry) or {}).get("entropy")
 
 
-def _claim(claim: str, measurement: str, interval: dict, verdict: str, unit: str = "") -> dict:
+def _claim(claim: str, measurement: str, interval: dict, verdict: str, unit: str = "", signed: bool = True) -> dict:
     return {"claim": claim, "measurement": measurement, "n": interval["n"],
-            "estimate [95% CI]": stats.interval_text(interval) + unit, "verdict": verdict, "interval": interval}
+            "estimate [95% CI]": stats.interval_text(interval, signed=signed) + unit, "verdict": verdict,
+            "interval": interval}
 
 
 def claims(runs: Runs) -> list[dict]:
@@ -199,7 +200,7 @@ def claims(runs: Runs) -> list[dict]:
             s = stats.summarize(kl)
             rows.append(_claim(f"the KL settles at the set point {target:g}",
                                f"achieved KL (mean of the last 10 % of steps), within ±{KL_TOLERANCE} nats of {target:g}",
-                               s, stats.within(s, target - KL_TOLERANCE, target + KL_TOLERANCE), " nats"))
+                               s, stats.within(s, target - KL_TOLERANCE, target + KL_TOLERANCE), " nats", signed=False))
         recon8, recon14 = (_entry_values(runs, "02_controlvae", m, lambda e: e.get("test_recon")) for m in (kl8, kl14))
         d = stats.paired_difference(recon8, recon14)
         rows.append(_claim("the higher set point (14) gives the lower reconstruction loss",
