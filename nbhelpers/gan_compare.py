@@ -129,6 +129,8 @@ def verdict(entries: dict, threshold: float) -> str:
     never = [name for name, e in present.items() if epochs_to_reach(results.fid_rows(e), threshold) is None]
     if never:
         lines.append(f"Never reached classifier FID ≤ {threshold:g}: {', '.join(never)}.")
+    lines.append("These rank one training seed: with one seed no comparison is resolved; the summary (06) tests "
+                 "them over seeds.")
     return "\n".join(lines)
 
 

@@ -66,7 +66,7 @@ def auto_profile() -> str:
     return "full" if torch.cuda.is_available() else "cpu"
 
 
-def prepare_assets(resolved: dict) -> None:
+def prepare_assets(resolved: list[dict]) -> None:
     """Data, FID weights, the metric classifier and the largest Inception reference statistics
     any selected notebook needs, all verified before the first notebook starts."""
     from . import data, fid
@@ -75,8 +75,8 @@ def prepare_assets(resolved: dict) -> None:
         print(f"  {name}: md5 {md5} OK")
     if not resolved:   # only the summary: it reads records, no metric assets needed
         return
-    fid.prepare(pick_device("auto"), ref_n_inception=max(p["fid_ref_n_inception"] for p in resolved.values()),
-                ref_n_classifier=max(p["fid_ref_n_classifier"] for p in resolved.values()))
+    fid.prepare(pick_device("auto"), ref_n_inception=max(p["fid_ref_n_inception"] for p in resolved),
+                ref_n_classifier=max(p["fid_ref_n_classifier"] for p in resolved))
 
 
 class LogFollower(threading.Thread):
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
     out_dir = reports_root() / profile
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"profile {profile}: {len(studies)} notebook(s) x seeds {seeds}, then the summary -> {out_dir}")
-    prepare_assets({f"{stem}@{seed}": p for (stem, seed), p in resolved.items()})
+    prepare_assets(list(resolved.values()))
     ensure_kernel()
 
     rows, started_all, total = [], time.time(), len(resolved) + 1

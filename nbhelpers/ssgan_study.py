@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import coverage, fid, gan, gan_nets, gan_study, plots, results
+from . import fid, gan, gan_compare, gan_nets, gan_study, plots, results
 from .gan_losses import SelfSupervisedGAN, rotate_quarters
 
 ANGLES = (0, 90, 180, 270)
@@ -183,8 +183,7 @@ def results_table(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
 
 def digit_shares(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
     """Share of each predicted digit (columns 0-9) in every finished run's final samples."""
-    rows = {label: results.digit_shares(r.final) for label, r in runs.items() if r.final}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(range(coverage.NUM_DIGITS)))
+    return gan_compare.final_shares({label: r.final for label, r in runs.items() if r.final})
 
 
 def generator_view(history: gan.GanHistory, alpha: float) -> pd.Series:
