@@ -21,7 +21,13 @@ Options for the batch run:
   --only STEM      run only this notebook, e.g. 02_controlvae (repeatable); the summary always runs last
   --set KEY=VALUE  override a parameter for this run; STEM.KEY=VALUE targets one notebook
                    (repeatable; values are YAML: 3, 0.5, true, [4, 8, 14])
-  --reports-dir D  write reports under D instead of ./reports
+  --reports-dir D  write reports under D instead of ./reports (relative to where you stand)
+  --dry-run        every notebook with the profile's parameters but two batches per epoch and
+                   small sample counts, into reports/<profile>-dry-run/ (proves a profile runs)
+  --fresh          retrain from scratch instead of resuming or reusing GAN checkpoints
+  --jobs N         run up to N notebooks at once on this machine (default 1)
+  --executor E     local (default) or slurm: each notebook run becomes a Slurm job
+  --slurm-partition P, --slurm-gpus-per-job G, --slurm-time MINUTES, --slurm-account A
   -h, --help       this text
 
 Outputs: reports/<profile>/seed<k>/<stem>.{ipynb,html,metrics.json,log} and <stem>/ (samples,
@@ -45,7 +51,8 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "error: --only needs a notebook name" >&2; exit 2; }
       [ -f "notebooks/$2.ipynb" ] || { echo "error: unknown notebook '$2'; available: $(cd notebooks && ls [0-9]*.ipynb | sed 's/\.ipynb//' | tr '\n' ' ')" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
-    --set|--reports-dir|--seeds)
+    --dry-run|--fresh) args+=("$1") ;;
+    --set|--reports-dir|--seeds|--jobs|--executor|--slurm-partition|--slurm-gpus-per-job|--slurm-time|--slurm-account)
       [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
     *)

@@ -5,6 +5,14 @@
                       metric classifier (default: ``~/.cache/nbhelpers``)
 - ``NBH_REPORTS_DIR`` root of the report tree (default: ``<repo>/reports``)
 
+Set by the batch (``nbhelpers.pipeline``) for the kernels it starts, never by hand:
+
+- ``NBH_DRY_RUN``     ``1`` for ``--dry-run``: reports go to ``reports/<profile>-dry-run/``
+- ``NBH_STAGE_DIR``   where this notebook run writes its reports and outputs until it has
+                      finished; the batch then moves them into place (``run_folder``), so that a
+                      failed or interrupted run never replaces a good report
+- ``NBH_FRESH``       ``1`` for ``--fresh``: retrain instead of resuming or reusing checkpoints
+
 The report tree: ``reports/<profile>/seed<k>/<stem>.{ipynb,html,metrics.json,log}`` and
 ``<stem>/`` beside them (samples, models, checkpoints) for each notebook and seed;
 ``reports/<profile>/summary.*`` (the cross-notebook summary) and ``index.html`` per profile.
@@ -37,13 +45,49 @@ def reports_root() -> Path:
 
 
 SUMMARY_STEM = "06_summary"   # the cross-notebook summary: one per profile, not per seed
+DRY_RUN_VARIABLE, STAGE_VARIABLE, FRESH_VARIABLE = "NBH_DRY_RUN", "NBH_STAGE_DIR", "NBH_FRESH"
+
+
+def dry_run() -> bool:
+    return os.environ.get(DRY_RUN_VARIABLE) == "1"
+
+
+def fresh_requested() -> bool:
+    return os.environ.get(FRESH_VARIABLE) == "1"
+
+
+def profile_folder(profile: str) -> Path:
+    """``reports/<profile>/``, or ``reports/<profile>-dry-run/`` in a dry run, so that a dry run
+    never mixes with (or replaces) the real runs of the profile."""
+    return reports_root() / (f"{profile}-dry-run" if dry_run() else profile)
 
 
 def run_folder(profile: str, seed: int | None) -> Path:
     """Where one run's reports go: ``reports/<profile>/seed<k>/`` for a notebook run with seed k,
     ``reports/<profile>/`` for the summary (``seed`` None), so that seeds never overwrite each other."""
-    root = reports_root() / profile
+    root = profile_folder(profile)
     return root if seed is None else root / f"seed{seed}"
+
+
+def stage_dir() -> Path | None:
+    """The folder this notebook run writes into until it is moved into place (batch runs), or
+    None (interactive use: it writes straight into ``run_folder``)."""
+    value = os.environ.get(STAGE_VARIABLE)
+    return Path(value).resolve() if value else None
+
+
+def writing_folder(profile: str, seed: int | None) -> Path:
+    """Where a running notebook writes its own reports: the stage in a batch run, else the run folder."""
+    return stage_dir() or run_folder(profile, seed)
+
+
+def checkpoint_dir(profile: str, stem: str, seed: int | None) -> Path:
+    """``reports/<profile>/seed<k>/checkpoints/<stem>/``: training checkpoints, outside the stage
+    and outside the report's own folder, so that they survive a failed or interrupted attempt
+    (a rerun resumes from them) and a successful rerun's replacing of the reports."""
+    path = run_folder(profile, seed) / "checkpoints" / report_name(stem)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def report_name(stem: str) -> str:
@@ -52,8 +96,9 @@ def report_name(stem: str) -> str:
 
 
 def notebook_output_dir(profile: str, stem: str, seed: int | None) -> Path:
-    """``reports/<profile>/seed<k>/<stem>/``: exported samples, ``models/``, checkpoints."""
-    path = run_folder(profile, seed) / report_name(stem)
+    """``reports/<profile>/seed<k>/<stem>/``: exported samples and ``models/`` (in the stage
+    while a batch runs the notebook)."""
+    path = writing_folder(profile, seed) / report_name(stem)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -62,6 +107,9 @@ def display(path) -> str:
     """A path as a report shows it: relative to the reports root (``reports/...``) or to the
     repository, never the machine's absolute path where either contains it."""
     path = Path(path).resolve()
+    stage = stage_dir()
+    if stage is not None and path.is_relative_to(stage) and (final := os.environ.get(STAGE_VARIABLE + "_FOR")):
+        path = Path(final) / path.relative_to(stage)      # where it will be once moved into place
     for base, shown in ((reports_root().resolve(), "reports"), (REPO_ROOT, ".")):
         if path.is_relative_to(base):
             return str(Path(shown) / path.relative_to(base))

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, outputs, progress, results
+from . import config, dryrun, executors, outputs, paths, progress, results
 from .assets import atomic_save
-from .facts import STUDY_NOTEBOOKS
-from .paths import NOTEBOOKS_DIR, REPO_ROOT, SUMMARY_STEM, report_name, reports_root, run_folder
+from .facts import GAN_NOTEBOOK, GAN_NOTEBOOKS, STUDY_NOTEBOOKS
+from .paths import NOTEBOOKS_DIR, REPO_ROOT, SUMMARY_STEM, report_name, run_folder
 from .render import render_html
 
 KERNEL_NAME = "mnist-genmodels"
@@ -230,7 +230,7 @@ reference set is the MNIST test set. Inception and classifier FIDs are on differ
     return path
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(prog="run_all.sh", description="Run the report notebooks headless and render them.")
     parser.add_argument("--profile", default="auto", help="smoke | cpu | full | auto (full with CUDA, else cpu)")
     parser.add_argument("--seeds", default=None, help="training seeds, e.g. 0,1,2 (default: seeds in params/<profile>/_all.yaml)")
@@ -238,40 +238,78 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a parameter (STEM.KEY=VALUE for one notebook; repeatable)")
     parser.add_argument("--reports-dir", type=Path, default=None, help="report root (default: <repo>/reports)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="the profile's parameters, but two batches per epoch and small sample counts")
+    parser.add_argument("--fresh", action="store_true", help="retrain: ignore existing checkpoints")
+    parser.add_argument("--jobs", type=int, default=1, help="notebook runs at once on this machine (default 1)")
+    parser.add_argument("--executor", choices=("local", "slurm"), default="local", help="local (default) or slurm")
+    parser.add_argument("--slurm-partition", default=None)
+    parser.add_argument("--slurm-gpus-per-job", type=int, default=0)
+    parser.add_argument("--slurm-time", type=int, default=60, metavar="MINUTES")
+    parser.add_argument("--slurm-account", default=None)
+    return parser.parse_args(argv)
 
+
+def plan(args) -> tuple[str, list[int], list[executors.Task]]:
+    """Every input checked (ParameterError naming the problem) and the batch's tasks in order:
+    each study notebook once per seed, 04/05 after 03 of the same seed, the summary last."""
     profile = auto_profile() if args.profile == "auto" else args.profile
+    if profile not in config.PROFILES:
+        raise config.ParameterError(f"unknown profile {args.profile!r}; expected smoke, cpu, full or auto")
+    available = config.notebook_stems()
+    unknown = [s for s in args.only if s not in available]
+    if unknown:
+        raise config.ParameterError(f"unknown notebook {', '.join(unknown)}; available: {', '.join(available)}")
+    if args.jobs < 1:
+        raise config.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
+    seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
+    selected = args.only or available
+    config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
+    studies = [stem for stem in selected if stem != SUMMARY_STEM]
+    resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed)
+                for seed in seeds for stem in studies}
+    resolved[(SUMMARY_STEM, None)] = config.resolve(SUMMARY_STEM, profile, args.overrides)
+    if args.dry_run:
+        resolved = {key: dryrun.limit(key[0], params) for key, params in resolved.items()}
+    total, tasks = len(resolved), []
+    for index, ((stem, seed), params) in enumerate(resolved.items(), 1):
+        if stem == SUMMARY_STEM:
+            after = [task.key for task in tasks]
+        else:
+            after = [(GAN_NOTEBOOK, seed)] if stem in GAN_NOTEBOOKS and stem != GAN_NOTEBOOK and (GAN_NOTEBOOK, seed) in resolved else []
+        tasks.append(executors.Task(key=(stem, seed), stem=stem, seed=seed, params=params, profile=profile,
+                                    label=f"[{index}/{total}]", after=after))
+    return profile, seeds, tasks
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     try:
-        if profile not in config.PROFILES:
-            raise config.ParameterError(f"unknown profile {args.profile!r}; expected smoke, cpu, full or auto")
-        available = config.notebook_stems()
-        unknown = [s for s in args.only if s not in available]
-        if unknown:
-            raise config.ParameterError(f"unknown notebook {', '.join(unknown)}; available: {', '.join(available)}")
-        seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
-        selected = args.only or available
-        config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
-        studies = [stem for stem in selected if stem != SUMMARY_STEM]
-        resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed)
-                    for seed in seeds for stem in studies}
-        summary_params = config.resolve(SUMMARY_STEM, profile, args.overrides)
+        if args.dry_run:
+            os.environ[paths.DRY_RUN_VARIABLE] = "1"   # before plan(): the kernels and run_folder see it
+        profile, seeds, tasks = plan(args)
     except config.ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
     if args.reports_dir:
         os.environ["NBH_REPORTS_DIR"] = str(args.reports_dir.resolve())  # the kernels inherit it
+    if args.fresh:
+        os.environ[paths.FRESH_VARIABLE] = "1"
     os.environ[progress.MODE_VARIABLE] = "lines"   # the kernels' output is a log: no bars there
-    out_dir = reports_root() / profile
+    out_dir = paths.profile_folder(profile)
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"profile {profile}: {len(studies)} notebook(s) x seeds {seeds}, then the summary -> {out_dir}")
-    prepare_assets(list(resolved.values()))
+    studies = sorted({t.stem for t in tasks if t.seed is not None})
+    print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {len(studies)} notebook(s) x seeds {seeds}, "
+          f"then the summary -> {out_dir}")
+    prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
     ensure_kernel()
 
-    rows, started_all, total = [], time.time(), len(resolved) + 1
-    for index, ((stem, seed), params) in enumerate(resolved.items(), 1):
-        rows.append(run_one(stem, seed, params, profile, f"[{index}/{total}]"))
-    rows.append(run_one(SUMMARY_STEM, None, summary_params, profile, f"[{total}/{total}]"))
+    started_all = time.time()
+    options = executors.Options(executor=args.executor, jobs=args.jobs, slurm_partition=args.slurm_partition,
+                                slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_time=args.slurm_time,
+                                slurm_account=args.slurm_account)
+    rows = executors.run_tasks(tasks, options, run_one)
 
     index_page = write_index(out_dir, profile, index_rows(profile, rows))
     width = max(len(r["stem"]) for r in rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import REPO_ROOT, notebook_output_dir, report_name, run_folder
+from .paths import REPO_ROOT, checkpoint_dir, notebook_output_dir, report_name, writing_folder
 
 
 class ReportNote(UserWarning):
@@ -91,12 +91,17 @@ class Run:
 
     @property
     def out_dir(self) -> Path:
-        """``reports/<profile>/seed<k>/<stem>/``: samples, models, checkpoints of this run."""
+        """``reports/<profile>/seed<k>/<stem>/``: samples and models of this run."""
         return notebook_output_dir(self.profile, self.stem, self.seed)
 
     @property
+    def checkpoint_dir(self) -> Path:
+        """``reports/<profile>/seed<k>/checkpoints/<stem>/``: kept across attempts."""
+        return checkpoint_dir(self.profile, self.stem, self.seed)
+
+    @property
     def metrics_path(self) -> Path:
-        return run_folder(self.profile, self.seed) / f"{report_name(self.stem)}.metrics.json"
+        return writing_folder(self.profile, self.seed) / f"{report_name(self.stem)}.metrics.json"
 
 
 def start_run(stem: str, params) -> Run:
