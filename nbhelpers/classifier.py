@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .assets import AssetError, atomic_save, file_digest
+from .assets import AssetError, file_digest, recorded_mismatch, save_recorded
 from .data import CANONICAL_MD5, load_mnist
 from .paths import cache_dir
 
@@ -174,7 +174,7 @@ def retrain(device: str | torch.device = "cpu", config: TrainConfig = TrainConfi
                            f"(needs {MIN_TEST_ACCURACY:.0%}); not cached. Check the training config {config}.")
     saved = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "record": record}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(path, lambda handle: torch.save(saved, handle))
+    save_recorded(path, lambda handle: torch.save(saved, handle))
     log(f"classifier: test accuracy {record['test_accuracy']:.2%}, trained in {record['train_time_s']:.0f} s, "
         f"sha256 {file_digest(path)}")
     return record
@@ -199,6 +199,8 @@ def load(device: str | torch.device = "cpu", source: str | None = None, config: 
         path, expected = cache_path(config), None
         if not path.exists():
             retrain(device, config, log=log)
+        if problem := recorded_mismatch(path):
+            raise AssetError(f"{path}: {problem}; not used: retrain it with `python -m nbhelpers.classifier --retrain`")
     saved, digest = _read(path, expected)
     record = dict(saved["record"], torch=str(saved["record"].get("torch")))
     if record.get("key") != config.key():

@@ -16,10 +16,22 @@ Where a value comes from, later sources winning:
 
 An unknown key or a value of the wrong type is an error that names it (papermill itself
 would only warn and carry on). An int is accepted where a float is declared.
+
+Each parameter declares its valid values next to its default, as the start of its comment,
+up to ": " (``Rule``): intervals ``[1, inf)``, ``(0, inf)``, ``[0, 60000]``, ``[0, 1)`` for numbers
+(for a list: each element), ``report | paper`` for choices (``N`` in a choice stands for any
+natural number, as in ``cuda:N``), optionally followed by ``, non-empty`` or ``, length 2`` for
+lists. (No "=" in them: papermill warns about a parameter line with two.) ``RELATIONS`` adds
+the few rules that tie two parameters together. A value outside its rule is refused before any
+work, naming the parameter, the value and the rule.
 """
 import ast
+import io
 import json
+import math
+import re
 import sys
+import tokenize
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,12 +50,84 @@ class ParameterError(ValueError):
     """A parameter is unknown, mistyped, or a profile/notebook does not exist."""
 
 
+class Rule:
+    """The valid values of one parameter, parsed from the start of its comment: an interval
+    (``[0, 1)``, ``[1, inf)``) or choices (``a | b``), then options (``, non-empty``,
+    ``, length 2``) that apply to a list as a whole; the values rule applies to each element."""
+
+    INTERVAL = re.compile(r"([\[(])\s*(-inf|-?[\d.e+]+)\s*,\s*(inf|-?[\d.e+]+)\s*([\])])")
+    CHOICES = re.compile(r"[\w.:-]+(?:\s*\|\s*[\w.:-]+)+")
+
+    def __init__(self, text: str):
+        self.text = text
+        match = self.INTERVAL.match(text) or self.CHOICES.match(text)
+        if not match:
+            raise ValueError(f"not a rule: {text!r}")
+        self.values = match.group(0)
+        self.low = self.high = self.choices = self.length = None
+        self.closed, self.non_empty = (True, True), False
+        if match.re is self.INTERVAL:
+            self.low, self.high = float(match[2]), float(match[3])
+            self.closed = (match[1] == "[", match[4] == "]")
+        else:
+            self.choices = [choice.strip() for choice in self.values.split("|")]
+        for option in filter(None, (part.strip() for part in text[match.end():].split(","))):
+            if option == "non-empty":
+                self.non_empty = True
+            elif re.fullmatch(r"length \d+", option):
+                self.length = int(option.split()[1])
+            else:
+                raise ValueError(f"not a rule option: {option!r}")
+
+    def admits(self, value) -> bool:
+        """Whether one value (or a list's element) obeys the rule."""
+        if self.choices is not None:   # "N" in a choice stands for a natural number: cuda:N
+            return isinstance(value, str) and any(
+                re.fullmatch(re.escape(choice).replace("N", r"\d+"), value) for choice in self.choices)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return False
+        above = self.low is None or (value >= self.low if self.closed[0] else value > self.low)
+        below = self.high is None or (value <= self.high if self.closed[1] else value < self.high)
+        return above and below
+
+    def problem(self, value) -> str | None:
+        """Why ``value`` breaks the rule, or None."""
+        if not isinstance(value, list):
+            return None if self.admits(value) else "is not allowed"
+        if self.non_empty and not value:
+            return "must not be empty"
+        if self.length is not None and len(value) != self.length:
+            return f"must have {self.length} elements"
+        bad = [element for element in value if not self.admits(element)]
+        return f"holds {bad[0]!r}, which is not allowed" if bad else None
+
+
+def parse_rule(comment: str) -> Rule | None:
+    """The rule at the start of a parameter's comment (text before ": "), or None for prose."""
+    head = comment.split(": ", 1)[0].split("; ", 1)[0].split(" (", 1)[0].strip()
+    head = head[3:] if head.startswith("in ") else head
+    try:
+        return Rule(head)
+    except ValueError:
+        return None
+
+
 def notebook_stems() -> list[str]:
     return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def declared_parameters(stem: str) -> dict:
     """Names and default values of the notebook's ``parameters`` cell, in order."""
+    return {name: default for name, (default, _) in _parameters_cell(stem).items()}
+
+
+def declared_rules(stem: str) -> dict:
+    """Name -> ``Rule`` for every parameter whose comment starts with one."""
+    return {name: rule for name, (_, rule) in _parameters_cell(stem).items() if rule is not None}
+
+
+def _parameters_cell(stem: str) -> dict:
+    """Name -> (default, rule or None), read from the notebook's ``parameters`` cell."""
     path = NOTEBOOKS_DIR / f"{stem}.ipynb"
     if not path.exists():
         raise ParameterError(f"unknown notebook {stem!r}; available: {', '.join(notebook_stems())}")
@@ -52,12 +136,41 @@ def declared_parameters(stem: str) -> dict:
     if len(cells) != 1:
         raise ParameterError(f"{path} must have exactly one cell tagged 'parameters' (found {len(cells)})")
     source = "".join(cells[0]["source"])
+    comments = {token.start[0]: token.string.lstrip("#").strip()
+                for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
     declared = {}
     for node in ast.parse(source).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             raise ParameterError(f"{path}: the parameters cell may hold only 'name = literal' lines")
-        declared[node.targets[0].id] = ast.literal_eval(node.value)
+        declared[node.targets[0].id] = (ast.literal_eval(node.value), parse_rule(comments.get(node.lineno, "")))
     return declared
+
+
+# Rules that tie parameters together: (names, holds(values), what must be true). Checked when a
+# notebook declares every name.
+MNIST_TRAIN_SIZE = 60_000
+RELATIONS = (
+    (("batch_size", "train_limit"), lambda v: v["batch_size"] <= (v["train_limit"] or MNIST_TRAIN_SIZE),
+     "batch_size must not exceed the training images (train_limit, 0 meaning all 60,000)"),
+    (("batch_size", "ablation_train_limit"),
+     lambda v: v["batch_size"] <= (v["ablation_train_limit"] or MNIST_TRAIN_SIZE),
+     "batch_size must not exceed the ablation's training images (ablation_train_limit)"),
+    (("beta_min", "beta_init", "beta_max"), lambda v: v["beta_min"] <= v["beta_init"] <= v["beta_max"],
+     "beta_min <= beta_init <= beta_max must hold"),
+)
+
+
+def check_rules(stem: str, values: dict) -> None:
+    """ParameterError naming the parameter, its value and the rule it breaks (its own, declared
+    next to its default, or one of ``RELATIONS``)."""
+    for name, rule in declared_rules(stem).items():
+        if name in values and (problem := rule.problem(values[name])):
+            raise ParameterError(f"{stem}: parameter {name!r} = {values[name]!r} {problem}; allowed: {rule.text} "
+                                 f"(declared beside its default in notebooks/{stem}.ipynb)")
+    for names, holds, requirement in RELATIONS:
+        if all(name in values for name in names) and not holds(values):
+            shown = ", ".join(f"{name}={values[name]!r}" for name in names)
+            raise ParameterError(f"{stem}: {requirement}; got {shown}")
 
 
 def check_value(name: str, value, default):
@@ -92,7 +205,14 @@ def parse_override(text: str) -> tuple[str | None, str, object]:
         raise ParameterError(f"override {text!r} must look like KEY=VALUE")
     key, raw = text.split("=", 1)
     stem, _, key = key.strip().rpartition(".")
-    return stem or None, key, yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        where = f" (line {error.problem_mark.line + 1}, column {error.problem_mark.column + 1})" \
+            if getattr(error, "problem_mark", None) else ""
+        raise ParameterError(f"override {text!r}: {raw!r} is not a YAML value{where}: "
+                             f"{getattr(error, 'problem', None) or error}; e.g. 3, 0.5, true, [4, 8]") from None
+    return stem or None, key, value
 
 
 def profile_seeds(profile: str) -> list[int]:
@@ -164,6 +284,7 @@ def resolve(stem: str, profile: str, overrides: list[str] = (), seed: int | None
     if seed is not None and "seed" in declared:
         values["seed"] = check_value("seed", seed, declared["seed"])
     values["profile"] = profile
+    check_rules(stem, values)
     return values
 
 
@@ -190,6 +311,7 @@ def notebook_params(stem: str, namespace: dict) -> SimpleNamespace:
     """
     declared = declared_parameters(stem)
     values = {name: check_value(name, namespace[name], default) for name, default in declared.items()}
+    check_rules(stem, values)
     width = max(map(len, values))
     print("\n".join(f"{name:<{width}}  {value!r}" for name, value in values.items()))
     return SimpleNamespace(**values)

@@ -56,8 +56,8 @@ def check_raw_files(root: Path | None = None) -> dict[str, str]:
         if digests[name] != expected:
             problems.append(f"corrupt {path} (md5 {digests[name]}, expected {expected})")
     if problems:
-        raise AssetError("MNIST raw files are not the canonical ones:\n  " + "\n  ".join(problems)
-                         + "\nRecover with: python -m nbhelpers.data --repair")
+        raise AssetError("MNIST raw files are not the canonical ones: " + "; ".join(problems)
+                         + ". Recover with: python -m nbhelpers.data --repair")
     return digests
 
 

@@ -10,13 +10,14 @@ Two feature extractors, never mixed in one column (their FIDs are on different s
 import contextlib
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import classifier as clf
 from . import inception
-from .assets import atomic_save
+from .assets import recorded_mismatch, save_recorded, set_aside
 from .data import load_mnist
 from .distances import sqrtm_psd, statistics
 from .paths import cache_dir
@@ -92,7 +93,8 @@ def reference(tag: str, n: int, compute) -> dict:
     ``tag`` names the extractor exactly (weights hash or classifier key); ``compute(images)``
     gives features. Features are cached on disk under ``cache_dir()/fid_reference/`` (a
     cached set of m >= n is sliced rather than recomputed), so is sqrt(sigma) once needed;
-    statistics are kept in memory.
+    statistics are kept in memory. Each cached file is used only if it has the sha256 recorded
+    when it was written; one that does not is set aside (``.corrupt``) and computed again.
     Returns {"features": float32 [n, D] (CPU), "mu", "sigma", "sqrt_sigma": () -> array, "ref"}.
     """
     if not 2 <= n <= MNIST_TEST_SIZE:
@@ -104,27 +106,37 @@ def reference(tag: str, n: int, compute) -> dict:
     stem = f"{tag}-mnist-test"
     pattern = re.compile(re.escape(stem) + r"-(\d+)-features\.npy")
     cached = sorted((int(match[1]), path) for path in folder.iterdir() if (match := pattern.fullmatch(path.name)))
-    larger = [path for m, path in cached if m >= n]
+    larger = [path for m, path in cached if m >= n and _verified(path)]
     if larger:
         features = np.array(np.load(larger[0], mmap_mode="r")[:n])
     else:
         images, _ = load_mnist("test", limit=n)
         features = compute(images).cpu().numpy().astype(np.float32)
-        atomic_save(folder / f"{stem}-{n}-features.npy", lambda f: np.save(f, features))
+        save_recorded(folder / f"{stem}-{n}-features.npy", lambda f: np.save(f, features))
     mu, sigma = statistics(torch.from_numpy(features))
     root_path = folder / f"{stem}-{n}-sqrt-sigma.npy"
 
     def sqrt_sigma():  # eigh of a D x D matrix: tens of seconds on a CPU, so computed once
         if "root" not in entry:
-            if root_path.exists():
+            if root_path.exists() and _verified(root_path):
                 entry["root"] = np.load(root_path)
             else:
                 entry["root"] = sqrtm_psd(sigma)
-                atomic_save(root_path, lambda f: np.save(f, entry["root"]))
+                save_recorded(root_path, lambda f: np.save(f, entry["root"]))
         return entry["root"]
 
     entry = {"features": torch.from_numpy(features), "mu": mu, "sigma": sigma, "sqrt_sigma": sqrt_sigma,
              "ref": reference_label(n)}
     _REFERENCES[(tag, n)] = entry
     return entry
+
+
+def _verified(path) -> bool:
+    """Whether a cached file has the sha256 recorded when it was written; if not, it is set aside
+    and a note names it (the caller computes the contents again)."""
+    problem = recorded_mismatch(path)
+    if problem:
+        aside = set_aside(path)
+        print(f"note: cached file {Path(path).name} not used: {problem}; kept as {aside.name}, computing it again")
+    return problem is None
 

@@ -26,9 +26,13 @@ What it does, in order, each epoch:
    at the four quarters) and the caller's ``evaluate(generator, epoch) -> dict`` (every
    ``eval_every`` epochs, at the quarters and at the end), both with G in eval mode; with
    ``evaluate_last_iterate`` the trained G itself is evaluated too (``row["last_iterate"]``).
-6. A checkpoint (models, optimisers, the average, RNG states, history) every ``checkpoint_every`` epochs.
-   A run resumes from it only if its settings hash matches; otherwise ``CheckpointMismatch``
-   is raised and the file is left alone. Finished runs write ``<name>_generator.pt`` and
+6. A checkpoint (models, optimisers, the average, RNG states, history) every ``checkpoint_every`` epochs,
+   ``<checkpoint_dir>/<name>-<hash>.pt``: the hash covers every setting that decides the result
+   and the source of the training and model code (``run_settings``), so a run with other
+   settings or changed code starts its own file (nothing is refused or deleted) and switching
+   back resumes the earlier one. The file's sha256 is recorded beside it when written; a file
+   that does not match is set aside (``.corrupt``) and training starts afresh. ``--fresh``
+   (``paths.fresh_requested``) retrains and replaces it. Finished runs write ``<name>_generator.pt`` and
    ``<name>_discriminator.pt`` (``<name>_critic.pt`` for a WGAN) to ``models_dir``, and with
    averaging also ``<name>_generator_last_iterate.pt``.
 
@@ -50,13 +54,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import progress
-from .assets import atomic_save
+from . import dryrun, progress
+from .assets import recorded_mismatch, save_recorded, set_aside
 from .gan_losses import Objective
 from .gan_nets import describe
 from .outputs import save_state
+from .paths import display, fresh_requested
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+# The code whose every change can change a run's result: its source is part of the checkpoint key.
+TRAINING_SOURCES = ("gan.py", "gan_losses.py", "gan_nets.py", "pixelshuffle.py")
 BOOKKEEPING_FIELDS = ("checkpoint_every", "sync_every")  # never change results: not hashed
 
 
@@ -115,8 +122,12 @@ def evaluation_epochs(config: GanConfig) -> list[int]:
     return sorted(every | set(quarter_epochs(config.epochs)))
 
 
-class CheckpointMismatch(RuntimeError):
-    """A checkpoint exists but was written with different settings."""
+def code_fingerprint() -> str:
+    """sha256 prefix of the training and model sources (``TRAINING_SOURCES``)."""
+    digest = hashlib.sha256()
+    for name in TRAINING_SOURCES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- weight average
@@ -195,6 +206,7 @@ class GanHistory:
         self.training_seconds = 0.0
         self.model_files: dict[str, str] = {}
         self.resumed_at_epoch: int | None = None
+        self.reused = ""           # what came from an earlier run's checkpoint, said in the report
         self.final_generator: nn.Module | None = None
 
     # tables
@@ -280,23 +292,11 @@ def run_settings(generator: nn.Module, discriminator: nn.Module, objective: Obje
     if not config_values["ema_decay"]:
         del config_values["ema_decay"]   # runs without an average keep the hash they had before it existed
     return {"config": config_values, "objective": objective.describe(), "generator": describe(generator),
-            "discriminator": describe(discriminator), "data": _data_fingerprint(images)}
+            "discriminator": describe(discriminator), "data": _data_fingerprint(images), "code": code_fingerprint()}
 
 
 def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    found = []
-    for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            shorten = lambda v: (str(v)[:60] + "...") if len(str(v)) > 60 else str(v)  # noqa: E731
-            found.append(f"{prefix}{key}: saved {shorten(a)}, now {shorten(b)}")
-    return found
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -333,7 +333,7 @@ class _Trainer:
         self.evaluate_last_iterate = evaluate_last_iterate
         self.settings = run_settings(self.G, self.D, objective, images, config)
         self.hash = settings_hash(self.settings)
-        self.checkpoint_path = Path(checkpoint_dir) / f"{name}_checkpoint.pt" if checkpoint_dir else None
+        self.checkpoint_path = Path(checkpoint_dir) / f"{name}-{self.hash}.pt" if checkpoint_dir else None
         self.models_dir = Path(models_dir) if models_dir else None
 
         self.opt_g = _make_optimizer(config, self.G.parameters(), config.lr_generator, self.device)
@@ -371,20 +371,27 @@ class _Trainer:
             return
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         state = self._checkpoint_state(epoch)
-        atomic_save(self.checkpoint_path, lambda handle: torch.save(state, handle))  # a crash never leaves half a file
+        # written whole or not at all, its sha256 recorded beside it
+        save_recorded(self.checkpoint_path, lambda handle: torch.save(state, handle))
 
     def resume(self) -> int:
-        """Load a matching checkpoint; return the number of epochs already done (0 if none)."""
+        """Load this run's checkpoint (same settings and code: same file name) if there is one and
+        its sha256 is the one recorded when it was written; return the epochs already done."""
         if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            return 0
+        if fresh_requested():
+            self.log(f"[{self.name}] --fresh: retraining; {self.checkpoint_path.name} will be replaced")
+            return 0
+        problem = recorded_mismatch(self.checkpoint_path)
+        if problem:
+            aside = set_aside(self.checkpoint_path)
+            self.log(f"[{self.name}] checkpoint {display(self.checkpoint_path)} not used: {problem}; "
+                     f"kept as {aside.name}, training from the start")
             return 0
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("settings_hash") != self.hash:
-            changes = _differences(state.get("settings", {}), self.settings) or ["checkpoint format"]
-            raise CheckpointMismatch(
-                f"checkpoint {self.checkpoint_path} was written by a run with other settings:\n  "
-                + "\n  ".join(changes)
-                + "\nIt is neither resumed nor overwritten. Delete that file to start afresh with "
-                  "the new settings, or pass another checkpoint folder.")
+            raise RuntimeError(f"{self.checkpoint_path}: holds settings {state.get('settings_hash')}, "
+                               f"not {self.hash} (a file renamed by hand?); move it away and run again")
         self.G.load_state_dict(state["generator"])
         self.D.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["optimizer_generator"])
@@ -395,8 +402,11 @@ class _Trainer:
         self.noise_rng.set_state(state["noise_rng"])
         self.history.load_state_dict(state["history"])
         self.history.resumed_at_epoch = state["epoch"]
+        self.history.reused = (f"finished run loaded from checkpoint {self.checkpoint_path.name}"
+                               if self.history.status == "finished" else
+                               f"resumed from checkpoint {self.checkpoint_path.name} after epoch {state['epoch']}")
         self.generator_step = state["generator_step"]
-        self.log(f"[{self.name}] resumed from {self.checkpoint_path} after epoch {state['epoch']}")
+        self.log(f"[{self.name}] resumed from checkpoint {display(self.checkpoint_path)} after epoch {state['epoch']}")
         return state["epoch"]
 
     def save_models(self) -> None:
@@ -458,7 +468,7 @@ class _Trainer:
     def _train_epoch(self, epoch: int) -> tuple[list[np.ndarray], int]:
         """Run one epoch; return its step records (host arrays) and the number of real batches."""
         order = torch.randperm(len(self.images), device=self.device, generator=self.data_rng)
-        batches = len(self.images) // self.config.batch_size   # the incomplete last batch is dropped
+        batches = dryrun.batches(len(self.images) // self.config.batch_size)   # the incomplete last batch is dropped
         pending, pending_meta, blocks, used = [], [], [], 0
         while used < batches:
             fake, d_sums, done, used = self._critic_updates(order, used, batches)
@@ -552,7 +562,7 @@ class _Trainer:
     def run(self) -> GanHistory:
         done = self.resume()
         if self.history.status == "finished":
-            self.log(f"[{self.name}] already finished ({done} epochs): loaded from {self.checkpoint_path}")
+            self.log(f"[{self.name}] already finished ({done} epochs): loaded from {display(self.checkpoint_path)}")
             self.save_models()
             return self.history
         self.G.train()

@@ -20,7 +20,7 @@ import torch
 
 from . import coverage, facts, fid, gan, plots, results
 from .config import ParameterError
-from .paths import display
+from .paths import checkpoint_folder, display
 
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
 # Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
@@ -109,7 +109,8 @@ def train_variant(name: str, objective, generator, discriminator, images: torch.
                   evaluate_last_iterate: bool = True, final: bool = True, save_models: bool = True,
                   log=print) -> GanRun:
     """Train ``generator`` against ``discriminator`` with ``objective`` (``gan.train``), with
-    checkpoints in ``out_dir/checkpoints`` (a finished run is reloaded, not retrained) and the
+    checkpoints in ``paths.checkpoint_folder(out_dir)`` (outside a batch's stage, so that they
+    outlive a failed attempt; a finished run is reloaded, not retrained) and the
     models in ``out_dir/models``; then, if it finished and ``final``, evaluate it.
 
     ``curve_evaluator`` (default: ``evaluator``) measures the training-time curves, Inception
@@ -117,7 +118,7 @@ def train_variant(name: str, objective, generator, discriminator, images: torch.
     ``evaluate_last_iterate`` also measures the trained G itself when the run averages G."""
     history = gan.train(generator, discriminator, objective, images, config, name=name,
                         evaluate=training_evaluator(curve_evaluator or evaluator, inception_epochs),
-                        evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=Path(out_dir) / "checkpoints",
+                        evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=checkpoint_folder(out_dir),
                         models_dir=Path(out_dir) / "models" if save_models else None, log=log)
     result = GanRun(name, objective, config, len(images), history.final_generator, discriminator, history)
     if final and result.finished:  # a diverged generator may output NaN: no final metrics then
@@ -183,7 +184,8 @@ def record(metrics, result: GanRun, **extra) -> dict:
     entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
              "training_seconds": round(history.training_seconds, 1), "fid": rows,
              "fid_halving": fid_halving(rows),
-             "model_files": {role: display(path) for role, path in history.model_files.items()}, **extra}
+             "model_files": {role: display(path) for role, path in history.model_files.items()},
+             "reused_checkpoint": history.reused or None, **extra}
     last_iterate = last_iterate_fid_history(history)
     if last_iterate:
         entry["fid_last_iterate"] = last_iterate

@@ -3,8 +3,8 @@ saved models (``nbhelpers.results`` is the reader).
 
 metrics.json (one per notebook and profile)::
 
-    {"notebook", "profile", "status": "running"|"ok"|"failed"|"incomplete", "device", "seed",
-     "git_commit", "versions", "environment", "params",
+    {"notebook", "profile", "status": "running"|"ok"|"failed"|"interrupted"|"incomplete",
+     "device", "seed", "git_commit", "versions", "environment", "params", "dry_run",
      "models": {<model>: {...}}, ...}
 
 Later sections add their own keys inside ``models`` (FID rows, class coverage, ...).
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .assets import atomic_save
-from .paths import display
+from .paths import display, dry_run
 from .repro import Run
 
 
@@ -50,7 +50,7 @@ class Metrics:
             "notebook": run.stem, "profile": run.profile, "status": "running",
             "device": str(run.device), "seed": run.seed, "git_commit": run.git_commit,
             "versions": run.env.get("versions", {}), "environment": run.env,
-            "params": run.params, "models": {},
+            "params": run.params, "dry_run": dry_run(), "models": {},
         }
         self.write()
 
@@ -64,6 +64,10 @@ class Metrics:
         return self.model(name)
 
     def write(self) -> None:
+        # Models built from an earlier run's checkpoint, at the top level: the report's banner says so.
+        reused = {name: m["reused_checkpoint"] for name, m in self.data["models"].items() if m.get("reused_checkpoint")}
+        if reused:
+            self.data["reused_checkpoints"] = reused
         text = json.dumps(_jsonable(self.data), indent=2)
         atomic_save(self.path, lambda handle: handle.write(text.encode()))
 
@@ -107,12 +111,12 @@ def save_model(run: Run, name: str, module: torch.nn.Module) -> str:
 
 def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
                  seconds: float) -> dict:
-    """After a batch ran a notebook: merge its outcome into the notebook's metrics file
-    (writing one if the notebook never got that far)."""
+    """After a batch ran a notebook: merge its outcome (status ok, failed or interrupted) into
+    the notebook's metrics file (writing one if the notebook never got that far)."""
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
         "notebook": stem, "profile": profile, "models": {}}
-    if status == "failed":
-        metrics["status"] = "failed"
+    if status in ("failed", "interrupted"):
+        metrics["status"] = status
         metrics["error"] = error
     elif metrics.get("status") != "ok":  # ran without error but never reached metrics.finish()
         metrics["status"] = "incomplete"

@@ -81,11 +81,14 @@ def writing_folder(profile: str, seed: int | None) -> Path:
     return stage_dir() or run_folder(profile, seed)
 
 
-def checkpoint_dir(profile: str, stem: str, seed: int | None) -> Path:
-    """``reports/<profile>/seed<k>/checkpoints/<stem>/``: training checkpoints, outside the stage
-    and outside the report's own folder, so that they survive a failed or interrupted attempt
-    (a rerun resumes from them) and a successful rerun's replacing of the reports."""
-    path = run_folder(profile, seed) / "checkpoints" / report_name(stem)
+def checkpoint_folder(out_dir) -> Path:
+    """The checkpoint folder of the notebook whose output folder is ``out_dir``
+    (``<run folder>/<name>/``): ``<run folder>/checkpoints/<name>/``, where ``<run folder>`` is
+    the final one even while a batch writes the outputs into its stage."""
+    out_dir = Path(out_dir).resolve()
+    stage, final = stage_dir(), os.environ.get(STAGE_VARIABLE + "_FOR")
+    folder = Path(final) if stage is not None and final and out_dir.parent == stage else out_dir.parent
+    path = folder / "checkpoints" / out_dir.name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -17,10 +17,12 @@
    this run's summary is printed. Exit status 1 if any notebook of this run failed.
 """
 import argparse
+import contextlib
 import html
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config, dryrun, executors, outputs, paths, progress, results
-from .assets import atomic_save
+from .assets import AssetError, atomic_save
 from .facts import GAN_NOTEBOOK, GAN_NOTEBOOKS, STUDY_NOTEBOOKS
 from .paths import NOTEBOOKS_DIR, REPO_ROOT, SUMMARY_STEM, report_name, run_folder
 from .render import render_html
@@ -61,9 +63,13 @@ def install_output_filter(repo: Path = REPO_ROOT) -> bool:
     return True
 
 
-def auto_profile() -> str:
+def cuda_available() -> bool:
     import torch
-    return "full" if torch.cuda.is_available() else "cpu"
+    return torch.cuda.is_available()
+
+
+def auto_profile() -> str:
+    return "full" if cuda_available() else "cpu"
 
 
 def prepare_assets(resolved: list[dict]) -> None:
@@ -109,9 +115,28 @@ class LogFollower(threading.Thread):
         self.join(timeout=5)
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a notebook run, after that run was recorded as interrupted."""
+
+    def __init__(self, row: dict):
+        super().__init__(row.get("error") or "interrupted")
+        self.row = row
+
+
+def interrupt_on_sigterm() -> None:
+    """``kill`` (SIGTERM, e.g. from ``scancel``) stops the batch as Ctrl-C does."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str, str | None]:
     """Run one notebook into ``folder``; returns (status, error message or None). Its cells'
-    progress and its training loops' epoch lines are shown in the terminal as it runs."""
+    progress and its training loops' epoch lines are shown in the terminal as it runs. Status
+    "interrupted" after Ctrl-C (the caller then stops the batch)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
     name = report_name(stem)
@@ -121,14 +146,18 @@ def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str
              "ncols": 90, "mininterval": 20, "bar_format": "{desc} {n_fmt}/{total_fmt} [{elapsed}]"}
     follower = LogFollower(folder / f"{name}.log", prefix)
     try:
-        with open(folder / f"{name}.log", "w") as log:
+        with open(folder / f"{name}.log", "a") as log, stderr_into(folder / f"{name}.log"):
             follower.start()
             papermill.execute_notebook(
                 str(NOTEBOOKS_DIR / f"{stem}.ipynb"), str(folder / f"{name}.ipynb"), parameters=params,
                 kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=cells,
                 stdout_file=log, stderr_file=log)
         return "ok", None
+    except KeyboardInterrupt:
+        return "interrupted", "interrupted (Ctrl-C or SIGTERM)"
     except PapermillExecutionError as error:
+        if error.ename == "KeyboardInterrupt":   # the kernel got the terminal's SIGINT first
+            return "interrupted", f"interrupted in cell {error.exec_count}"
         return "failed", f"{error.ename}: {error.evalue} (cell {error.exec_count})"
     except Exception as error:  # kernel died, timeout, ...: still report it
         return "failed", f"{type(error).__name__}: {error}"
@@ -136,37 +165,193 @@ def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str
         follower.stop()
 
 
+@contextlib.contextmanager
+def stderr_into(path: Path):
+    """File descriptor 2 goes to ``path`` (appending) while the block runs: the kernel started
+    inside inherits it, so its warnings and its tracebacks on Ctrl-C land in the log, not in
+    the terminal (the cells' progress goes to stdout)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+UNFINISHED = "unfinished"   # seed<k>/unfinished/: the last failed or interrupted attempt, kept beside the good one
+
+
+def report_files(stem: str) -> list[str]:
+    """A run's report files (the folder of its samples and models last)."""
+    name = report_name(stem)
+    return [f"{name}.ipynb", f"{name}.log", f"{name}.metrics.json", name]
+
+
+def move_into(stage: Path, target: Path, stem: str) -> None:
+    """Move a finished attempt's files from ``stage`` into ``target``, replacing what is there:
+    each old file goes aside first and is deleted only once every new one is in place; the
+    metrics file, the record readers trust, moves last but one (before the outputs folder)."""
+    import shutil
+    target.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target))
+    try:
+        for part in report_files(stem):
+            if (target / part).exists():
+                os.replace(target / part, aside / part)
+            if (stage / part).exists():
+                os.replace(stage / part, target / part)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def discard(folder: Path, stem: str) -> None:
+    import shutil
+    for part in report_files(stem) + [f"{report_name(stem)}.html"]:
+        path = folder / part
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+
+
+def stage_for(folder: Path, stem: str) -> Path:
+    """A new, private folder for one attempt (hidden beside the reports it may replace)."""
+    (folder / ".attempts").mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ".attempts"))
+
+
+class kernel_environment:
+    """Environment variables for the kernels started inside the block (papermill's kernels
+    inherit this process's environment), restored afterwards."""
+
+    def __init__(self, **values):
+        self.values, self.saved = values, {}
+
+    def __enter__(self):
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc):
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def where_it_stopped(notebook: Path) -> str | None:
+    """"cell N" (N counts code cells, as papermill's execution counts do) of the cell that was
+    running or failed when the run ended, or None when every cell completed or there is no
+    notebook. After a dead kernel papermill marks the cells it never reached "completed" without
+    an end time: the first of those code cells is where it died."""
+    if not notebook.exists():
+        return None
+    import json
+    code = [c for c in json.loads(notebook.read_text()).get("cells", []) if c.get("cell_type") == "code"]
+    for number, cell in enumerate(code, 1):
+        record = cell.get("metadata", {}).get("papermill", {})
+        if record.get("status") in ("running", "failed") or (record and not record.get("end_time")):
+            return f"cell {number}"
+    return None
+
+
+def add_banner(notebook: Path, tag: str, text: str, colour: str = "#fdd", title: str | None = None) -> None:
+    """Put a note at the top of an executed notebook (once per ``tag``), so that its report
+    opens with it: what ended an unfinished attempt, a reused checkpoint, a dry run. ``title``
+    also becomes the HTML page's title (nbconvert reads ``metadata.title``)."""
+    import json
+    if not notebook.exists():
+        return
+    content = json.loads(notebook.read_text())
+    cells = content.get("cells", [])
+    if any(tag in c.get("metadata", {}).get("tags", []) for c in cells):
+        return
+    box = f"<div style='background:{colour};padding:.6em;border:1px solid #bbb'>{text}</div>"
+    cells.insert(0, {"cell_type": "markdown", "id": tag, "metadata": {"tags": [tag]}, "source": [box]})
+    if title:
+        content.setdefault("metadata", {})["title"] = title
+    atomic_save(notebook, lambda handle: handle.write(json.dumps(content, indent=1, ensure_ascii=False).encode()))
+
+
+def banners(notebook: Path, metrics: dict, error: str | None) -> None:
+    """The notes a report opens with, from its record."""
+    status = metrics.get("status")
+    if status != "ok":
+        stopped = where_it_stopped(notebook)
+        add_banner(notebook, "unfinished-banner",
+                   f"<b>This attempt is {status}</b>{' in ' + stopped if stopped else ''}: "
+                   f"{html.escape(error or 'it never reached its end')}. The last good report of this notebook "
+                   "and seed, if any, is the one beside <code>unfinished/</code>.")
+    if metrics.get("reused_checkpoints"):
+        reused = "; ".join(f"{html.escape(name)}: {html.escape(text)}" for name, text in metrics["reused_checkpoints"].items())
+        add_banner(notebook, "reuse-banner",
+                   f"<b>Built from earlier training</b> (same settings and training code): {reused}. "
+                   "<code>./run_all.sh --fresh</code> retrains.", colour="#eef")
+    if metrics.get("dry_run"):
+        add_banner(notebook, "dry-run-banner", f"<b>Dry run</b>: {html.escape(dryrun.describe())}.",
+                   colour="#ffd", title=f"DRY RUN · {metrics.get('notebook', notebook.stem)}")
+
+
 def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str) -> dict:
-    """Execute, render and record one notebook run; its row for the index."""
+    """Execute, render and record one notebook run; its row for the index.
+
+    The notebook writes into a private stage folder. An attempt that ended ok replaces the
+    run's reports; any other (failed, interrupted, incomplete) goes to ``unfinished/`` beside
+    them, so that the last good report is never lost. Ctrl-C: recorded, then BatchInterrupted."""
     folder, name = run_folder(profile, seed), report_name(stem)
     where = f"{stem}" + (f" (seed {seed})" if seed is not None else "")
-    print(f"{label} {where}: running (log {folder / (name + '.log')})", flush=True)
+    stage = stage_for(folder, stem)
+    print(f"{label} {where}: running (log {paths.display(stage / (name + '.log'))})", flush=True)
     started = time.time()
-    status, error = execute(stem, params, folder, label=f"{label} {stem}" + (f" s{seed}" if seed is not None else ""))
+    with kernel_environment(**{paths.STAGE_VARIABLE: str(stage), paths.STAGE_VARIABLE + "_FOR": str(folder)}):
+        status, error = execute(stem, params, stage, label=f"{label} {stem}" + (f" s{seed}" if seed is not None else ""))
     seconds = time.time() - started
-    notebook = folder / f"{name}.ipynb"
+    if status == "failed" and error and error.startswith("DeadKernelError") and (cell := where_it_stopped(stage / f"{name}.ipynb")):
+        error += f" (kernel died in {cell})"
+    metrics = outputs.mark_outcome(stage / f"{name}.metrics.json", stem, profile, status, error, seconds)
+    target = folder if metrics["status"] == "ok" else folder / UNFINISHED
+    banners(stage / f"{name}.ipynb", metrics, error)
+    move_into(stage, target, stem)
+    if metrics["status"] == "ok":
+        discard(folder / UNFINISHED, stem)   # an earlier unfinished attempt is superseded
+    notebook = target / f"{name}.ipynb"
     page = render_html(notebook) if notebook.exists() else None
-    metrics = outputs.mark_outcome(folder / f"{name}.metrics.json", stem, profile, status, error, seconds)
+    shown = paths.display(page) if page else None
     print(f"{label} {where}: {metrics['status']} in {seconds:.0f} s"
-          f"{' -> ' + str(page) if page else ''}{' | ' + error if error else ''}", flush=True)
-    return {"stem": stem, "seed": seed, "status": metrics["status"], "seconds": seconds, "error": error,
-            "headline": results.headline(metrics)}
+          f"{' -> ' + shown if shown else ''}{' | ' + error if error else ''}", flush=True)
+    row = {"stem": stem, "seed": seed, "status": metrics["status"], "seconds": seconds, "error": error,
+           "headline": results.headline(metrics) if metrics["status"] == "ok" else ""}
+    if metrics["status"] == "interrupted":
+        raise BatchInterrupted(row)
+    return row
 
 
-def index_rows(profile: str, this_run: list[dict]) -> list[dict]:
-    """The index's rows: the summary, then every study notebook of every seed folder of the
-    profile in notebook order, this run's rows as they ended and the others (earlier runs,
-    other seeds) read from their metrics files, so that a subset run keeps the rest listed."""
-    fresh = {(row["stem"], row["seed"]): row for row in this_run}
+def index_rows(profile: str, since: float | None = None) -> list[dict]:
+    """The index's rows, read from the records on disk: the summary, then every study notebook
+    of every seed folder of the profile in notebook order; for each, its good report and, when
+    there is one, its last unfinished attempt. Rows whose record was written after ``since``
+    (the batch's start) are "this run", the others "earlier run"."""
     places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in results.seeds_present(profile) for stem in STUDY_NOTEBOOKS]
     rows = []
     for stem, seed in places:
-        if (stem, seed) in fresh:
-            rows.append({**fresh[(stem, seed)], "run": "this run"})
-        elif (metrics := results.read(results.record_path(profile, stem, seed))) is not None:
+        for attempt in ("", UNFINISHED):
+            path = results.record_path(profile, stem, seed)
+            path = path.parent / attempt / path.name if attempt else path
+            metrics = results.read(path)
+            if metrics is None:
+                continue
+            ok = metrics.get("status") == "ok"
             rows.append({"stem": stem, "seed": seed, "status": metrics.get("status", "unknown"),
                          "seconds": metrics.get("wall_seconds"), "error": metrics.get("error"),
-                         "headline": results.headline(metrics), "run": "earlier run"})
+                         "headline": results.headline(metrics) if ok else "", "attempt": attempt,
+                         "run": "this run" if since is not None and path.stat().st_mtime >= since else "earlier run"})
     return rows
 
 
@@ -196,6 +381,8 @@ def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4
 def report_href(row: dict, suffix: str) -> str:
     """A report's link from the profile's index (relative, so that the folder can be moved)."""
     name = report_name(row["stem"]) + suffix
+    if row.get("attempt"):
+        name = f"{row['attempt']}/{name}"
     return name if row["seed"] is None else f"seed{row['seed']}/{name}"
 
 
@@ -205,12 +392,13 @@ def write_index(out_dir: Path, profile: str, rows: list[dict]) -> Path:
         stem = html.escape(row["stem"])
         seed = "all" if row["seed"] is None else str(row["seed"])
         duration = f"{row['seconds']:.0f} s" if row.get("seconds") is not None else "?"
-        image = thumbnail(profile, row["stem"], row["seed"]) if row["seed"] is not None else None
+        image = thumbnail(profile, row["stem"], row["seed"]) if row["seed"] is not None and not row.get("attempt") else None
         picture = f"<img src='{image}' alt='final samples' height='64'>" if image else ""
         cells.append(
             f"<tr class='{row['status']}'><td><a href='{report_href(row, '.html')}'>{stem}</a></td><td>{seed}</td>"
             f"<td>{picture}</td>"
-            f"<td>{row['status']}</td><td>{html.escape(row.get('run', ''))}</td><td>{duration}</td>"
+            f"<td>{row['status']}{' (attempt kept in unfinished/)' if row.get('attempt') else ''}</td>"
+            f"<td>{html.escape(row.get('run', ''))}</td><td>{duration}</td>"
             f"<td>{html.escape(row['headline'] or row.get('error') or '')}</td>"
             f"<td><a href='{report_href(row, '.ipynb')}'>ipynb</a> · <a href='{report_href(row, '.metrics.json')}'>metrics</a>"
             f" · <a href='{report_href(row, '.log')}'>log</a></td></tr>")
@@ -218,7 +406,7 @@ def write_index(out_dir: Path, profile: str, rows: list[dict]) -> Path:
                "over seeds, and the original report's claims one by one.</p>" if (out_dir / "summary.html").exists() else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>MNIST generative models: {profile}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .8em}}
-tr.failed td{{background:#fdd}}tr.incomplete td{{background:#ffd}}</style></head><body>
+tr.failed td{{background:#fdd}}tr.incomplete td,tr.interrupted td{{background:#ffd}}</style></head><body>
 <h1>MNIST generative models: profile <code>{profile}</code></h1>
 {summary}<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. FIDs name their feature extractor and sample count N; the
 reference set is the MNIST test set. Inception and classifier FIDs are on different scales.</p>
@@ -226,7 +414,7 @@ reference set is the MNIST test set. Inception and classifier FIDs are on differ
 <th>files</th></tr>
 {''.join(cells)}</table></body></html>"""
     path = out_dir / "index.html"
-    path.write_text(page)
+    atomic_save(path, lambda handle: handle.write(page.encode()))
     return path
 
 
@@ -241,12 +429,13 @@ def parse_args(argv):
     parser.add_argument("--dry-run", action="store_true",
                         help="the profile's parameters, but two batches per epoch and small sample counts")
     parser.add_argument("--fresh", action="store_true", help="retrain: ignore existing checkpoints")
-    parser.add_argument("--jobs", type=int, default=1, help="notebook runs at once on this machine (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="notebook runs at once on this machine (default 1; at most "
+                        "the CPU cores, as each run on CPU computes with one thread)")
     parser.add_argument("--executor", choices=("local", "slurm"), default="local", help="local (default) or slurm")
-    parser.add_argument("--slurm-partition", default=None)
-    parser.add_argument("--slurm-gpus-per-job", type=int, default=0)
-    parser.add_argument("--slurm-time", type=int, default=60, metavar="MINUTES")
-    parser.add_argument("--slurm-account", default=None)
+    parser.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs (default: the cluster's)")
+    parser.add_argument("--slurm-gpus-per-job", type=int, default=0, help="GPUs per Slurm job (default 0: one CPU each)")
+    parser.add_argument("--slurm-time", type=int, default=60, metavar="MINUTES", help="time limit per Slurm job (default 60)")
+    parser.add_argument("--slurm-account", default=None, help="Slurm account the jobs are charged to (default: yours)")
     return parser.parse_args(argv)
 
 
@@ -266,11 +455,19 @@ def plan(args) -> tuple[str, list[int], list[executors.Task]]:
     selected = args.only or available
     config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
     studies = [stem for stem in selected if stem != SUMMARY_STEM]
+    if not studies and not results.seeds_present(profile):
+        raise config.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
+                                    f"{paths.profile_folder(profile)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
     resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed)
                 for seed in seeds for stem in studies}
     resolved[(SUMMARY_STEM, None)] = config.resolve(SUMMARY_STEM, profile, args.overrides)
-    if args.dry_run:
-        resolved = {key: dryrun.limit(key[0], params) for key, params in resolved.items()}
+    cuda = sorted({p["device"] for p in resolved.values() if str(p.get("device", "")).startswith("cuda")})
+    if cuda and args.executor == "local" and not cuda_available():   # a cluster's nodes may have GPUs
+        raise config.ParameterError(f"device {cuda[0]!r} was asked for, but CUDA is not available here; "
+                                    "use device=auto or device=cpu")
+    if args.dry_run:   # one seed unless --seeds chose; small sample counts (dryrun.py says why)
+        seeds = dryrun.seeds(seeds, chosen=bool(args.seeds))
+        resolved = {key: dryrun.limit(params) for key, params in resolved.items() if key[1] in (None, *seeds)}
     total, tasks = len(resolved), []
     for index, ((stem, seed), params) in enumerate(resolved.items(), 1):
         if stem == SUMMARY_STEM:
@@ -282,42 +479,100 @@ def plan(args) -> tuple[str, list[int], list[executors.Task]]:
     return profile, seeds, tasks
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        if args.dry_run:
-            os.environ[paths.DRY_RUN_VARIABLE] = "1"   # before plan(): the kernels and run_folder see it
-        profile, seeds, tasks = plan(args)
-    except config.ParameterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+class BatchLock:
+    """One batch at a time per profile's reports folder: an exclusive ``flock`` on
+    ``<folder>/.batch.lock``, which names its holder (pid, host, start, command) for the one
+    refused. The lock goes with the process (even after ``kill -9``)."""
 
-    if args.reports_dir:
-        os.environ["NBH_REPORTS_DIR"] = str(args.reports_dir.resolve())  # the kernels inherit it
-    if args.fresh:
-        os.environ[paths.FRESH_VARIABLE] = "1"
-    os.environ[progress.MODE_VARIABLE] = "lines"   # the kernels' output is a log: no bars there
-    out_dir = paths.profile_folder(profile)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    studies = sorted({t.stem for t in tasks if t.seed is not None})
-    print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {len(studies)} notebook(s) x seeds {seeds}, "
-          f"then the summary -> {out_dir}")
-    prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
-    ensure_kernel()
+    def __init__(self, folder: Path):
+        self.path, self.handle = folder / ".batch.lock", None
 
-    started_all = time.time()
-    options = executors.Options(executor=args.executor, jobs=args.jobs, slurm_partition=args.slurm_partition,
-                                slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_time=args.slurm_time,
-                                slurm_account=args.slurm_account)
-    rows = executors.run_tasks(tasks, options, run_one)
+    def __enter__(self):
+        import fcntl
+        import socket
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise config.ParameterError(f"another batch is writing to {paths.display(self.path.parent)} ({holder}); "
+                                        "wait for it to end, or pass another --reports-dir") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%H:%M:%S')}: "
+                          f"{' '.join(sys.argv)}\n")
+        self.handle.flush()
+        return self
 
-    index_page = write_index(out_dir, profile, index_rows(profile, rows))
+    def __exit__(self, *exc):
+        self.handle.close()   # releases the lock
+
+
+def report_rows(rows: list[dict], profile: str, started_all: float) -> None:
     width = max(len(r["stem"]) for r in rows)
-    print(f"\nsummary ({profile}, {time.time() - started_all:.0f} s in all; index {index_page})")
+    print(f"\nsummary ({profile}, {time.time() - started_all:.0f} s in all)")
     for row in rows:
         seed = "all" if row["seed"] is None else f"seed {row['seed']}"
-        print(f"  {row['stem']:<{width}}  {seed:<8}  {row['status']:<10}  {row['seconds']:6.0f} s  "
+        print(f"  {row['stem']:<{width}}  {seed:<8}  {row['status']:<11}  {row['seconds']:6.0f} s  "
               f"{row['headline'] or row['error'] or ''}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # For this batch and the kernels it starts (they inherit the environment); restored after.
+    settings = {progress.MODE_VARIABLE: "lines",     # the kernels' output is a log: no bars there
+                paths.DRY_RUN_VARIABLE: "1" if args.dry_run else "0",
+                # a dry run proves that the training code runs: it never reuses a finished checkpoint
+                paths.FRESH_VARIABLE: "1" if args.fresh or args.dry_run else "0"}
+    if args.reports_dir:
+        settings["NBH_REPORTS_DIR"] = str(Path(args.reports_dir).resolve())
+    with kernel_environment(**settings):
+        try:
+            profile, seeds, tasks = plan(args)
+        except config.ParameterError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        out_dir = paths.profile_folder(profile)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            with BatchLock(out_dir):
+                return run_batch(args, profile, seeds, tasks, out_dir)
+        except (config.ParameterError, AssetError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except PermissionError as error:
+            print(f"error: cannot write {error.filename or out_dir}: permission denied; "
+                  "make it writable or pass another --reports-dir", file=sys.stderr)
+            return 2
+
+
+def run_batch(args, profile: str, seeds: list[int], tasks: list, out_dir: Path) -> int:
+    """Prepare the assets, run every task, write the index (also after Ctrl-C: then exit 130)."""
+    studies = sorted({t.stem for t in tasks if t.seed is not None})
+    print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {len(studies)} notebook(s) x seeds {seeds}, "
+          f"then the summary -> {paths.display(out_dir)}")
+    started_all = time.time()
+    try:
+        interrupt_on_sigterm()
+        prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
+        ensure_kernel()
+        options = executors.Options(executor=args.executor, jobs=args.jobs, slurm_partition=args.slurm_partition,
+                                    slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_time=args.slurm_time,
+                                    slurm_account=args.slurm_account)
+        rows = executors.run_tasks(tasks, options, run_one)
+    except KeyboardInterrupt as interruption:
+        index_page = write_index(out_dir, profile, index_rows(profile, since=started_all))
+        row = getattr(interruption, "row", None)
+        stopped = (f"{row['stem']}" + (f" (seed {row['seed']})" if row["seed"] is not None else "") +
+                   f" stopped ({row['error']}), its attempt kept in unfinished/" if row else "stopped")
+        print(f"\ninterrupted: {stopped}; earlier reports are intact (index {paths.display(index_page)}); "
+              "the same command resumes from the GAN checkpoints", file=sys.stderr)
+        return 130
+    index_page = write_index(out_dir, profile, index_rows(profile, since=started_all))
+    report_rows(rows, profile, started_all)
+    print(f"index: {paths.display(index_page)}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 

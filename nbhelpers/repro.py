@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import REPO_ROOT, checkpoint_dir, notebook_output_dir, report_name, writing_folder
+from . import dryrun
+from .paths import REPO_ROOT, dry_run, notebook_output_dir, report_name, writing_folder
 
 
 class ReportNote(UserWarning):
@@ -95,11 +96,6 @@ class Run:
         return notebook_output_dir(self.profile, self.stem, self.seed)
 
     @property
-    def checkpoint_dir(self) -> Path:
-        """``reports/<profile>/seed<k>/checkpoints/<stem>/``: kept across attempts."""
-        return checkpoint_dir(self.profile, self.stem, self.seed)
-
-    @property
     def metrics_path(self) -> Path:
         return writing_folder(self.profile, self.seed) / f"{report_name(self.stem)}.metrics.json"
 
@@ -114,6 +110,8 @@ def start_run(stem: str, params) -> Run:
     run = Run(stem=stem, profile=values["profile"], seed=seed, device=device,
               params=values, env=environment(device), git_commit=git_commit())
     seeds = f"seed {run.seed}" if seed is not None else f"seeds {values.get('seeds') or 'all present'}"
-    print(f"notebook {stem} | profile {run.profile} | {seeds} | device {device} "
+    print(f"notebook {stem} | profile {run.profile}{' | DRY RUN' if dry_run() else ''} | {seeds} | device {device} "
           f"({run.env['device_name']}) | torch {torch.__version__} | commit {run.git_commit}")
+    if dry_run():
+        print(f"DRY RUN: {dryrun.describe()}")
     return run

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import coverage as cov
-from .paths import report_name, reports_root, run_folder
+from .paths import profile_folder, report_name, run_folder
 
 
 # ----------------------------------------------------------------------------- records
@@ -34,7 +34,7 @@ def record_path(profile: str, stem: str, seed: int | None) -> Path:
 
 def seeds_present(profile: str) -> list[int]:
     """The seeds that have a report folder in this profile, in order."""
-    root = reports_root() / profile
+    root = profile_folder(profile)
     found = [int(m[1]) for p in root.glob("seed*") if p.is_dir() and (m := re.fullmatch(r"seed(\d+)", p.name))]
     return sorted(found)
 

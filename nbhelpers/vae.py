@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import dryrun
 from .progress import bar
 
 IMAGE_PIXELS = 28 * 28
@@ -114,6 +115,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor 
     for epoch in bar(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress):
         started = time.perf_counter()
         order = torch.randperm(len(train_images), device=train_images.device, generator=generator)
+        order = dryrun.first_batches(order, batch_size)
         losses, betas = [], []
         for start in range(0, len(order), batch_size):
             x = train_images[order[start:start + batch_size]]
@@ -134,7 +136,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor 
         row = {"epoch": epoch, "train_recon": means[0], "train_kl": means[1], "train_loss": means[2],
                "beta": betas[-1], "seconds": time.perf_counter() - started}
         if test_images is not None:
-            test = evaluate(model, test_images, beta=row["beta"])
+            test = evaluate(model, dryrun.first_batches(test_images, batch_size), beta=row["beta"])
             row.update({f"test_{k}": v for k, v in test.items()})
         epoch_rows.append(row)
         if progress:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nbhelpers import classifier as clf
-from nbhelpers.assets import AssetError, file_digest
+from nbhelpers.assets import AssetError, file_digest, save_recorded
 from nbhelpers.data import load_mnist
 
 
@@ -68,7 +68,8 @@ def test_retrained_weights_are_loaded_only_on_request_and_say_so(tmp_path, monke
     monkeypatch.setenv("NBH_CACHE_DIR", str(tmp_path))
     cached = clf.cache_path()
     cached.parent.mkdir(parents=True)
-    shutil.copy(clf.SHIPPED_WEIGHTS, cached)          # stands in for this machine's own training
+    # the shipped weights stand in for this machine's own training, saved as retrain() saves
+    save_recorded(cached, lambda handle: handle.write(clf.SHIPPED_WEIGHTS.read_bytes()))
     messages = []
     _, record = clf.load("cpu", source="retrained", log=messages.append)
     assert record["source"] == "retrained" and record["path"] == str(cached)
@@ -77,3 +78,8 @@ def test_retrained_weights_are_loaded_only_on_request_and_say_so(tmp_path, monke
     assert clf.load("cpu", log=lambda *a: None)[1]["source"] == "retrained"
     with pytest.raises(ValueError, match="expected one of"):
         clf.load("cpu", source="imagenet")
+    damaged = bytearray(cached.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01               # one flipped bit: refused, with the recovery command
+    cached.write_bytes(bytes(damaged))
+    with pytest.raises(AssetError, match=r"differs from the .* recorded when it was written.*--retrain"):
+        clf.load("cpu", log=lambda *a: None)

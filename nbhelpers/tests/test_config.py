@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from nbhelpers import config, facts
@@ -101,3 +103,68 @@ def test_notebooks_open_with_the_cpu_profiles_values():
         differ = {k: (v, cpu[k]) for k, v in declared.items() if k not in ("profile", "seed", "device") and v != cpu[k]}
         assert not differ, f"{stem}: defaults differ from the cpu profile: {differ}"
         assert declared["fid_n_inception"] <= 200 and declared.get("epochs", 0) <= 24
+
+
+# ----------------------------------------------------------------------------- declared rules
+
+@pytest.mark.parametrize("text, good, bad", [
+    ("[1, inf)", [1, 5, 2.5, 1e300], [0, -1, True, "1"]),
+    ("(0, inf)", [1e-9, 3], [0, -2]),
+    ("[0, 60000]", [0, 60000], [-1, 60001]),
+    ("(0, 1)", [0.5], [0, 1]),
+    ("[0, 1)", [0, 0.999], [1, -0.1, float("nan")]),
+    ("report | paper", ["report", "paper"], ["Report", "", 1]),
+    ("auto | cpu | cuda | cuda:N", ["auto", "cuda", "cuda:12"], ["cuda:", "cuda:x", "gpu"]),
+])
+def test_a_rule_admits_exactly_its_values(text, good, bad):
+    rule = config.Rule(text)
+    assert all(rule.admits(v) for v in good) and not any(rule.admits(v) for v in bad)
+
+
+def test_list_rules_apply_to_each_element_and_to_the_length():
+    rule = config.Rule("(0, inf), non-empty")
+    assert rule.problem([4.0, 8.0]) is None and rule.problem([]) == "must not be empty"
+    assert "-5" in config.Rule("(0, inf)").problem([4, -5])
+    assert config.Rule("[0, 1), length 2").problem([0.5]) == "must have 2 elements"
+
+
+def test_prose_comments_are_not_rules():
+    for comment in ('"auto": CUDA when present', "0 keeps all 60,000 images", "also train constant-beta VAEs",
+                    "set by run_all.sh (smoke, cpu or full); names the report folder", ""):
+        assert config.parse_rule(comment) is None
+    assert config.parse_rule("[1, inf): the cpu profile's length").values == "[1, inf)"
+
+
+@pytest.mark.parametrize("stem", config.notebook_stems())
+def test_every_parameter_declares_its_valid_values_and_its_default_obeys_them(stem):
+    declared, rules = config.declared_parameters(stem), config.declared_rules(stem)
+    undeclared = [name for name, default in declared.items()
+                  if name not in rules and name != "profile" and not isinstance(default, bool)]
+    assert not undeclared, f"{stem}: no rule beside {undeclared}"
+    config.check_rules(stem, declared)   # the defaults themselves are valid
+
+
+@pytest.mark.parametrize("override, stem, named", [
+    ("threshold=2", "01_vae", "'threshold' = 2.0"),
+    ("set_points=[-5]", "02_controlvae", "'set_points' = [-5.0] holds -5.0"),
+    ("set_points=[]", "02_controlvae", "must not be empty"),
+    ("alpha=-1", "05_ssgan", "'alpha' = -1.0"),
+    ("report_n_critic=-1", "04_wgan", "'report_n_critic' = -1"),
+    ("train_limit=10000000", "01_vae", "[0, 60000]"),
+    ("epochs=0", "01_vae", "'epochs' = 0"),
+    ("batch_size=0", "03_gan_pixelshuffle", "'batch_size' = 0"),
+    ("fid_n_classifier=1", "01_vae", "'fid_n_classifier' = 1"),
+    ("compare_settings=[foo]", "04_wgan", "'foo'"),
+    ("device=gpu", "01_vae", "auto | cpu | cuda | cuda:N"),
+    ("batch_size=300", "05_ssgan", "ablation_train_limit"),     # smoke: 512 images, the ablation 256
+    ("beta_init=30", "02_controlvae", "beta_min <= beta_init <= beta_max"),
+])
+def test_values_of_the_right_type_but_outside_their_rule_are_refused_by_name(override, stem, named):
+    with pytest.raises(config.ParameterError, match=re.escape(named)) as error:
+        config.resolve(stem, "smoke", [override])
+    assert stem in str(error.value)
+
+
+def test_a_malformed_override_says_it_is_not_yaml():
+    with pytest.raises(config.ParameterError, match=r"'\[1' is not a YAML value"):
+        config.parse_override("epochs=[1")

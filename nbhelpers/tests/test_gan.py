@@ -265,7 +265,7 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     g_full, d_full, full = run(config=config, evaluate=evaluate)
     with pytest.raises(Interrupted):
         run(config=config, evaluate=interrupt_at_epoch_2, checkpoint_dir=tmp_path)
-    assert (tmp_path / "gan_checkpoint.pt").exists()
+    assert only_checkpoint(tmp_path).name.startswith("gan-")
     g_resumed, d_resumed, resumed = run(config=config, evaluate=evaluate, checkpoint_dir=tmp_path, seed=123)
     assert resumed.resumed_at_epoch == 1 and resumed.status == "finished"
     assert full.steps.equals(resumed.steps)
@@ -279,17 +279,55 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(x, y) for x, y in zip(g_full.state_dict().values(), g_again.state_dict().values()))
 
 
-def test_checkpoint_with_other_settings_raises_and_is_kept(tmp_path):
+def only_checkpoint(folder):
+    (path,) = [p for p in folder.iterdir() if p.suffix == ".pt"]
+    return path
+
+
+def test_other_settings_start_their_own_checkpoint_and_switching_back_resumes(tmp_path):
     run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
-    path = tmp_path / "gan_checkpoint.pt"
-    before = path.read_bytes()
-    with pytest.raises(gan.CheckpointMismatch, match="lr_generator") as error:
-        run(config=tiny_config(epochs=1, lr_generator=3e-4), checkpoint_dir=tmp_path)
-    assert "Delete" in str(error.value) and str(path) in str(error.value)
-    with pytest.raises(gan.CheckpointMismatch, match="objective"):
-        run(WassersteinGAN(), config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
-    assert path.read_bytes() == before
-    run(config=tiny_config(epochs=1, checkpoint_every=5), checkpoint_dir=tmp_path)  # bookkeeping only: resumes
+    first = only_checkpoint(tmp_path)
+    before = first.read_bytes()
+    _, _, other = run(config=tiny_config(epochs=1, lr_generator=3e-4), checkpoint_dir=tmp_path)
+    _, _, critic = run(WassersteinGAN(), config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    assert other.resumed_at_epoch is None and critic.resumed_at_epoch is None   # trained, nothing refused
+    assert len(list(tmp_path.glob("*.pt"))) == 3 and first.read_bytes() == before
+    _, _, again = run(config=tiny_config(epochs=1, checkpoint_every=5), checkpoint_dir=tmp_path)  # bookkeeping only
+    assert again.resumed_at_epoch == 1 and again.reused.startswith("finished run loaded from checkpoint")
+
+
+def test_the_training_code_is_part_of_the_checkpoint_key(tmp_path, monkeypatch):
+    run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    monkeypatch.setattr(gan, "code_fingerprint", lambda: "changed-source")
+    _, _, rerun = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    assert rerun.resumed_at_epoch is None and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_a_corrupt_checkpoint_is_set_aside_and_never_used(tmp_path):
+    config = tiny_config(epochs=1)
+    g_clean, _, _ = run(config=config, checkpoint_dir=tmp_path)
+    path = only_checkpoint(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01                     # one flipped bit inside the tensors
+    path.write_bytes(bytes(data))
+    messages = []
+    generator, discriminator = networks()
+    history = gan.train(generator, discriminator, NonSaturatingGAN(), fake_mnist(), config,
+                        checkpoint_dir=tmp_path, log=messages.append)
+    assert history.resumed_at_epoch is None and not history.reused       # retrained, not loaded
+    assert any(path.name + " not used: its sha256" in m for m in messages), messages
+    assert (tmp_path / (path.name + ".corrupt")).exists()
+    assert all(torch.equal(a, b) for a, b in zip(g_clean.state_dict().values(), generator.state_dict().values()))
+    path.write_bytes(path.read_bytes()[:1000])       # truncated: caught the same way
+    _, _, again = run(config=config, checkpoint_dir=tmp_path)
+    assert again.resumed_at_epoch is None
+
+
+def test_fresh_retrains_instead_of_loading(tmp_path, monkeypatch):
+    run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    monkeypatch.setenv("NBH_FRESH", "1")
+    _, _, fresh = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    assert fresh.resumed_at_epoch is None and len(list(tmp_path.glob("*.pt"))) == 1
 
 
 class NaNAfter(NonSaturatingGAN):
