@@ -27,7 +27,8 @@ Options for the batch run:
                    small sample counts, for the first seed unless --seeds, into
                    reports/<profile>-dry-run/ (proves a profile runs; e.g. --profile full --dry-run)
   --fresh          retrain from scratch instead of resuming or reusing GAN checkpoints
-  --jobs N         run up to N notebooks at once on this machine (default 1)
+  --jobs N         run up to N notebooks at once on this machine (default: one per CPU core
+                   for runs on CPU, each on one thread; 1 on a GPU)
   --executor E     local (default) or slurm: each notebook run becomes a Slurm job
   --slurm-partition P, --slurm-gpus-per-job G, --slurm-time MINUTES, --slurm-account A
   -h, --help       this text

@@ -1,12 +1,41 @@
 """Where the batch's notebook runs execute: one after another here (the default), several at
-once on this machine, or as Slurm jobs (issue 14: submitit).
+once on this machine (``--jobs N``), or as Slurm jobs (``--executor slurm``), through submitit.
 
 The unit of work is a ``Task``: one notebook for one seed and profile, run by
 ``pipeline.run_one`` (which stages, executes, renders and records it and returns its index row).
-A task starts only after the tasks it ``after`` names have ended (04 and 05 of a seed after 03
-of that seed; the summary after everything).
+A task starts only after the tasks it ``after`` names have ended, whatever their outcome (04 and
+05 of a seed after 03 of that seed; the summary after everything).
+
+Several at once or on Slurm, each run is a submitit job: a process of its own that calls
+``run_job`` (module-level, so that submitit pickles it by reference) with the batch's ``NBH_*``
+variables and the run's share of the machine. This process submits the ready tasks, polls the
+jobs' states and prints one line per change (queued, running, its outcome, with the job's log),
+and reads back each job's row. A job that ended without one (killed, cancelled, out of memory)
+is recorded as a failed run (``record_lost``). Ctrl-C cancels every job still going (submitit:
+SIGINT locally, ``scancel`` on Slurm), says which, records them as interrupted and re-raises.
+
+Threads. A CPU run's floats depend on how many threads computed them (torch's reductions, MKL
+and oneDNN split their work by thread count: 01_vae's test reconstruction loss 247.81610 on one
+thread, 247.81613 on two). So that a notebook, seed and profile give the same numbers whichever
+executor ran them, every run on CPU computes with ``CPU_THREADS`` threads, sequential or not, and
+parallelism comes from running several at once (``--jobs`` at most the cores). Runs on a GPU
+get ``cores // jobs`` threads and, locally, a GPU each (round-robin over the visible ones).
 """
+import os
+import shutil
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+CPU_THREADS = 1
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+LOCAL_TIME_LIMIT_MIN = 10 * 24 * 60   # submitit's local jobs time out (2 minutes by default); ours do not
+POLL_SECONDS = {"local": 1.0, "slurm": 5.0}
+CANCEL_WAIT_SECONDS = 60              # after Ctrl-C, how long the cancelled jobs get to end
+# Slurm states (sacct) of a job that has not started yet, and of one that runs; any other has ended.
+QUEUED_STATES = {"PENDING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED", "UNKNOWN", "READY"}
+RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT"}
 
 
 @dataclass
@@ -30,9 +59,239 @@ class Options:
     slurm_account: str | None = None
 
 
+def cores() -> int:
+    """CPU cores this process may use (its affinity: a cgroup or taskset limit counts)."""
+    return len(os.sched_getaffinity(0))
+
+
+def local_gpus() -> list[str]:
+    """The GPUs this process sees, as CUDA_VISIBLE_DEVICES entries for its jobs."""
+    import torch
+    count = torch.cuda.device_count()
+    listed = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    return listed[:count] if listed else [str(index) for index in range(count)]
+
+
+def on_cpu(task: Task, gpus: int) -> bool:
+    """Whether the run computes on CPU where it runs with ``gpus`` GPUs."""
+    device = str(task.params.get("device", "auto"))
+    return device == "cpu" or (device == "auto" and gpus == 0)
+
+
+def default_jobs(tasks: list[Task]) -> int:
+    """Runs at once when ``--jobs`` is not given: one per core when any run computes on CPU
+    (each with ``CPU_THREADS``), else one (a GPU)."""
+    on_a_cpu = any(on_cpu(task, len(local_gpus())) for task in tasks)
+    return max(1, cores() // CPU_THREADS) if on_a_cpu else 1
+
+
+def threads(count: int) -> dict:
+    return {name: str(count) for name in THREAD_VARIABLES}
+
+
+def check_options(options: Options, tasks: list[Task]) -> None:
+    """A ParameterError naming the problem, before anything starts."""
+    from .config import ParameterError
+    if options.executor == "slurm":
+        missing = [tool for tool in ("sbatch", "srun", "sacct", "scancel") if shutil.which(tool) is None]
+        if missing:
+            raise ParameterError(f"--executor slurm needs Slurm's {', '.join(missing)} on PATH; "
+                                 "run it on a machine that submits to the cluster (a login node)")
+        if options.jobs != 1:
+            raise ParameterError("--jobs is for --executor local; on Slurm the cluster decides how many run at once")
+        if options.slurm_time < 1 or options.slurm_gpus_per_job < 0:
+            raise ParameterError(f"--slurm-time must be at least 1 minute and --slurm-gpus-per-job at least 0, "
+                                 f"got {options.slurm_time} and {options.slurm_gpus_per_job}")
+    elif options.jobs > cores() and any(on_cpu(task, len(local_gpus())) for task in tasks):
+        raise ParameterError(f"--jobs {options.jobs}: this machine has {cores()} CPU cores and each run on CPU "
+                             f"computes with {CPU_THREADS} thread(s); use --jobs {cores() // CPU_THREADS} or fewer")
+
+
+def resources(task: Task, options: Options, slot: int, gpus: list[str]) -> dict:
+    """Environment variables that give a run its share of this machine (``slot``: which of the
+    ``options.jobs`` places it takes) or, on Slurm, of its allocation."""
+    if options.executor == "slurm":   # Slurm sets CUDA_VISIBLE_DEVICES; threads: see run_job
+        return threads(CPU_THREADS) if on_cpu(task, options.slurm_gpus_per_job) else {}
+    if on_cpu(task, len(gpus)):
+        return threads(CPU_THREADS)
+    return {**threads(max(1, cores() // options.jobs)), "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]}
+
+
+def run_job(task: Task, variables: dict, run_one) -> dict:
+    """One notebook run with ``variables`` set for its kernel; its row. What a job executes
+    (also in this process when the batch runs one at a time)."""
+    from .pipeline import kernel_environment
+    if not set(THREAD_VARIABLES) & set(variables) and "SLURM_CPUS_ON_NODE" in os.environ:
+        variables = {**variables, **threads(int(os.environ["SLURM_CPUS_ON_NODE"]))}   # a GPU job: its CPUs
+    with kernel_environment(**variables):
+        return run_one(task.stem, task.seed, task.params, task.profile, task.label)
+
+
+def batch_variables() -> dict:
+    """The settings this batch passes to its runs (reports folder, dry run, fresh, progress mode)."""
+    from .paths import STAGE_VARIABLE
+    return {key: value for key, value in os.environ.items() if key.startswith("NBH_") and not key.startswith(STAGE_VARIABLE)}
+
+
 def run_tasks(tasks: list[Task], options: Options, run_one) -> list[dict]:
     """Run every task (``run_one(stem, seed, params, profile, label) -> row``) respecting
     ``after``; the rows in task order."""
-    if options.executor != "local" or options.jobs != 1:
-        raise NotImplementedError("parallel and Slurm execution: issue 14")
-    return [run_one(t.stem, t.seed, t.params, t.profile, t.label) for t in tasks]
+    gpus = local_gpus() if options.executor == "local" else []
+    if options.executor == "local" and options.jobs == 1:
+        return [run_job(t, resources(t, options, 0, gpus), run_one) for t in tasks]
+    return Batch(tasks, options, run_one, gpus).run()
+
+
+def where(task: Task) -> str:
+    return task.stem + (f" (seed {task.seed})" if task.seed is not None else "")
+
+
+class Batch:
+    """The tasks as submitit jobs: submitted when their ``after`` tasks have ended (locally at
+    most ``options.jobs`` at once, each in a slot that decides its GPU), polled until all ended."""
+
+    def __init__(self, tasks: list[Task], options: Options, run_one, gpus: list[str]):
+        import submitit
+        from .paths import profile_folder
+        self.tasks, self.options, self.run_one, self.gpus = tasks, options, run_one, gpus
+        self.slurm = options.executor == "slurm"
+        self.folder = profile_folder(tasks[0].profile) / ".jobs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        if self.slurm:
+            self.executor = submitit.SlurmExecutor(folder=self.folder)
+            requests = {"gpus_per_node": options.slurm_gpus_per_job} if options.slurm_gpus_per_job else {"cpus_per_task": CPU_THREADS}
+            optional = {"partition": options.slurm_partition, "account": options.slurm_account}
+            self.executor.update_parameters(job_name="nbhelpers", time=options.slurm_time, stderr_to_stdout=True,
+                                            **requests, **{k: v for k, v in optional.items() if v is not None})
+        else:
+            self.executor = submitit.LocalExecutor(folder=self.folder)
+            self.executor.update_parameters(timeout_min=LOCAL_TIME_LIMIT_MIN, stderr_to_stdout=True)
+        self.pending = list(tasks)
+        self.running = {}   # key: (task, job, slot, submitted at)
+        self.rows, self.shown = {}, {}
+
+    def run(self) -> list[dict]:
+        try:
+            while self.pending or self.running:
+                self.submit_ready()
+                time.sleep(POLL_SECONDS[self.options.executor])
+                self.poll()
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        return [self.rows[task.key] for task in self.tasks]
+
+    def submit_ready(self) -> None:
+        ready = [t for t in self.pending if all(key in self.rows for key in t.after)]
+        if not self.slurm:
+            free = [slot for slot in range(self.options.jobs) if slot not in {s for _, _, s, _ in self.running.values()}]
+            ready = ready[:len(free)]
+        else:
+            free = [0] * len(ready)
+        if not ready:
+            return
+        submissions = [(task, slot, {**batch_variables(), **resources(task, self.options, slot, self.gpus)})
+                       for task, slot in zip(ready, free)]
+        if self.slurm:
+            with self.executor.batch():   # one job array for the tasks that became ready together
+                jobs = [self.executor.submit(run_job, task, variables, self.run_one) for task, _, variables in submissions]
+        else:
+            jobs = [self.executor.submit(run_job, task, variables, self.run_one) for task, _, variables in submissions]
+        for (task, slot, _), job in zip(submissions, jobs):
+            self.pending.remove(task)
+            self.running[task.key] = (task, job, slot, time.time())
+            self.show(task, job, "queued" if self.slurm else "running")
+
+    def show(self, task: Task, job, phase: str) -> None:
+        from .paths import display
+        if self.shown.get(task.key) != phase:
+            self.shown[task.key] = phase
+            print(f"{task.label} {where(task)}: {phase} (job {job.job_id}, log {display(job.paths.stdout)})", flush=True)
+
+    def phase(self, job) -> str:
+        """queued, running or ended."""
+        if job.paths.result_pickle.exists():
+            return "ended"
+        if not self.slurm:
+            return "running" if job.state == "RUNNING" else "ended"
+        state = job.watcher.get_state(job.job_id, mode="cache").split()[0].upper()
+        return "queued" if state in QUEUED_STATES else "running" if state in RUNNING_STATES else "ended"
+
+    def poll(self) -> None:
+        if self.slurm and self.running:
+            self.executor.job_class.watcher.update()   # one sacct call for every job
+        for key, (task, job, slot, submitted) in list(self.running.items()):
+            phase = self.phase(job)
+            if phase != "ended":
+                self.show(task, job, phase)
+                continue
+            del self.running[key]
+            row = self.outcome(task, job, submitted, "failed")
+            self.rows[key] = row
+            print(f"{task.label} {where(task)}: {row['status']} in {row['seconds']:.0f} s"
+                  f"{' | ' + row['error'] if row.get('error') else ''}", flush=True)
+
+    def outcome(self, task: Task, job, submitted: float, status: str, wait: bool = True) -> dict:
+        """The row the job returned, or (it returned none) its run recorded as ``status``. On
+        Slurm ``wait`` lets a slow shared file system show the result (submitit waits 15 s)."""
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+        if job.paths.result_pickle.exists() or (self.slurm and wait):
+            try:
+                row = job.result()
+                state = job.state.split()[0] if self.slurm else "COMPLETED"
+                if row["status"] != "ok" and state not in QUEUED_STATES | RUNNING_STATES | {"COMPLETED"}:
+                    row = {**row, "error": f"{row['error']} [Slurm job {job.job_id}: {state}]"}   # e.g. scancel
+                return row
+            except UncompletedJobError:
+                pass
+            except FailedJobError as error:   # the job raised: the last line of its traceback says why
+                trace = str(error).split("-" * 22)[1].strip().splitlines() if "-" * 22 in str(error) else ["?"]
+                return record_lost(task, status, f"job {job.job_id} raised {trace[-1]}", submitted)
+        how = f"ended {job.state}" if self.slurm else "was killed or interrupted"
+        return record_lost(task, status, f"job {job.job_id} {how} before its run finished", submitted)
+
+    def cancel(self) -> None:
+        """Ctrl-C: cancel every job still going, say which, record each as interrupted."""
+        going = list(self.running.values())
+        for _, job, _, _ in going:
+            job.cancel(check=False)
+        print(f"\ncancelled {len(going)} running job(s) with {'scancel' if self.slurm else 'SIGINT'}: "
+              + (", ".join(f"{where(task)} [job {job.job_id}]" for task, job, _, _ in going) or "none")
+              + (f"; {len(self.pending)} not started" if self.pending else ""), file=sys.stderr, flush=True)
+        deadline = time.time() + CANCEL_WAIT_SECONDS
+        while time.time() < deadline:
+            if self.slurm:
+                self.executor.job_class.watcher.update()
+            if all(self.phase(job) == "ended" for _, job, _, _ in going):
+                break
+            time.sleep(1)
+        for task, job, _, submitted in going:
+            self.rows[task.key] = self.outcome(task, job, submitted, "interrupted", wait=False)
+
+
+def record_lost(task: Task, status: str, error: str, since: float) -> dict:
+    """The row of a run whose job returned none (killed, cancelled, out of memory), its attempt
+    recorded as ``status`` so that the index shows it: the run's own record if it wrote one
+    after ``since`` (kept if it says ok or failed), else its stage (notebook and log so far)
+    marked and moved to unfinished/ and rendered, else a bare record in unfinished/."""
+    from . import outputs, pipeline, results
+    from .paths import report_name, run_folder
+    folder, name = run_folder(task.profile, task.seed), report_name(task.stem)
+    unfinished, seconds = folder / pipeline.UNFINISHED, time.time() - since
+    records = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
+    written = [path for path in records if path.exists() and path.stat().st_mtime >= since]
+    if written and (results.read(written[0]) or {}).get("status") in ("ok", "failed"):
+        metrics = results.read(written[0])
+    elif written:
+        metrics = outputs.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
+    else:
+        stages = sorted((p for p in (folder / ".attempts").glob(f"{name}-*") if p.stat().st_mtime >= since),
+                        key=lambda p: p.stat().st_mtime)
+        if stages:
+            return pipeline.finish_attempt(task.stem, task.seed, task.profile, stages[-1], status, error, seconds)[0]
+        pipeline.discard(unfinished, task.stem)
+        unfinished.mkdir(parents=True, exist_ok=True)
+        metrics = outputs.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
+    ok = metrics.get("status") == "ok"
+    return {"stem": task.stem, "seed": task.seed, "status": metrics.get("status", status),
+            "seconds": metrics.get("wall_seconds", seconds), "error": None if ok else metrics.get("error", error),
+            "headline": results.headline(metrics) if ok else ""}

@@ -89,7 +89,7 @@ class LogFollower(threading.Thread):
     """Echoes a running notebook's progress lines from its log to the terminal, with the time
     elapsed: the training loops' epoch lines (losses, FID) and the evaluations' progress."""
 
-    PROGRESS = re.compile(r"epoch\s+\d+\s*/\s*\d+|features: \d+/\d+ images|^\[[\w.]+\] ")
+    PROGRESS = re.compile(r"epoch\s+\d+\s*/\s*\d+|features: \d+/\d+ images|^\[(?!IPKernelApp)[\w.]+\] ")
 
     def __init__(self, path: Path, prefix: str):
         super().__init__(daemon=True)
@@ -302,9 +302,8 @@ def banners(notebook: Path, metrics: dict, error: str | None) -> None:
 def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str) -> dict:
     """Execute, render and record one notebook run; its row for the index.
 
-    The notebook writes into a private stage folder. An attempt that ended ok replaces the
-    run's reports; any other (failed, interrupted, incomplete) goes to ``unfinished/`` beside
-    them, so that the last good report is never lost. Ctrl-C: recorded, then BatchInterrupted."""
+    The notebook writes into a private stage folder; ``finish_attempt`` then puts it in place.
+    Ctrl-C: recorded, then BatchInterrupted."""
     folder, name = run_folder(profile, seed), report_name(stem)
     where = f"{stem}" + (f" (seed {seed})" if seed is not None else "")
     stage = stage_for(folder, stem)
@@ -313,24 +312,36 @@ def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str)
     with kernel_environment(**{paths.STAGE_VARIABLE: str(stage), paths.STAGE_VARIABLE + "_FOR": str(folder)}):
         status, error = execute(stem, params, stage, label=f"{label} {stem}" + (f" s{seed}" if seed is not None else ""))
     seconds = time.time() - started
+    row, page = finish_attempt(stem, seed, profile, stage, status, error, seconds)
+    shown = paths.display(page) if page else None
+    print(f"{label} {where}: {row['status']} in {seconds:.0f} s"
+          f"{' -> ' + shown if shown else ''}{' | ' + row['error'] if row['error'] else ''}", flush=True)
+    if row["status"] == "interrupted":
+        raise BatchInterrupted(row)
+    return row
+
+
+def finish_attempt(stem: str, seed: int | None, profile: str, stage: Path, status: str, error: str | None,
+                   seconds: float) -> tuple[dict, Path | None]:
+    """Record an attempt's outcome and put it in place: one that ended ok replaces the run's
+    reports (and supersedes an earlier unfinished attempt); any other (failed, interrupted,
+    incomplete) goes to ``unfinished/`` beside them, opening with a note on what ended it, so
+    that the last good report is never lost. Renders it; returns (index row, HTML page or None)."""
+    folder, name = run_folder(profile, seed), report_name(stem)
     if status == "failed" and error and error.startswith("DeadKernelError") and (cell := where_it_stopped(stage / f"{name}.ipynb")):
         error += f" (kernel died in {cell})"
     metrics = outputs.mark_outcome(stage / f"{name}.metrics.json", stem, profile, status, error, seconds)
-    target = folder if metrics["status"] == "ok" else folder / UNFINISHED
-    banners(stage / f"{name}.ipynb", metrics, error)
+    ok = metrics["status"] == "ok"
+    target = folder if ok else folder / UNFINISHED
+    banners(stage / f"{name}.ipynb", metrics, metrics.get("error"))
     move_into(stage, target, stem)
-    if metrics["status"] == "ok":
-        discard(folder / UNFINISHED, stem)   # an earlier unfinished attempt is superseded
+    if ok:
+        discard(folder / UNFINISHED, stem)
     notebook = target / f"{name}.ipynb"
     page = render_html(notebook) if notebook.exists() else None
-    shown = paths.display(page) if page else None
-    print(f"{label} {where}: {metrics['status']} in {seconds:.0f} s"
-          f"{' -> ' + shown if shown else ''}{' | ' + error if error else ''}", flush=True)
-    row = {"stem": stem, "seed": seed, "status": metrics["status"], "seconds": seconds, "error": error,
-           "headline": results.headline(metrics) if metrics["status"] == "ok" else ""}
-    if metrics["status"] == "interrupted":
-        raise BatchInterrupted(row)
-    return row
+    row = {"stem": stem, "seed": seed, "status": metrics["status"], "seconds": seconds,
+           "error": None if ok else metrics.get("error"), "headline": results.headline(metrics) if ok else ""}
+    return row, page
 
 
 def index_rows(profile: str, since: float | None = None) -> list[dict]:
@@ -429,8 +440,8 @@ def parse_args(argv):
     parser.add_argument("--dry-run", action="store_true",
                         help="the profile's parameters, but two batches per epoch and small sample counts")
     parser.add_argument("--fresh", action="store_true", help="retrain: ignore existing checkpoints")
-    parser.add_argument("--jobs", type=int, default=1, help="notebook runs at once on this machine (default 1; at most "
-                        "the CPU cores, as each run on CPU computes with one thread)")
+    parser.add_argument("--jobs", type=int, default=None, help="notebook runs at once on this machine (default: one per "
+                        "CPU core for runs on CPU, each computing with one thread; 1 on a GPU)")
     parser.add_argument("--executor", choices=("local", "slurm"), default="local", help="local (default) or slurm")
     parser.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs (default: the cluster's)")
     parser.add_argument("--slurm-gpus-per-job", type=int, default=0, help="GPUs per Slurm job (default 0: one CPU each)")
@@ -449,7 +460,7 @@ def plan(args) -> tuple[str, list[int], list[executors.Task]]:
     unknown = [s for s in args.only if s not in available]
     if unknown:
         raise config.ParameterError(f"unknown notebook {', '.join(unknown)}; available: {', '.join(available)}")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise config.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
     seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
     selected = args.only or available
@@ -531,6 +542,7 @@ def main(argv=None) -> int:
     with kernel_environment(**settings):
         try:
             profile, seeds, tasks = plan(args)
+            options = batch_options(args, tasks)
         except config.ParameterError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -538,7 +550,7 @@ def main(argv=None) -> int:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             with BatchLock(out_dir):
-                return run_batch(args, profile, seeds, tasks, out_dir)
+                return run_batch(args, profile, seeds, tasks, options, out_dir)
         except (config.ParameterError, AssetError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -548,19 +560,31 @@ def main(argv=None) -> int:
             return 2
 
 
-def run_batch(args, profile: str, seeds: list[int], tasks: list, out_dir: Path) -> int:
+def batch_options(args, tasks: list[executors.Task]) -> executors.Options:
+    """Where and how many runs at once, checked (ParameterError) before anything starts. By
+    default one run per CPU core when the runs compute on CPU (each with one thread: the same
+    numbers whatever runs beside them, ``executors``), one at a time on a GPU."""
+    jobs = args.jobs
+    if jobs is None:
+        jobs = executors.default_jobs(tasks) if args.executor == "local" else 1
+    options = executors.Options(executor=args.executor, jobs=jobs, slurm_partition=args.slurm_partition,
+                                slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_time=args.slurm_time,
+                                slurm_account=args.slurm_account)
+    executors.check_options(options, tasks)
+    return options
+
+
+def run_batch(args, profile: str, seeds: list[int], tasks: list, options: executors.Options, out_dir: Path) -> int:
     """Prepare the assets, run every task, write the index (also after Ctrl-C: then exit 130)."""
     studies = sorted({t.stem for t in tasks if t.seed is not None})
+    at_once = "Slurm jobs" if options.executor == "slurm" else f"{options.jobs} at a time"
     print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {len(studies)} notebook(s) x seeds {seeds}, "
-          f"then the summary -> {paths.display(out_dir)}")
+          f"then the summary ({at_once}) -> {paths.display(out_dir)}")
     started_all = time.time()
     try:
         interrupt_on_sigterm()
         prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
         ensure_kernel()
-        options = executors.Options(executor=args.executor, jobs=args.jobs, slurm_partition=args.slurm_partition,
-                                    slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_time=args.slurm_time,
-                                    slurm_account=args.slurm_account)
         rows = executors.run_tasks(tasks, options, run_one)
     except KeyboardInterrupt as interruption:
         index_page = write_index(out_dir, profile, index_rows(profile, since=started_all))

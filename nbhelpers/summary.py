@@ -145,7 +145,8 @@ def model_table(runs: Runs) -> pd.DataFrame:
         classifier = next((results.final_fid(e, "classifier") for e in runs.entries(stem, model) if e), None)
         row["classifier N / ref"] = f"{classifier['n']} vs {classifier['ref']}" if classifier else "—"
         rows[f"{stem[:2]} {model}"] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+    columns = list(dict.fromkeys(QUALITY_COLUMNS + DIVERSITY_COLUMNS))   # also with no model at all
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
 
 
 def aggregated(runs: Runs) -> dict:
@@ -248,6 +249,8 @@ def plot_headline_fids(runs: Runs, features: str = "classifier"):
             means.append(s["mean"])
             stds.append(s["std"] or 0.0)
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.5))
+    if not labels:
+        return _nothing_to_show(fig, ax, "no notebook has a finished run to show")
     ax.barh(range(len(labels)), means, xerr=stds, color="C0", capsize=3)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
@@ -255,6 +258,12 @@ def plot_headline_fids(runs: Runs, features: str = "classifier"):
     ax.set(xlabel=f"final {features} FID (log scale; bar: mean, line: std over {len(runs.seeds)} seed(s))",
            title=f"{features} FID of every model")
     fig.tight_layout()
+    return fig
+
+
+def _nothing_to_show(fig, ax, text: str):
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
     return fig
 
 
@@ -274,6 +283,8 @@ def plot_gan_curves(runs: Runs, features: str = "classifier"):
         std = np.array([np.std(by_epoch[e], ddof=1) if len(by_epoch[e]) > 1 else 0.0 for e in epochs])
         ax.plot(epochs, mean, marker="o", markersize=3, color=f"C{i}", label=f"{model} ({len(curves)} seed(s))")
         ax.fill_between(epochs, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    if not ax.lines:
+        return _nothing_to_show(fig, ax, "no GAN notebook has a finished run to show")
     ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel=f"{features} FID (mean ± std over seeds)", title="the GANs over training")
     ax.legend()

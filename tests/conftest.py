@@ -10,7 +10,8 @@ def smoke_run(tmp_path_factory):
     """Every notebook executed headless with the smoke profile for two seeds, then the summary,
     into a temporary report root. Returns (exit status, reports/smoke folder)."""
     root = tmp_path_factory.mktemp("reports")
-    status = pipeline.main(["--profile", "smoke", "--seeds", ",".join(map(str, SMOKE_SEEDS)), "--reports-dir", str(root)])
+    status = pipeline.main(["--profile", "smoke", "--seeds", ",".join(map(str, SMOKE_SEEDS)), "--jobs", "1",
+                            "--reports-dir", str(root)])   # one after another: the reference for --jobs 2
     return status, root / "smoke"
 
 

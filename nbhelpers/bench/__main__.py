@@ -1,8 +1,8 @@
-"""python -m nbhelpers.bench [vae|fid|gan|prdc|all] [--device DEVICE]"""
+"""python -m nbhelpers.bench [vae|fid|gan|prdc|batch|all] [--device DEVICE]"""
 import argparse
 import importlib
 
-SUITES = ("vae", "fid", "gan", "prdc")
+SUITES = ("vae", "fid", "gan", "prdc", "batch")
 
 
 def main() -> None:

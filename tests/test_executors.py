@@ -1,0 +1,171 @@
+"""Several notebook runs at once on this machine (``--jobs N``, submitit's local executor): the
+same numbers as one at a time, the order 03 -> 04/05 -> summary, at most N at once, a killed
+job as a failed run while the others go on, and Ctrl-C cancelling every job."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+from nbhelpers import config, executors, paths, pipeline
+
+# The stand-in runs below travel to the jobs by value (this module is not importable there).
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+TIMING = re.compile(r"seconds|per_second|^message$")   # keys whose values are wall-clock times
+
+
+def numbers(record: dict):
+    """A record's models with every timing field left out."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not TIMING.search(k)}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(record["models"])
+
+
+# ------------------------------------------------------------------ the scheduler, with stand-in runs
+
+def stand_in_run(stem, seed, params, profile, label):
+    """Sleeps ``params['sleep']`` s and logs its start and end (and its thread setting) as a JSON line;
+    ``params['die']`` kills its own process instead, as the OOM killer or ``kill -9`` would."""
+    if params.get("die"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    started = time.time()
+    time.sleep(params["sleep"])
+    with open(params["log"], "a") as log:
+        log.write(json.dumps({"stem": stem, "seed": seed, "start": started, "end": time.time(),
+                              "threads": os.environ.get("OMP_NUM_THREADS"),
+                              "reports": os.environ.get("NBH_REPORTS_DIR")}) + "\n")
+    return {"stem": stem, "seed": seed, "status": "ok", "seconds": params["sleep"], "error": None, "headline": ""}
+
+
+def tasks_for(log: Path, die: str | None = None) -> list[executors.Task]:
+    """01, 03, 04, 05 of seed 0 and the summary, in plan order, with plan's ``after``."""
+    stems = ["01_vae", "03_gan_pixelshuffle", "04_wgan", "05_ssgan"]
+    tasks = []
+    for index, stem in enumerate(stems + [paths.SUMMARY_STEM], 1):
+        seed = None if stem == paths.SUMMARY_STEM else 0
+        after = ([t.key for t in tasks] if seed is None else
+                 [("03_gan_pixelshuffle", 0)] if stem in ("04_wgan", "05_ssgan") else [])
+        params = {"sleep": 3 if stem == "03_gan_pixelshuffle" else 1, "log": str(log), "device": "cpu", "die": stem == die}
+        tasks.append(executors.Task(key=(stem, seed), stem=stem, seed=seed, params=params, profile="smoke",
+                                    label=f"[{index}/5]", after=after))
+    return tasks
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path / "reports"))
+    return tmp_path / "reports"
+
+
+def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(reports, tmp_path, capsys):
+    log = tmp_path / "runs.jsonl"
+    tasks = tasks_for(log)
+    rows = executors.run_tasks(tasks, executors.Options(jobs=2), stand_in_run)
+    assert [(r["stem"], r["status"]) for r in rows] == [(t.stem, "ok") for t in tasks]   # in task order
+    runs = {r["stem"]: r for r in map(json.loads, log.read_text().splitlines())}
+    gan = runs["03_gan_pixelshuffle"]
+    assert runs["04_wgan"]["start"] >= gan["end"] and runs["05_ssgan"]["start"] >= gan["end"]
+    assert runs[paths.SUMMARY_STEM]["start"] >= max(r["end"] for s, r in runs.items() if s != paths.SUMMARY_STEM)
+    for run in runs.values():   # never three at once
+        assert sum(other["start"] <= run["start"] < other["end"] for other in runs.values()) <= 2
+    assert runs["01_vae"]["start"] < gan["end"]   # ...but two at once when they may
+    assert {r["threads"] for r in runs.values()} == {str(executors.CPU_THREADS)}
+    assert {r["reports"] for r in runs.values()} == {str(reports)}   # the batch's settings reach the job
+    shown = capsys.readouterr().out
+    assert re.search(r"\[3/5\] 04_wgan \(seed 0\): running \(job \d+, log reports/smoke/\.jobs/.+_log\.out\)", shown)
+
+
+def test_a_killed_job_is_a_failed_run_and_the_others_go_on(reports, tmp_path):
+    log = tmp_path / "runs.jsonl"
+    rows = executors.run_tasks(tasks_for(log, die="01_vae"), executors.Options(jobs=2), stand_in_run)
+    status = {r["stem"]: r["status"] for r in rows}
+    assert status == {"01_vae": "failed", "03_gan_pixelshuffle": "ok", "04_wgan": "ok", "05_ssgan": "ok",
+                      paths.SUMMARY_STEM: "ok"}
+    assert "killed" in rows[0]["error"]
+    record = json.loads((reports / "smoke" / "seed0" / pipeline.UNFINISHED / "01_vae.metrics.json").read_text())
+    assert record["status"] == "failed" and "killed" in record["error"]   # what the index shows
+    assert [r["stem"] for r in pipeline.index_rows("smoke") if r["status"] == "failed"] == ["01_vae"]
+
+
+def test_options_that_cannot_work_are_refused_before_anything_starts(tmp_path, monkeypatch):
+    tasks = tasks_for(tmp_path / "runs.jsonl")
+    too_many = executors.cores() + 1
+    with pytest.raises(config.ParameterError, match=f"--jobs {too_many}: this machine has {executors.cores()} CPU cores"):
+        executors.check_options(executors.Options(jobs=too_many), tasks)
+    monkeypatch.setenv("PATH", str(tmp_path))   # no Slurm tools here
+    with pytest.raises(config.ParameterError, match="--executor slurm needs Slurm's sbatch, srun, sacct, scancel"):
+        executors.check_options(executors.Options(executor="slurm"), tasks)
+
+
+# ------------------------------------------------------------------ real notebooks
+
+def test_jobs_2_gives_the_sequential_numbers_in_order(smoke_run, tmp_path, capsys):
+    status, sequential = smoke_run
+    assert status == 0
+    started = time.time()
+    assert pipeline.main(["--profile", "smoke", "--seeds", "0", "--jobs", "2", "--reports-dir", str(tmp_path)]) == 0
+    print(f"--jobs 2, seed 0: {time.time() - started:.0f} s", file=sys.stderr)
+    parallel = tmp_path / "smoke"
+    for stem in config.notebook_stems():
+        if stem == paths.SUMMARY_STEM:
+            continue
+        ours, theirs = (json.loads((root / "seed0" / f"{stem}.metrics.json").read_text()) for root in (parallel, sequential))
+        assert ours["environment"]["torch_threads"] == theirs["environment"]["torch_threads"] == executors.CPU_THREADS
+        assert numbers(ours) == numbers(theirs), stem
+    summary = json.loads((parallel / "summary.metrics.json").read_text())
+    assert summary["status"] == "ok" and summary["seeds"] == [0]
+    lines = capsys.readouterr().out.splitlines()
+    position = {(stem, what): i for i, line in enumerate(lines)
+                for stem, what in re.findall(r"\] (\w+)(?: \(seed 0\))?: (running|ok) ", line)}
+    assert position[("04_wgan", "running")] > position[("03_gan_pixelshuffle", "ok")]
+    assert position[("06_summary", "running")] > max(v for (s, w), v in position.items() if w == "ok" and s != "06_summary")
+
+
+def batch(tmp_path, *args, env=None):
+    """The batch as ./run_all.sh starts it, in its own process group (as a terminal's foreground job)."""
+    return subprocess.Popen([sys.executable, "-m", "nbhelpers.pipeline", "--profile", "smoke", "--seeds", "0",
+                             "--reports-dir", str(tmp_path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=paths.REPO_ROOT, start_new_session=True, env=env)
+
+
+def wait_for_lines(process, pattern, count, timeout=240):
+    """The first ``count`` matches of ``pattern`` in the batch's output, read as it comes."""
+    found, deadline = [], time.time() + timeout
+    while len(found) < count:
+        line = process.stdout.readline()
+        assert line and time.time() < deadline, f"the batch ended or stalled before {count} x {pattern}"
+        found += re.findall(pattern, line)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_ctrl_c_cancels_every_job_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    process = batch(tmp_path, "--jobs", "2", "--only", "01_vae", "--only", "02_controlvae")
+    jobs = [int(pid) for pid in wait_for_lines(process, r": running \(job (\d+),", 2)]
+    time.sleep(3)   # both kernels at work
+    os.killpg(process.pid, signal.SIGINT)   # what Ctrl-C in a terminal does
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 130, err
+    assert re.search(r"cancelled 2 running job\(s\) with SIGINT: 01_vae \(seed 0\) \[job \d+\], 02_controlvae", err)
+    assert not any(alive(pid) for pid in jobs)
+    statuses = {(r["stem"], r["status"]) for r in pipeline.index_rows("smoke")}
+    assert statuses >= {("01_vae", "interrupted"), ("02_controlvae", "interrupted")}, statuses
