@@ -167,7 +167,7 @@ class Batch:
             self.executor.update_parameters(timeout_min=LOCAL_TIME_LIMIT_MIN, stderr_to_stdout=True)
         self.pending = list(tasks)
         self.running = {}   # key: (task, job, slot, submitted at)
-        self.rows, self.shown = {}, {}
+        self.rows, self.shown, self.echoed = {}, {}, {}
 
     def run(self) -> list[dict]:
         try:
@@ -216,10 +216,26 @@ class Batch:
         state = job.watcher.get_state(job.job_id, mode="cache").split()[0].upper()
         return "queued" if state in QUEUED_STATES else "running" if state in RUNNING_STATES else "ended"
 
+    def echo(self, task: Task, job) -> None:
+        """Show what a job printed since the last poll (its cells' progress and epoch lines, as
+        a run one at a time shows them in the terminal)."""
+        path = Path(job.paths.stdout)
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            handle.seek(self.echoed.get(task.key, 0))
+            data = handle.read()
+        complete = data[:data.rfind(b"\n") + 1]          # whole lines only; the rest next time
+        self.echoed[task.key] = self.echoed.get(task.key, 0) + len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            if line.startswith("    ["):             # progress lines; the job's own status lines are ours to print
+                print(line, flush=True)
+
     def poll(self) -> None:
         if self.slurm and self.running:
             self.executor.job_class.watcher.update()   # one sacct call for every job
         for key, (task, job, slot, submitted) in list(self.running.items()):
+            self.echo(task, job)
             phase = self.phase(job)
             if phase != "ended":
                 self.show(task, job, phase)

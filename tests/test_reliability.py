@@ -1,5 +1,6 @@
 """Reruns, interruptions, bad values and damaged files on the smoke profile (issue 18): nothing
-lost, nothing stale, nothing silently wrong. Each test runs real notebooks into its own folder."""
+lost, nothing stale, nothing silently wrong. Each test runs real notebooks into its own folder,
+one at a time (``--jobs 1``: the kernels are the batch's children; jobs: test_executors.py)."""
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ GAN = "03_gan_pixelshuffle"
 
 
 def batch(root, *args):
-    return pipeline.main(["--profile", "smoke", "--reports-dir", str(root), *args])
+    return pipeline.main(["--profile", "smoke", "--jobs", "1", "--reports-dir", str(root), *args])
 
 
 def record(root, stem, attempt=""):
@@ -27,7 +28,8 @@ def record(root, stem, attempt=""):
 
 def start_batch(root, *args):
     """The batch as its own process group (as a terminal runs it), its output piped."""
-    command = [sys.executable, "-m", "nbhelpers.pipeline", "--profile", "smoke", "--reports-dir", str(root), *args]
+    command = [sys.executable, "-m", "nbhelpers.pipeline", "--profile", "smoke", "--jobs", "1", "--reports-dir", str(root),
+               *args]
     return subprocess.Popen(command, cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
