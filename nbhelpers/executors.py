@@ -166,6 +166,9 @@ class Batch:
             self.executor = submitit.LocalExecutor(folder=self.folder)
             self.executor.update_parameters(timeout_min=LOCAL_TIME_LIMIT_MIN, stderr_to_stdout=True)
         self.pending = list(tasks)
+        # Of the tasks ready together, those that others wait for go first (03 before 01 and 02:
+        # 04 and 05 wait for it), so that the longest chain starts as early as it can.
+        self.waiting_for = {task.key: sum(task.key in other.after for other in tasks) for task in tasks}
         self.running = {}   # key: (task, job, slot, submitted at)
         self.rows, self.shown, self.echoed = {}, {}, {}
 
@@ -181,7 +184,8 @@ class Batch:
         return [self.rows[task.key] for task in self.tasks]
 
     def submit_ready(self) -> None:
-        ready = [t for t in self.pending if all(key in self.rows for key in t.after)]
+        ready = sorted((t for t in self.pending if all(key in self.rows for key in t.after)),
+                       key=lambda t: -self.waiting_for[t.key])
         if not self.slurm:
             free = [slot for slot in range(self.options.jobs) if slot not in {s for _, _, s, _ in self.running.values()}]
             ready = ready[:len(free)]

@@ -85,6 +85,15 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def point_tests_at(env: dict, monkeypatch) -> None:
+    """Make this process's environment exactly ``env`` for one test (pytest's ``monkeypatch``
+    restores it): submitit runs sbatch and sacct with the process's own environment."""
+    for key in [key for key in os.environ if key not in env]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
 def _free_ports(count: int) -> list[int]:
     """`count` distinct TCP ports free on 127.0.0.1 right now (all held open until all are picked)."""
     held = []

@@ -2,7 +2,6 @@
 jobs give the numbers of a sequential run; a job killed with scancel is a failed run; Ctrl-C
 cancels the batch's jobs with scancel. One cluster serves the module."""
 import json
-import os
 import re
 import signal
 import subprocess
@@ -28,10 +27,7 @@ def cluster():
 @pytest.fixture
 def slurm_env(cluster, monkeypatch, tmp_path):
     """This process's environment pointed at the cluster (submitit runs sbatch and sacct with it)."""
-    for key in [key for key in os.environ if key not in cluster]:
-        monkeypatch.delenv(key)
-    for key, value in cluster.items():
-        monkeypatch.setenv(key, value)
+    slurm_cluster.point_tests_at(cluster, monkeypatch)
     monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
     submitit.SlurmJob.watcher.clear()   # job ids restart with each test cluster
     return {**cluster, "NBH_REPORTS_DIR": str(tmp_path)}

@@ -6,7 +6,6 @@ and returns its value; a job killed with scancel shows as CANCELLED and its resu
 arrays run. One cluster serves the whole module (start-up takes a few seconds).
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -32,10 +31,7 @@ def slurm_env():
 def executor(slurm_env, monkeypatch, tmp_path):
     """A submitit AutoExecutor on the local cluster. submitit runs sbatch and sacct with this
     process's own environment, so os.environ is pointed at the cluster for the test."""
-    for key in [key for key in os.environ if key not in slurm_env]:
-        monkeypatch.delenv(key)
-    for key, value in slurm_env.items():
-        monkeypatch.setenv(key, value)
+    slurm_cluster.point_tests_at(slurm_env, monkeypatch)
     # submitit caches job states in one watcher per process, keyed by job id; another cluster
     # in the same process would reuse the ids.
     submitit.SlurmJob.watcher.clear()
