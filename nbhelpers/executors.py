@@ -304,8 +304,7 @@ def record_lost(task: Task, status: str, error: str, since: float) -> dict:
     elif written:
         metrics = outputs.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
     else:
-        stages = sorted((p for p in (folder / ".attempts").glob(f"{name}-*") if p.stat().st_mtime >= since),
-                        key=lambda p: p.stat().st_mtime)
+        stages = pipeline.stages_since(folder, task.stem, since)
         if stages:
             return pipeline.finish_attempt(task.stem, task.seed, task.profile, stages[-1], status, error, seconds)[0]
         pipeline.discard(unfinished, task.stem)

@@ -46,6 +46,7 @@ def reports_root() -> Path:
 
 SUMMARY_STEM = "06_summary"   # the cross-notebook summary: one per profile, not per seed
 DRY_RUN_VARIABLE, STAGE_VARIABLE, FRESH_VARIABLE = "NBH_DRY_RUN", "NBH_STAGE_DIR", "NBH_FRESH"
+STAGE_FOR_VARIABLE = "NBH_STAGE_DIR_FOR"   # the run folder the stage's files move to when it ends
 
 
 def dry_run() -> bool:
@@ -86,7 +87,7 @@ def checkpoint_folder(out_dir) -> Path:
     (``<run folder>/<name>/``): ``<run folder>/checkpoints/<name>/``, where ``<run folder>`` is
     the final one even while a batch writes the outputs into its stage."""
     out_dir = Path(out_dir).resolve()
-    stage, final = stage_dir(), os.environ.get(STAGE_VARIABLE + "_FOR")
+    stage, final = stage_dir(), os.environ.get(STAGE_FOR_VARIABLE)
     folder = Path(final) if stage is not None and final and out_dir.parent == stage else out_dir.parent
     path = folder / "checkpoints" / out_dir.name
     path.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,7 @@ def display(path) -> str:
     repository, never the machine's absolute path where either contains it."""
     path = Path(path).resolve()
     stage = stage_dir()
-    if stage is not None and path.is_relative_to(stage) and (final := os.environ.get(STAGE_VARIABLE + "_FOR")):
+    if stage is not None and path.is_relative_to(stage) and (final := os.environ.get(STAGE_FOR_VARIABLE)):
         path = Path(final) / path.relative_to(stage)      # where it will be once moved into place
     for base, shown in ((reports_root().resolve(), "reports"), (REPO_ROOT, ".")):
         if path.is_relative_to(base):

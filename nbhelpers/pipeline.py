@@ -220,10 +220,19 @@ def discard(folder: Path, stem: str) -> None:
             path.unlink()
 
 
+ATTEMPTS = ".attempts"   # seed<k>/.attempts/<name>-*/: the stages of runs in progress
+
+
 def stage_for(folder: Path, stem: str) -> Path:
     """A new, private folder for one attempt (hidden beside the reports it may replace)."""
-    (folder / ".attempts").mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ".attempts"))
+    (folder / ATTEMPTS).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ATTEMPTS))
+
+
+def stages_since(folder: Path, stem: str, since: float) -> list[Path]:
+    """The stages of ``stem`` in ``folder`` made or changed after ``since``, oldest first."""
+    found = [p for p in (folder / ATTEMPTS).glob(f"{report_name(stem)}-*") if p.stat().st_mtime >= since]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
 
 
 class kernel_environment:
@@ -309,7 +318,7 @@ def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str)
     stage = stage_for(folder, stem)
     print(f"{label} {where}: running (log {paths.display(stage / (name + '.log'))})", flush=True)
     started = time.time()
-    with kernel_environment(**{paths.STAGE_VARIABLE: str(stage), paths.STAGE_VARIABLE + "_FOR": str(folder)}):
+    with kernel_environment(**{paths.STAGE_VARIABLE: str(stage), paths.STAGE_FOR_VARIABLE: str(folder)}):
         status, error = execute(stem, params, stage, label=f"{label} {stem}" + (f" s{seed}" if seed is not None else ""))
     seconds = time.time() - started
     row, page = finish_attempt(stem, seed, profile, stage, status, error, seconds)
