@@ -146,6 +146,27 @@ def where(task: Task) -> str:
     return task.stem + (f" (seed {task.seed})" if task.seed is not None else "")
 
 
+def slurm_job_class():
+    """submitit's SlurmJob, with a watcher that trusts a task's own sacct line over its array's.
+
+    While an array's first task runs, sacct can still list the pending range of the whole array
+    after it ("4_0|RUNNING" then "4_[0-1%2]|PENDING"); submitit reads lines in order, so the
+    running task would show as queued until it ended. Range lines are read first here."""
+    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+
+    class OwnLineFirst(SlurmInfoWatcher):
+        def read_info(self, string):
+            text = string if isinstance(string, str) else string.decode()
+            header, *lines = text.splitlines() or [""]
+            ranges = [line for line in lines if "[" in line.split("|")[0]]
+            singles = [line for line in lines if "[" not in line.split("|")[0]]
+            return super().read_info("\n".join([header, *ranges, *singles]))
+
+    class Job(SlurmJob):
+        watcher = OwnLineFirst(delay_s=600)
+    return Job
+
+
 class Batch:
     """The tasks as submitit jobs: submitted when their ``after`` tasks have ended (locally at
     most ``options.jobs`` at once, each in a slot that decides its GPU), polled until all ended."""
@@ -158,6 +179,7 @@ class Batch:
         self.folder = profile_folder(tasks[0].profile) / ".jobs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         if self.slurm:
             self.executor = submitit.SlurmExecutor(folder=self.folder)
+            self.executor.job_class = slurm_job_class()
             requests = {"gpus_per_node": options.slurm_gpus_per_job} if options.slurm_gpus_per_job else {"cpus_per_task": CPU_THREADS}
             optional = {"partition": options.slurm_partition, "account": options.slurm_account}
             self.executor.update_parameters(job_name="nbhelpers", time=options.slurm_time, stderr_to_stdout=True,

@@ -154,6 +154,7 @@ def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str
                 stdout_file=log, stderr_file=log)
         return "ok", None
     except KeyboardInterrupt:
+        asyncio_log_into(folder / f"{name}.log")
         return "interrupted", "interrupted (Ctrl-C or SIGTERM)"
     except PapermillExecutionError as error:
         if error.ename == "KeyboardInterrupt":   # the kernel got the terminal's SIGINT first
@@ -163,6 +164,19 @@ def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str
         return "failed", f"{type(error).__name__}: {error}"
     finally:
         follower.stop()
+
+
+def asyncio_log_into(path: Path) -> None:
+    """After Ctrl-C, nbclient's abandoned cell task ends with DeadKernelError once the kernel is
+    shut down, and asyncio logs "Task exception was never retrieved" with its traceback when
+    the task is collected. That belongs in the run's log, not the terminal: asyncio's logger
+    writes there from now on (the batch is stopping), and the task is collected here."""
+    import gc
+    import logging
+    logger = logging.getLogger("asyncio")
+    logger.handlers = [logging.FileHandler(path)]
+    logger.propagate = False
+    gc.collect()
 
 
 @contextlib.contextmanager

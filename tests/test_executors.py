@@ -171,3 +171,13 @@ def test_ctrl_c_cancels_every_job_and_says_so(tmp_path, monkeypatch):
     assert not any(alive(pid) for pid in jobs)
     statuses = {(r["stem"], r["status"]) for r in pipeline.index_rows("smoke")}
     assert statuses >= {("01_vae", "interrupted"), ("02_controlvae", "interrupted")}, statuses
+
+
+def test_a_running_array_task_shows_as_running_while_sacct_still_lists_its_arrays_pending_range():
+    # What sacct printed on the test cluster while task 0 of array 4 ran and task 1 waited
+    # (slurmdbd still listed the range's pending record after the task's own line).
+    printed = ("JobID|State|NodeList\n1_2|RUNNING|localnode\n1_2.batch|RUNNING|localnode\n"
+               "4_0|RUNNING|localnode\n4_0.batch|RUNNING|localnode\n4_0.0|RUNNING|localnode\n"
+               "4_[0-1%2]|PENDING|None assigned\n")
+    states = {job: info["State"] for job, info in executors.slurm_job_class().watcher.read_info(printed).items()}
+    assert states == {"1_2": "RUNNING", "4_0": "RUNNING", "4_1": "PENDING"}

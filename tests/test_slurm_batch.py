@@ -49,10 +49,14 @@ def test_the_smoke_notebooks_as_slurm_jobs_give_the_sequential_numbers(smoke_run
             assert numbers(ours) == numbers(theirs), stem
     assert (tmp_path / "smoke" / "seed0" / "05_ssgan.html").exists() and (tmp_path / "smoke" / "index.html").exists()
     shown = capsys.readouterr().out
-    # 01, 02 and 03 together in one array; its states as they change, with each job's log
-    assert re.search(r"01_vae \(seed 0\): queued \(job (\d+)_0, log reports/smoke/\.jobs/.+_log\.out\)", shown)
-    assert re.search(r"03_gan_pixelshuffle \(seed 0\): queued \(job \d+_2,", shown)
-    assert re.search(r"04_wgan \(seed 0\): running \(job \d+_0,", shown)   # 04 and 05: an array of their own
+    # 01, 02 and 03 together in one array, 03 first (04 and 05 wait for it); its states as they
+    # change, with each job's log
+    arrays = {stem: re.search(rf"{stem} \(seed 0\): queued \(job (\d+)_(\d), log reports/smoke/\.jobs/.+_log\.out\)",
+                              shown) for stem in ("03_gan_pixelshuffle", "01_vae", "02_controlvae")}
+    assert all(arrays.values()), shown
+    assert len({found.group(1) for found in arrays.values()}) == 1, shown
+    assert [found.group(2) for found in arrays.values()] == ["0", "1", "2"], shown
+    assert re.search(r"04_wgan \(seed 0\): running \(job \d+_0,", shown), shown   # 04 and 05: an array of their own
     assert re.search(r"05_ssgan \(seed 0\): ok in \d+ s", shown)
 
 
