@@ -158,9 +158,8 @@ def slurm_job_class():
         def read_info(self, string):
             text = string if isinstance(string, str) else string.decode()
             header, *lines = text.splitlines() or [""]
-            ranges = [line for line in lines if "[" in line.split("|")[0]]
-            singles = [line for line in lines if "[" not in line.split("|")[0]]
-            return super().read_info("\n".join([header, *ranges, *singles]))
+            lines.sort(key=lambda line: "[" not in line.split("|")[0])   # stable: ranges, then the rest
+            return super().read_info("\n".join([header, *lines]))
 
     class Job(SlurmJob):
         watcher = OwnLineFirst(delay_s=600)
