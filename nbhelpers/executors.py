@@ -146,6 +146,18 @@ def where(task: Task) -> str:
     return task.stem + (f" (seed {task.seed})" if task.seed is not None else "")
 
 
+def slurm_phase(state: str, log_exists: bool) -> str:
+    """queued, running or ended, from sacct's state and whether the job's log exists yet.
+
+    sacct reads slurmdbd's records, which can trail the controller: on a busy machine (CI) a
+    24-second job stayed pending in sacct until it ended. slurmd creates the job's log as it
+    launches the job, so a log proves that a job sacct still calls pending (or does not list) runs."""
+    state = state.split()[0].upper()
+    if state in QUEUED_STATES:
+        return "running" if log_exists and state in {"PENDING", "UNKNOWN"} else "queued"
+    return "running" if state in RUNNING_STATES else "ended"
+
+
 def slurm_job_class():
     """submitit's SlurmJob, with a watcher that trusts a task's own sacct line over its array's.
 
@@ -238,8 +250,7 @@ class Batch:
             return "ended"
         if not self.slurm:
             return "running" if job.state == "RUNNING" else "ended"
-        state = job.watcher.get_state(job.job_id, mode="cache").split()[0].upper()
-        return "queued" if state in QUEUED_STATES else "running" if state in RUNNING_STATES else "ended"
+        return slurm_phase(job.watcher.get_state(job.job_id, mode="cache"), Path(job.paths.stdout).exists())
 
     def echo(self, task: Task, job) -> None:
         """Show what a job printed since the last poll (its cells' progress and epoch lines, as

@@ -181,3 +181,15 @@ def test_a_running_array_task_shows_as_running_while_sacct_still_lists_its_array
                "4_[0-1%2]|PENDING|None assigned\n")
     states = {job: info["State"] for job, info in executors.slurm_job_class().watcher.read_info(printed).items()}
     assert states == {"1_2": "RUNNING", "4_0": "RUNNING", "4_1": "PENDING"}
+
+
+def test_a_job_whose_log_exists_runs_even_while_sacct_still_calls_it_pending():
+    # slurmd writes the log as it launches the job; sacct's records can trail it (CI showed a
+    # 24-second job as pending until it ended).
+    assert executors.slurm_phase("PENDING", log_exists=True) == "running"
+    assert executors.slurm_phase("UNKNOWN", log_exists=True) == "running"
+    assert executors.slurm_phase("PENDING", log_exists=False) == "queued"
+    assert executors.slurm_phase("REQUEUED", log_exists=True) == "queued"   # a new try, not yet started
+    assert executors.slurm_phase("RUNNING", log_exists=False) == "running"
+    assert executors.slurm_phase("CANCELLED by 0", log_exists=True) == "ended"
+    assert executors.slurm_phase("COMPLETED", log_exists=True) == "ended"
