@@ -239,10 +239,10 @@ class Batch:
             self.show(task, job, "queued" if self.slurm else "running")
 
     def show(self, task: Task, job, phase: str) -> None:
-        from .paths import display
+        from .paths import in_terminal
         if self.shown.get(task.key) != phase:
             self.shown[task.key] = phase
-            print(f"{task.label} {where(task)}: {phase} (job {job.job_id}, log {display(job.paths.stdout)})", flush=True)
+            print(f"{task.label} {where(task)}: {phase} (job {job.job_id}, log {in_terminal(job.paths.stdout)})", flush=True)
 
     def phase(self, job) -> str:
         """queued, running or ended."""

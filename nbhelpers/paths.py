@@ -107,6 +107,13 @@ def notebook_output_dir(profile: str, stem: str, seed: int | None) -> Path:
     return path
 
 
+def in_terminal(path) -> str:
+    """A path as the batch prints it: relative to the working directory when under it, else
+    absolute, so that it opens from where the command ran (``display`` is for the reports)."""
+    path, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+
 def display(path) -> str:
     """A path as a report shows it: relative to the reports root (``reports/...``) or to the
     repository, never the machine's absolute path where either contains it."""

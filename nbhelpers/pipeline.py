@@ -330,13 +330,13 @@ def run_one(stem: str, seed: int | None, params: dict, profile: str, label: str)
     folder, name = run_folder(profile, seed), report_name(stem)
     where = f"{stem}" + (f" (seed {seed})" if seed is not None else "")
     stage = stage_for(folder, stem)
-    print(f"{label} {where}: running (log {paths.display(stage / (name + '.log'))})", flush=True)
+    print(f"{label} {where}: running (log {paths.in_terminal(stage / (name + '.log'))})", flush=True)
     started = time.time()
     with kernel_environment(**{paths.STAGE_VARIABLE: str(stage), paths.STAGE_FOR_VARIABLE: str(folder)}):
         status, error = execute(stem, params, stage, label=f"{label} {stem}" + (f" s{seed}" if seed is not None else ""))
     seconds = time.time() - started
     row, page = finish_attempt(stem, seed, profile, stage, status, error, seconds)
-    shown = paths.display(page) if page else None
+    shown = paths.in_terminal(page) if page else None
     print(f"{label} {where}: {row['status']} in {seconds:.0f} s"
           f"{' -> ' + shown if shown else ''}{' | ' + row['error'] if row['error'] else ''}", flush=True)
     if row["status"] == "interrupted":
@@ -531,7 +531,7 @@ class BatchLock:
             self.handle.seek(0)
             holder = self.handle.read().strip() or "another process"
             self.handle.close()
-            raise config.ParameterError(f"another batch is writing to {paths.display(self.path.parent)} ({holder}); "
+            raise config.ParameterError(f"another batch is writing to {paths.in_terminal(self.path.parent)} ({holder}); "
                                         "wait for it to end, or pass another --reports-dir") from None
         self.handle.seek(0)
         self.handle.truncate()
@@ -602,7 +602,7 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list, options: execut
     studies = sorted({t.stem for t in tasks if t.seed is not None})
     at_once = "Slurm jobs" if options.executor == "slurm" else f"{options.jobs} at a time"
     print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {len(studies)} notebook(s) x seeds {seeds}, "
-          f"then the summary ({at_once}) -> {paths.display(out_dir)}")
+          f"then the summary ({at_once}) -> {paths.in_terminal(out_dir)}")
     started_all = time.time()
     try:
         interrupt_on_sigterm()
@@ -614,12 +614,12 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list, options: execut
         row = getattr(interruption, "row", None)
         stopped = (f"{row['stem']}" + (f" (seed {row['seed']})" if row["seed"] is not None else "") +
                    f" stopped ({row['error']}), its attempt kept in unfinished/" if row else "stopped")
-        print(f"\ninterrupted: {stopped}; earlier reports are intact (index {paths.display(index_page)}); "
+        print(f"\ninterrupted: {stopped}; earlier reports are intact (index {paths.in_terminal(index_page)}); "
               "the same command resumes from the GAN checkpoints", file=sys.stderr)
         return 130
     index_page = write_index(out_dir, profile, index_rows(profile, since=started_all))
     report_rows(rows, profile, started_all)
-    print(f"index: {paths.display(index_page)}")
+    print(f"index: {paths.in_terminal(index_page)}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 

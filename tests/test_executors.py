@@ -83,7 +83,7 @@ def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(reports, tmp_
     assert {r["threads"] for r in runs.values()} == {str(executors.CPU_THREADS)}
     assert {r["reports"] for r in runs.values()} == {str(reports)}   # the batch's settings reach the job
     shown = capsys.readouterr().out
-    assert re.search(r"\[3/5\] 04_wgan \(seed 0\): running \(job \d+, log reports/smoke/\.jobs/.+_log\.out\)", shown)
+    assert re.search(r"\[3/5\] 04_wgan \(seed 0\): running \(job \d+, log \S+/smoke/\.jobs/.+_log\.out\)", shown)
     started = re.findall(r"\] (\w+) \(seed 0\): running", shown)
     assert started[:2] == ["03_gan_pixelshuffle", "01_vae"]   # what others wait for goes first
 

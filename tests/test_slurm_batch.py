@@ -51,7 +51,7 @@ def test_the_smoke_notebooks_as_slurm_jobs_give_the_sequential_numbers(smoke_run
     shown = capsys.readouterr().out
     # 01, 02 and 03 together in one array, 03 first (04 and 05 wait for it); its states as they
     # change, with each job's log
-    arrays = {stem: re.search(rf"{stem} \(seed 0\): queued \(job (\d+)_(\d), log reports/smoke/\.jobs/.+_log\.out\)",
+    arrays = {stem: re.search(rf"{stem} \(seed 0\): queued \(job (\d+)_(\d), log \S+/smoke/\.jobs/.+_log\.out\)",
                               shown) for stem in ("03_gan_pixelshuffle", "01_vae", "02_controlvae")}
     assert all(arrays.values()), shown
     assert len({found.group(1) for found in arrays.values()}) == 1, shown
