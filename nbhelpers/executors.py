@@ -1,10 +1,12 @@
-"""Where the batch's notebook runs execute: one after another here (the default), several at
-once on this machine (``--jobs N``), or as Slurm jobs (``--executor slurm``), through submitit.
+"""Where the batch's notebook runs execute: one after another here (``--jobs 1``), several at
+once on this machine (``--jobs N``, by default one per core on CPU), or as Slurm jobs
+(``--executor slurm``), through submitit.
 
 The unit of work is a ``Task``: one notebook for one seed and profile, run by
 ``pipeline.run_one`` (which stages, executes, renders and records it and returns its index row).
 A task starts only after the tasks it ``after`` names have ended, whatever their outcome (04 and
-05 of a seed after 03 of that seed; the summary after everything).
+05 of a seed after 03 of that seed; the summary after everything). Of the tasks ready together,
+the one heading the longest expected chain starts first (``chain_seconds``).
 
 Several at once or on Slurm, each run is a submitit job: a process of its own that calls
 ``run_job`` (module-level, so that submitit pickles it by reference) with the batch's ``NBH_*``
@@ -36,6 +38,10 @@ CANCEL_WAIT_SECONDS = 60              # after Ctrl-C, how long the cancelled job
 # Slurm states (sacct) of a job that has not started yet, and of one that runs; any other has ended.
 QUEUED_STATES = {"PENDING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED", "UNKNOWN", "READY"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT"}
+# What a run takes before this profile has timed each notebook, for the order of ready runs only:
+# seconds of the cpu profile with two runs at a time on two cores (commit 2f0e1a9).
+FIRST_GUESS_SECONDS = {"01_vae": 284, "02_controlvae": 455, "03_gan_pixelshuffle": 476, "04_wgan": 438,
+                       "05_ssgan": 784, "06_summary": 19}
 
 
 @dataclass
@@ -142,6 +148,31 @@ def run_tasks(tasks: list[Task], options: Options, run_one) -> list[dict]:
     return Batch(tasks, options, run_one, gpus).run()
 
 
+def expected_seconds(tasks: list[Task]) -> dict:
+    """How long each task should take: its notebook's finished runs of this profile when every
+    notebook of the batch has one (results.typical_seconds), else FIRST_GUESS_SECONDS."""
+    from .results import typical_seconds
+    timed = {task.key: typical_seconds(task.profile, task.stem) for task in tasks}
+    if all(timed.values()):
+        return timed
+    return {task.key: FIRST_GUESS_SECONDS.get(task.stem, 0) for task in tasks}
+
+
+def chain_seconds(tasks: list[Task], expected: dict) -> dict:
+    """For each task, the expected seconds from its start to the end of the longest chain of
+    tasks that wait for it: chain(t) = expected(t) + max(chain(u) for u waiting for t), 0 if none.
+    Starting the ready task with the longest chain first keeps the critical path moving (on the
+    cpu profile 03 -> 05 is the longest: 03 first, then 02, the longer of 01 and 02)."""
+    chain = {}
+    def length(task: Task) -> float:
+        if task.key not in chain:
+            chain[task.key] = expected[task.key] + max((length(u) for u in tasks if task.key in u.after), default=0)
+        return chain[task.key]
+    for task in tasks:
+        length(task)
+    return chain
+
+
 def where(task: Task) -> str:
     return task.stem + (f" (seed {task.seed})" if task.seed is not None else "")
 
@@ -199,9 +230,7 @@ class Batch:
             self.executor = submitit.LocalExecutor(folder=self.folder)
             self.executor.update_parameters(timeout_min=LOCAL_TIME_LIMIT_MIN, stderr_to_stdout=True)
         self.pending = list(tasks)
-        # Of the tasks ready together, those that others wait for go first (03 before 01 and 02:
-        # 04 and 05 wait for it), so that the longest chain starts as early as it can.
-        self.waiting_for = {task.key: sum(task.key in other.after for other in tasks) for task in tasks}
+        self.chain = chain_seconds(tasks, expected_seconds(tasks))   # the longest chain starts first
         self.running = {}   # key: (task, job, slot, submitted at)
         self.rows, self.shown, self.echoed = {}, {}, {}
 
@@ -218,7 +247,7 @@ class Batch:
 
     def submit_ready(self) -> None:
         ready = sorted((t for t in self.pending if all(key in self.rows for key in t.after)),
-                       key=lambda t: -self.waiting_for[t.key])
+                       key=lambda t: -self.chain[t.key])
         if not self.slurm:
             free = [slot for slot in range(self.options.jobs) if slot not in {s for _, _, s, _ in self.running.values()}]
             ready = ready[:len(free)]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import coverage as cov
-from .paths import profile_folder, report_name, run_folder
+from .paths import SUMMARY_STEM, profile_folder, report_name, run_folder
 
 
 # ----------------------------------------------------------------------------- records
@@ -51,6 +51,14 @@ def load(profile: str, stem: str, seed: int | None, finished: bool = True) -> di
     if record is None or (finished and record.get("status") != "ok"):
         return None
     return record
+
+
+def typical_seconds(profile: str, stem: str) -> float | None:
+    """How long the notebook's finished runs of this profile took (the median over the seeds on
+    disk), or None before its first."""
+    seeds = [None] if stem == SUMMARY_STEM else seeds_present(profile)
+    taken = [r["wall_seconds"] for seed in seeds if (r := load(profile, stem, seed)) and r.get("wall_seconds")]
+    return float(np.median(taken)) if taken else None
 
 
 def exported_samples(profile: str, stem: str, seed: int, name: str, count: int = 100):

@@ -13,7 +13,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from nbhelpers import config, executors, paths, pipeline
+from nbhelpers import config, executors, paths, pipeline, results
 
 # The stand-in runs below travel to the jobs by value (this module is not importable there).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -85,7 +85,8 @@ def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(reports, tmp_
     shown = capsys.readouterr().out
     assert re.search(r"\[3/5\] 04_wgan \(seed 0\): running \(job \d+, log \S+/smoke/\.jobs/.+_log\.out\)", shown)
     started = re.findall(r"\] (\w+) \(seed 0\): running", shown)
-    assert started[:2] == ["03_gan_pixelshuffle", "01_vae"]   # what others wait for goes first
+    # the longest chain first: 03 (04 and 05 wait for it), and once it ended 05 before 04
+    assert started == ["03_gan_pixelshuffle", "01_vae", "05_ssgan", "04_wgan"]
 
 
 def test_a_killed_job_is_a_failed_run_and_the_others_go_on(reports, tmp_path):
@@ -193,3 +194,25 @@ def test_a_job_whose_log_exists_runs_even_while_sacct_still_calls_it_pending():
     assert executors.slurm_phase("RUNNING", log_exists=False) == "running"
     assert executors.slurm_phase("CANCELLED by 0", log_exists=True) == "ended"
     assert executors.slurm_phase("COMPLETED", log_exists=True) == "ended"
+
+
+def test_the_ready_run_heading_the_longest_chain_goes_first_timed_by_this_profiles_records(reports, tmp_path):
+    tasks = tasks_for(tmp_path / "runs.jsonl")
+    first_guess = executors.chain_seconds(tasks, executors.expected_seconds(tasks))
+    guess = executors.FIRST_GUESS_SECONDS
+    assert first_guess[("03_gan_pixelshuffle", 0)] == guess["03_gan_pixelshuffle"] + guess["05_ssgan"] + guess["06_summary"]
+    assert first_guess[("05_ssgan", 0)] > first_guess[("04_wgan", 0)]
+    # once every notebook of the batch has a finished run on this profile, its times decide
+    taken = {"01_vae": 30, "03_gan_pixelshuffle": 20, "04_wgan": 50, "05_ssgan": 10, paths.SUMMARY_STEM: 5}
+    for task in tasks:
+        for seed, factor in ((task.seed, 1), (7, 3), (8, 1)) if task.seed is not None else ((None, 1),):
+            record = results.record_path("smoke", task.stem, seed)
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({"status": "ok", "wall_seconds": taken[task.stem] * factor}))
+    expected = executors.expected_seconds(tasks)
+    assert expected[("04_wgan", 0)] == 50   # the median over seeds 0, 7 and 8
+    chain = executors.chain_seconds(tasks, expected)
+    assert chain[("03_gan_pixelshuffle", 0)] == 20 + 50 + 5 and chain[("01_vae", 0)] == 30 + 5
+    assert chain[("04_wgan", 0)] > chain[("05_ssgan", 0)]
+    results.record_path("smoke", "05_ssgan", 0).write_text(json.dumps({"status": "failed", "wall_seconds": 3}))
+    assert executors.expected_seconds(tasks)[("05_ssgan", 0)] == 10 * 2   # failed runs do not count

@@ -49,14 +49,14 @@ def test_the_smoke_notebooks_as_slurm_jobs_give_the_sequential_numbers(smoke_run
             assert numbers(ours) == numbers(theirs), stem
     assert (tmp_path / "smoke" / "seed0" / "05_ssgan.html").exists() and (tmp_path / "smoke" / "index.html").exists()
     shown = capsys.readouterr().out
-    # 01, 02 and 03 together in one array, 03 first (04 and 05 wait for it); its states as they
-    # change, with each job's log
+    # 01, 02 and 03 together in one array, the longest chain first: 03 (04 and 05 wait for it),
+    # then 02 (longer than 01); its states as they change, with each job's log
     arrays = {stem: re.search(rf"{stem} \(seed 0\): queued \(job (\d+)_(\d), log \S+/smoke/\.jobs/.+_log\.out\)",
-                              shown) for stem in ("03_gan_pixelshuffle", "01_vae", "02_controlvae")}
+                              shown) for stem in ("03_gan_pixelshuffle", "02_controlvae", "01_vae")}
     assert all(arrays.values()), shown
     assert len({found.group(1) for found in arrays.values()}) == 1, shown
     assert [found.group(2) for found in arrays.values()] == ["0", "1", "2"], shown
-    assert re.search(r"04_wgan \(seed 0\): running \(job \d+_0,", shown), shown   # 04 and 05: an array of their own
+    assert re.search(r"05_ssgan \(seed 0\): running \(job \d+_0,", shown), shown   # 05 and 04: an array of their own
     assert re.search(r"05_ssgan \(seed 0\): ok in \d+ s", shown)
 
 
