@@ -82,7 +82,7 @@ PY
   echo "$stamp" > .venv/.requirements-stamp
 fi
 # Notebook outputs never reach a commit: git strips them on `git add` (nbstripout filter).
-.venv/bin/python -c 'from nbhelpers import pipeline; pipeline.install_output_filter()'
+.venv/bin/python -c 'from nbhelpers.batch import main; main.install_output_filter()'
 
 if [ "$mode" = test ]; then
   echo "==> preparing data and metric assets"
@@ -91,4 +91,4 @@ if [ "$mode" = test ]; then
   echo "==> running the tests"
   exec .venv/bin/python -m pytest "${args[@]}"
 fi
-exec .venv/bin/python -m nbhelpers.pipeline "${args[@]}"
+exec .venv/bin/python -m nbhelpers.batch "${args[@]}"

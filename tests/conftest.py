@@ -1,6 +1,7 @@
 import pytest
 
-from nbhelpers import config, pipeline
+from nbhelpers.report import config
+from nbhelpers.batch import main as pipeline
 
 SMOKE_SEEDS = (0, 1)
 

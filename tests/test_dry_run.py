@@ -1,14 +1,18 @@
 """End to end: ``./run_all.sh --profile full --dry-run``. Every notebook runs with the full
-profile's parameters at a fraction of the work (``nbhelpers.dryrun``: two batches an epoch,
+profile's parameters at a fraction of the work (``nbhelpers.batch.dryrun``: two batches an epoch,
 small sample counts, one seed), so that the full profile, which only a GPU runs for real,
 cannot break unnoticed. About 6 minutes on 2 idle CPU cores (README, "Dry run")."""
 import json
 
 import pytest
 
-from nbhelpers import config, dryrun, gan, paths, pipeline, ssgan_study, wgan_study
+from nbhelpers.report import config
+from nbhelpers.batch import dryrun, main as pipeline
+from nbhelpers.models import gan
+from nbhelpers import paths
+from nbhelpers.studies import ssgan_study, wgan_study
 from nbhelpers.bench import gpu_check
-from nbhelpers.facts import STUDY_NOTEBOOKS
+from nbhelpers.paths import STUDY_NOTEBOOKS
 
 pytestmark = [pytest.mark.notebook, pytest.mark.dryrun]
 

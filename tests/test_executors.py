@@ -13,7 +13,9 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from nbhelpers import config, executors, paths, pipeline, results
+from nbhelpers.report import config, records
+from nbhelpers.batch import executors, main as pipeline
+from nbhelpers import paths
 
 # The stand-in runs below travel to the jobs by value (this module is not importable there).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -137,7 +139,7 @@ def test_jobs_2_gives_the_sequential_numbers_in_order(smoke_run, tmp_path, capsy
 
 def batch(tmp_path, *args, env=None):
     """The batch as ./run_all.sh starts it, in its own process group (as a terminal's foreground job)."""
-    return subprocess.Popen([sys.executable, "-m", "nbhelpers.pipeline", "--profile", "smoke", "--seeds", "0",
+    return subprocess.Popen([sys.executable, "-m", "nbhelpers.batch", "--profile", "smoke", "--seeds", "0",
                              "--reports-dir", str(tmp_path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=paths.REPO_ROOT, start_new_session=True, env=env)
 
@@ -207,7 +209,7 @@ def test_the_ready_run_heading_the_longest_chain_goes_first_timed_by_this_profil
     taken = {"01_vae": 30, "03_gan_pixelshuffle": 20, "04_wgan": 50, "05_ssgan": 10, paths.SUMMARY_STEM: 5}
     for task in tasks:
         for seed, factor in ((task.seed, 1), (7, 3), (8, 1)) if task.seed is not None else ((None, 1),):
-            record = results.record_path("smoke", task.stem, seed)
+            record = records.record_path("smoke", task.stem, seed)
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps({"status": "ok", "wall_seconds": taken[task.stem] * factor}))
     expected = executors.expected_seconds(tasks)
@@ -215,5 +217,5 @@ def test_the_ready_run_heading_the_longest_chain_goes_first_timed_by_this_profil
     chain = executors.chain_seconds(tasks, expected)
     assert chain[("03_gan_pixelshuffle", 0)] == 20 + 50 + 5 and chain[("01_vae", 0)] == 30 + 5
     assert chain[("04_wgan", 0)] > chain[("05_ssgan", 0)]
-    results.record_path("smoke", "05_ssgan", 0).write_text(json.dumps({"status": "failed", "wall_seconds": 3}))
+    records.record_path("smoke", "05_ssgan", 0).write_text(json.dumps({"status": "failed", "wall_seconds": 3}))
     assert executors.expected_seconds(tasks)[("05_ssgan", 0)] == 10 * 2   # failed runs do not count

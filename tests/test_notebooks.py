@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from nbhelpers import paths, pipeline
+from nbhelpers import paths
+from nbhelpers.batch import main as pipeline
 
 pytestmark = pytest.mark.notebook
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbhelpers import render
+from nbhelpers.batch import render
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

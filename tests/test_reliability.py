@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from nbhelpers import data, paths, pipeline
+from nbhelpers import data, paths
+from nbhelpers.batch import main as pipeline
 
 pytestmark = pytest.mark.notebook
 
@@ -28,7 +29,7 @@ def record(root, stem, attempt=""):
 
 def start_batch(root, *args):
     """The batch as its own process group (as a terminal runs it), its output piped."""
-    command = [sys.executable, "-m", "nbhelpers.pipeline", "--profile", "smoke", "--jobs", "1", "--reports-dir", str(root),
+    command = [sys.executable, "-m", "nbhelpers.batch", "--profile", "smoke", "--jobs", "1", "--reports-dir", str(root),
                *args]
     return subprocess.Popen(command, cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
@@ -112,7 +113,7 @@ def test_ctrl_c_stops_cleanly_keeps_the_attempt_and_a_rerun_resumes(tmp_path):
     wait_for_line(process, "epoch 2/40")
 
     # A second batch into the same folder is refused at once, naming the one that holds it.
-    second = subprocess.run([sys.executable, "-m", "nbhelpers.pipeline", "--profile", "smoke", "--only", "01_vae",
+    second = subprocess.run([sys.executable, "-m", "nbhelpers.batch", "--profile", "smoke", "--only", "01_vae",
                              "--reports-dir", str(root)], cwd=paths.REPO_ROOT, capture_output=True, text=True,
                             timeout=120)
     assert second.returncode == 2 and f"pid {process.pid}" in second.stderr

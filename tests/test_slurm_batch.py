@@ -11,7 +11,9 @@ import pytest
 import submitit
 
 import slurm_cluster
-from nbhelpers import config, paths, pipeline
+from nbhelpers.report import config
+from nbhelpers import paths
+from nbhelpers.batch import main as pipeline
 from test_executors import batch, numbers, wait_for_lines
 
 REASON = slurm_cluster.unavailable_reason()

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 import time
 
-from .. import pipeline
+from nbhelpers.batch import main as pipeline
 
 
 def timed_batch(jobs: int, seeds: str, device: str) -> float:

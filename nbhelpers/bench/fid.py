@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .. import features, fid, inception
-from ..data import load_mnist
-from ..repro import pick_device
+from nbhelpers.metrics import features, fid, inception
+from nbhelpers.data import load_mnist
+from nbhelpers.report.context import pick_device
 
 
 class PytorchFidWrapper(torch.nn.Module):

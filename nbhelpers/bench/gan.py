@@ -1,4 +1,4 @@
-"""GAN training throughput: our engine (``nbhelpers.gan.train``) against the textbook loop
+"""GAN training throughput: our engine (``nbhelpers.models.gan.loop.train``) against the textbook loop
 (torchvision dataset + DataLoader, pytorch/examples DCGAN style) with the same networks, the
 same objective (non-saturating GAN), optimiser, batch size and number of images, measured back
 to back in one process, one run each.
@@ -22,11 +22,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from .. import data, gan
-from ..gan_losses import NonSaturatingGAN
-from ..gan_nets import Discriminator, Generator
-from ..paths import data_dir
-from ..repro import pick_device
+from nbhelpers import data
+from nbhelpers.models import gan
+from nbhelpers.models.gan.losses import NonSaturatingGAN
+from nbhelpers.models.gan.nets import Discriminator, Generator
+from nbhelpers.paths import data_dir
+from nbhelpers.report.context import pick_device
 
 LR, BETAS = 2e-4, (0.5, 0.999)
 
@@ -97,7 +98,7 @@ def main(device: str = "auto", images: int | None = None, batch_size: int = 64) 
     plain_wall, plain_cpu = _timed(device, lambda: plain_dataloader_loop(device, images, batch_size))
     print(_line("torchvision DataLoader loop", images, plain_wall, plain_cpu), flush=True)
     ours_wall, ours_cpu = _timed(device, lambda: engine_loop(device, images, batch_size))
-    print(_line("nbhelpers.gan engine", images, ours_wall, ours_cpu), flush=True)
+    print(_line("nbhelpers.models.gan.loop engine", images, ours_wall, ours_cpu), flush=True)
     result = {"device": str(device), "images": images, "batch_size": batch_size, "threads": threads,
               "plain_images_per_second": images / plain_wall, "ours_images_per_second": images / ours_wall,
               "ratio": plain_wall / ours_wall, "cpu_time_ratio": plain_cpu / ours_cpu}

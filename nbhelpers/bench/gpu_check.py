@@ -48,8 +48,9 @@ from types import SimpleNamespace
 
 import torch
 
-from .. import config, gan
-from ..facts import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
+from nbhelpers.report import config
+from nbhelpers.models import gan
+from nbhelpers.paths import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
 
 PROFILE = "full"
 GAN_EPOCHS = 3            # epochs per GAN unit: the first (warm-up, compiling) is priced apart
@@ -148,8 +149,9 @@ def _synchronised(work):
 
 def _gan_parts(kind: str, p: dict):
     """Networks, objective and engine settings of one GAN kind, built as its notebook builds them."""
-    from .. import gan_nets, gan_study, ssgan_study, wgan_study
-    from ..gan_losses import NonSaturatingGAN, SelfSupervisedGAN
+    from nbhelpers.models.gan import nets as gan_nets
+    from nbhelpers.studies import gan_study, ssgan_study, wgan_study
+    from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN
     P = SimpleNamespace(**p)
     if kind == "gan":
         torch.manual_seed(P.seed)
@@ -180,7 +182,10 @@ def gan_unit(kind: str, p: dict, images: torch.Tensor, compiled: bool, folder: P
 def measure_units(params: dict[str, dict], device: torch.device, step, folder: Path) -> dict:
     """Every unit ``workload`` counts, eager, and the compiled GAN units last (``step`` runs,
     times and records each one). Returns {"eager": {unit: s}, "compiled": {unit: s}, "fid": rows}."""
-    from .. import control, data, fid, gan_study, vae
+    from nbhelpers.models import control, vae
+    from nbhelpers import data
+    from nbhelpers.metrics import fid
+    from nbhelpers.studies import gan_study
     train_x, _ = data.load_mnist("train", device)
     test_x, _ = data.load_mnist("test", device)
     eager, compiled, rows = {}, {}, {}
@@ -282,7 +287,7 @@ class Steps:
 
 def smoke_run(folder: Path) -> dict:
     """``./run_all.sh --profile smoke`` into ``folder``: its exit status and each notebook's record."""
-    from .. import pipeline
+    from nbhelpers.batch import main as pipeline
     status = pipeline.main(["--profile", "smoke", "--reports-dir", str(folder)])
     notebooks = {}
     for path in sorted((folder / "smoke").rglob("*.metrics.json")):
@@ -302,8 +307,10 @@ def main(argv=None) -> int:
         print(f"gpu_check needs a CUDA GPU, and torch {torch.__version__} (CUDA build {torch.version.cuda}) sees none "
               "here. Run it on a machine with an NVIDIA GPU: tools/gpu_check.sh", file=sys.stderr)
         return 2
-    from .. import data, fid, progress
-    from ..repro import git_commit
+    from nbhelpers import data
+    from nbhelpers.metrics import fid
+    from nbhelpers.report import progress
+    from nbhelpers.report.context import git_commit
     os.environ[progress.MODE_VARIABLE] = "lines"   # this process's output is a log: no progress bars
     device = torch.device("cuda")
     params = {stem: config.resolve(stem, PROFILE, seed=0) for stem in STUDY_NOTEBOOKS}

@@ -1,4 +1,4 @@
-"""Precision / recall and density / coverage (``nbhelpers.prdc``): seconds for 10k vs 10k
+"""Precision / recall and density / coverage (``nbhelpers.metrics.prdc``): seconds for 10k vs 10k
 random 128-d features (the classifier's feature size), and, on a smaller size, the same
 four values and the time of a plain numpy brute force (full distance matrices, ``np.sort``)
 for comparison. Run: ``python -m nbhelpers.bench prdc`` (or ``python -m nbhelpers.bench.prdc
@@ -10,8 +10,8 @@ import time
 import numpy as np
 import torch
 
-from .. import prdc
-from ..repro import pick_device
+from nbhelpers.metrics import prdc
+from nbhelpers.report.context import pick_device
 
 
 def _sync(device):

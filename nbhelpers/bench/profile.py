@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..facts import STUDY_NOTEBOOKS
+from nbhelpers.paths import STUDY_NOTEBOOKS
 
 
 def _seconds(start: str, end: str) -> float:
@@ -40,7 +40,7 @@ def notebook_profile(path: Path) -> dict:
 
 
 def render_seconds(path: Path) -> float:
-    from ..render import render_html
+    from nbhelpers.batch.render import render_html
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / path.name
         copy.write_bytes(path.read_bytes())

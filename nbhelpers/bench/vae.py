@@ -7,9 +7,10 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from .. import data, vae
-from ..paths import data_dir
-from ..repro import pick_device
+from nbhelpers import data
+from nbhelpers.models import vae
+from nbhelpers.paths import data_dir
+from nbhelpers.report.context import pick_device
 
 
 def plain_dataloader_images_per_second(device, images: int, batch_size: int) -> float:

@@ -3,7 +3,8 @@ a flipped byte or a truncated file is set aside and computed again, never read i
 import numpy as np
 import pytest
 
-from nbhelpers import assets, features
+from nbhelpers import assets
+from nbhelpers.metrics import features
 
 
 @pytest.fixture

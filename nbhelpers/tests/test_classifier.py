@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from nbhelpers import classifier as clf
+from nbhelpers.metrics import classifier as clf
 from nbhelpers.assets import AssetError, file_digest, save_recorded
 from nbhelpers.data import load_mnist
 

@@ -2,7 +2,8 @@ import re
 
 import pytest
 
-from nbhelpers import config, facts
+from nbhelpers.report import config
+from nbhelpers import paths
 
 
 def test_declared_parameters_come_from_the_parameters_cell():
@@ -72,7 +73,7 @@ def test_gan_values_are_written_once_and_reach_every_gan_notebook_that_declares_
     for profile in config.PROFILES:
         shared = config._load_yaml(config.PARAMS_DIR / profile / "_gan.yaml")
         assert {"epochs", "train_limit", "batch_size", "eval_every"} <= set(shared)
-        for stem in facts.GAN_NOTEBOOKS:
+        for stem in paths.GAN_NOTEBOOKS:
             own = config._load_yaml(config.PARAMS_DIR / profile / f"{stem}.yaml")
             assert not set(shared) & set(own), f"{profile}/{stem}.yaml repeats a value of _gan.yaml"
             values = config.resolve(stem, profile)
@@ -98,7 +99,7 @@ def test_a_gan_file_key_that_no_gan_notebook_declares_is_refused(tmp_path, monke
 def test_notebooks_open_with_the_cpu_profiles_values():
     """A notebook run from the top in JupyterLab does what one cpu-profile run does: minutes on
     a CPU, never the report's 150 epochs or Inception on 10k samples."""
-    for stem in facts.STUDY_NOTEBOOKS:
+    for stem in paths.STUDY_NOTEBOOKS:
         declared, cpu = config.declared_parameters(stem), config.resolve(stem, "cpu")
         differ = {k: (v, cpu[k]) for k, v in declared.items() if k not in ("profile", "seed", "device") and v != cpu[k]}
         assert not differ, f"{stem}: defaults differ from the cpu profile: {differ}"

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from nbhelpers import control
-from nbhelpers.control import PIController, p_term, simulate_anti_windup, tail_mean, train_setpoint
+from nbhelpers.models import control
+from nbhelpers.models.control import PIController, p_term, simulate_anti_windup, tail_mean, train_setpoint
 
 
 def run(controller: PIController, kls) -> list[float]:

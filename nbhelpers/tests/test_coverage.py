@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nbhelpers import coverage, fid
+from nbhelpers.metrics import coverage, fid
 from nbhelpers.data import load_mnist
 
 matplotlib.use("Agg")

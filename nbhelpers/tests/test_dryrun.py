@@ -3,8 +3,12 @@ epoch in every training loop, one seed unless chosen (fast, CPU)."""
 import pytest
 import torch
 
-from nbhelpers import config, dryrun, gan, gan_nets, paths, pipeline, vae
-from nbhelpers.gan_losses import SelfSupervisedGAN, WassersteinGAN
+from nbhelpers.report import config
+from nbhelpers.batch import dryrun, main as pipeline
+from nbhelpers.models import gan, vae
+from nbhelpers.models.gan import nets as gan_nets
+from nbhelpers import paths
+from nbhelpers.models.gan.losses import SelfSupervisedGAN, WassersteinGAN
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -86,7 +90,7 @@ def test_the_gan_engine_runs_two_batches_an_epoch(dry, objective):
 def test_the_run_header_says_dry_run(dry, capsys):
     from types import SimpleNamespace
 
-    from nbhelpers import repro
-    repro.start_run("01_vae", SimpleNamespace(profile="full", seed=0, device="cpu"))
+    from nbhelpers.report import context
+    context.start_run("01_vae", SimpleNamespace(profile="full", seed=0, device="cpu"))
     header = capsys.readouterr().out
     assert "| DRY RUN |" in header and dryrun.describe() in header

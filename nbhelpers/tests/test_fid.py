@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from nbhelpers import classifier, distances, fid, inception
+from nbhelpers.metrics import classifier, distances, fid, inception
+from nbhelpers.metrics import __main__ as fid_cli
 from nbhelpers.assets import AssetError
 from nbhelpers.data import load_mnist
-from nbhelpers.outputs import to_uint8
+from nbhelpers.report.records import to_uint8
 
 
 def gaussian_features(n, d, seed, scale=1.0, shift=0.0):
@@ -263,7 +264,7 @@ def test_cli_agrees_with_pytorch_fid_pipeline(tmp_path, mnist_small, capsys):
     for name, images in zip("ab", sets):
         np.savez(tmp_path / f"{name}.npz", images=images[:, 0].numpy())
         write_pngs(images, tmp_path / name)
-    assert fid.main([str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--device", "cpu"]) == 0
+    assert fid_cli.main([str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     ours = float(out.splitlines()[0].removeprefix("FID: "))
     assert "KID:" in out
@@ -360,7 +361,7 @@ def test_fid_curves_label_n_and_refuse_mixed_settings():
 
 
 def test_prepare_reports_what_it_did(capsys):
-    assert fid.main(["--prepare", "--profile", "smoke", "--device", "cpu"]) == 0
+    assert fid_cli.main(["--prepare", "--profile", "smoke", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "sha256" in out and "test accuracy" in out and "mnist-test[:32]" in out
 
@@ -383,7 +384,7 @@ def test_cli_classifier_on_npz_and_errors(tmp_path, capsys):
     train_x, _ = load_mnist("train", limit=500)
     np.savez_compressed(tmp_path / "a.npz", images=to_uint8(train_x))
     np.savez_compressed(tmp_path / "b.npz", images=to_uint8(test_x))
-    assert fid.main([str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--features", "classifier",
+    assert fid_cli.main([str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--features", "classifier",
                      "--device", "cpu"]) == 0
     out = capsys.readouterr().out.splitlines()
     value = float(out[0].removeprefix("FID: "))
@@ -391,10 +392,10 @@ def test_cli_classifier_on_npz_and_errors(tmp_path, capsys):
     ev = fid.Evaluator("cpu", n_inception=0, n_classifier=500, ref_n_classifier=10_000)
     assert value == pytest.approx(ev.fid(train_x, "classifier")["value"], rel=1e-5)
     np.savez(tmp_path / "big.npz", images=np.zeros((4, 32, 32), np.uint8))
-    assert fid.main([str(tmp_path / "a.npz"), str(tmp_path / "big.npz"), "--features", "classifier"]) == 1
+    assert fid_cli.main([str(tmp_path / "a.npz"), str(tmp_path / "big.npz"), "--features", "classifier"]) == 1
     assert "differ in image size" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert fid.main([str(tmp_path / "empty"), str(tmp_path / "a.npz")]) == 1
+    assert fid_cli.main([str(tmp_path / "empty"), str(tmp_path / "a.npz")]) == 1
     assert "no images" in capsys.readouterr().err
 
 
@@ -406,23 +407,23 @@ def test_cli_metrics_statistics_files_and_dims(tmp_path, capsys):
     np.savez_compressed(tmp_path / "real.npz", images=to_uint8(test_x))
     np.savez_compressed(tmp_path / "fake.npz", images=to_uint8(train_x))
     real, fake, stats = (str(tmp_path / name) for name in ("real.npz", "fake.npz", "real-stats.npz"))
-    assert fid.main([real, fake, "--features", "classifier", "--metrics", "fid,kid,prc,dc", "--device", "cpu"]) == 0
+    assert fid_cli.main([real, fake, "--features", "classifier", "--metrics", "fid,kid,prc,dc", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     value = float(out.splitlines()[0].removeprefix("FID: "))
     precision, recall = (float(x) for x in re.findall(r"precision: ([\d.]+), recall: ([\d.]+) \(k=3\)", out)[0])
     assert 0.5 < precision <= 1 and 0.5 < recall <= 1 and "density: " in out and "(k=5)" in out
     assert "KID: " in out and "subsets of 200)" in out                          # half the smaller set
-    assert fid.main([real, stats, "--features", "classifier", "--save-stats", "--device", "cpu"]) == 0
+    assert fid_cli.main([real, stats, "--features", "classifier", "--save-stats", "--device", "cpu"]) == 0
     with np.load(stats) as saved:
         assert saved["mu"].shape == (128,) and saved["sigma"].shape == (128, 128)
     capsys.readouterr()
-    assert fid.main([stats, fake, "--features", "classifier", "--metrics", "fid", "--dims", "128", "--device", "cpu"]) == 0
+    assert fid_cli.main([stats, fake, "--features", "classifier", "--metrics", "fid", "--dims", "128", "--device", "cpu"]) == 0
     assert float(capsys.readouterr().out.splitlines()[0].removeprefix("FID: ")) == pytest.approx(value, rel=1e-6)
-    assert fid.main([stats, fake, "--features", "classifier", "--device", "cpu"]) == 1     # KID needs images
+    assert fid_cli.main([stats, fake, "--features", "classifier", "--device", "cpu"]) == 1     # KID needs images
     assert "gives FID only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        fid.main([real, fake, "--dims", "768"])
+        fid_cli.main([real, fake, "--dims", "768"])
     assert "--dims 768: inception features have 2048" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        fid.main([real, fake, "--metrics", "fid,is"])
+        fid_cli.main([real, fake, "--metrics", "fid,is"])
     assert "unknown is" in capsys.readouterr().err

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from nbhelpers import gan, gan_losses, gan_nets
-from nbhelpers.gan_losses import NonSaturatingGAN, SelfSupervisedGAN, WassersteinGAN
+from nbhelpers.models.gan import loop as gan
+from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets
+from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, WassersteinGAN
 
 LATENT = gan_nets.LATENT_DIM
 
@@ -56,7 +57,7 @@ def test_sigmoid_output_is_a_probability_and_logit_is_not_squashed():
 
 
 def test_generator_starts_without_checkerboard_thanks_to_icnr():
-    from nbhelpers.pixelshuffle import SubPixelUpsample, nearest_equivalent
+    from nbhelpers.models.pixelshuffle import SubPixelUpsample, nearest_equivalent
     generator, _ = networks()
     blocks = [m for m in generator.modules() if isinstance(m, SubPixelUpsample)]
     assert len(blocks) == 2

@@ -1,8 +1,8 @@
-"""GAN runs side by side (nbhelpers.gan_compare), from records shaped like gan_study.record's."""
+"""GAN runs side by side (nbhelpers.studies.gan_compare), from records shaped like gan_study.record's."""
 import matplotlib
 import pytest
 
-from nbhelpers import gan_compare
+from nbhelpers.studies import gan_compare
 
 from .gan_fakes import curve, gan_record
 

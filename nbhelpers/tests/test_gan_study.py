@@ -1,4 +1,4 @@
-"""What the three GAN studies share (nbhelpers.gan_study): settings from parameters, one way to
+"""What the three GAN studies share (nbhelpers.studies.gan_study): settings from parameters, one way to
 train a variant, its record, the acceptance checks, and the parameter-checked GAN loader."""
 import json
 from types import SimpleNamespace
@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from nbhelpers import config, gan_nets, gan_study
-from nbhelpers.gan_losses import NonSaturatingGAN
+from nbhelpers.report import config
+from nbhelpers.models.gan import nets as gan_nets
+from nbhelpers.studies import gan_study
+from nbhelpers.models.gan.losses import NonSaturatingGAN
 
 from .gan_fakes import MemoryMetrics, StubEvaluator, fake_mnist, gan_record
 

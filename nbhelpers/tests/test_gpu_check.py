@@ -3,9 +3,9 @@ its price; and the clear refusal without CUDA."""
 import pytest
 import torch
 
-from nbhelpers import config
+from nbhelpers.report import config
 from nbhelpers.bench import gpu_check
-from nbhelpers.facts import STUDY_NOTEBOOKS
+from nbhelpers.paths import STUDY_NOTEBOOKS
 
 
 def counts(profile: str) -> dict:

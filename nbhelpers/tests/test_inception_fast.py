@@ -3,10 +3,10 @@ network: same real weights, same real images, features and FID equal to fp32 rou
 import pytest
 import torch
 
-from nbhelpers import inception
+from nbhelpers.metrics import inception
 from nbhelpers.data import load_mnist
-from nbhelpers.distances import fid_of_features, statistics
-from nbhelpers.features import extract
+from nbhelpers.metrics.distances import fid_of_features, statistics
+from nbhelpers.metrics.features import extract
 
 
 def features(net, images):

@@ -4,7 +4,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from nbhelpers import pipeline
+from nbhelpers.batch import main as pipeline
 
 
 def test_index_keeps_earlier_reports_and_other_seeds(tmp_path, monkeypatch):
@@ -76,7 +76,7 @@ def test_the_output_filter_keeps_outputs_out_of_commits(tmp_path):
 
 def test_progress_bars_are_off_in_batch_runs_and_lines_are_sparse(monkeypatch, capsys):
     import io
-    from nbhelpers import progress
+    from nbhelpers.report import progress
     monkeypatch.delenv(progress.MODE_VARIABLE, raising=False)
     assert not progress.bar(range(3), disable=False).disable and progress.bar(range(3), disable=True).disable
     monkeypatch.setenv(progress.MODE_VARIABLE, "lines")

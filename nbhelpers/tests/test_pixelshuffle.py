@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nbhelpers import pixelshuffle as ps
+from nbhelpers.models import pixelshuffle as ps
 
 
 def test_report_demo_shapes():

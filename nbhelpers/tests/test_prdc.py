@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nbhelpers import prdc
+from nbhelpers.metrics import prdc
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -174,7 +174,7 @@ def test_evaluator_rows_separate_fidelity_from_diversity_on_real_digits():
     """Real MNIST training digits of only three classes against the test-set reference: sharp
     (precision high) but not diverse (recall and coverage near the missing share), as the
     BatchNorm failure demo's collapse onto three digits should read."""
-    from nbhelpers import classifier, fid
+    from nbhelpers.metrics import classifier, fid
     from nbhelpers.data import load_mnist
     images, labels = load_mnist("train", limit=6000)
     three = images[(labels <= 2)][:1000]

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from nbhelpers import render
+from nbhelpers.batch import render
 
 MARKDOWN = r"""# Offline maths
 

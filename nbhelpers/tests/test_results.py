@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from nbhelpers import outputs, repro, results
+from nbhelpers.report import records, context
 
 TRAINING = [{"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 50.0, "epoch": 1},
             {"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 5.0, "epoch": 10}]
@@ -15,44 +15,44 @@ ENTRY = {"fid": [TRAINING[0], *FINAL, TRAINING[1]], "kid": {"mean": 0.01, "std":
 
 
 def test_final_rows_are_the_ones_without_an_epoch():
-    assert results.final_fid(ENTRY, "classifier") == FINAL[0]
-    assert results.final_value(ENTRY, "inception") == 80.0
-    assert results.final_fid(ENTRY, "nonexistent") is None and results.final_value(None, "classifier") is None
-    assert results.final_metrics(ENTRY) == {"fid": FINAL, "kid": ENTRY["kid"], "class_coverage": ENTRY["class_coverage"]}
+    assert records.final_fid(ENTRY, "classifier") == FINAL[0]
+    assert records.final_value(ENTRY, "inception") == 80.0
+    assert records.final_fid(ENTRY, "nonexistent") is None and records.final_value(None, "classifier") is None
+    assert records.final_metrics(ENTRY) == {"fid": FINAL, "kid": ENTRY["kid"], "class_coverage": ENTRY["class_coverage"]}
 
 
 def test_latest_row_falls_back_to_the_last_epoch():
-    assert results.latest_fid(ENTRY, "classifier") == FINAL[0]
-    assert results.latest_fid({"fid": TRAINING[::-1]}, "classifier") == TRAINING[1]
+    assert records.latest_fid(ENTRY, "classifier") == FINAL[0]
+    assert records.latest_fid({"fid": TRAINING[::-1]}, "classifier") == TRAINING[1]
 
 
 def test_coverage_and_histories():
-    assert results.largest_share(ENTRY) == pytest.approx(0.3)
-    assert results.digit_shares(ENTRY)[7] == pytest.approx(0.05)
-    assert results.largest_share({"fid": []}) is None
-    assert results.coverage_history(ENTRY) == {1: [0.1] * 10}
-    assert results.last_iterate_fid_rows(ENTRY) == TRAINING and results.checks(ENTRY)[0]["holds"]
+    assert records.largest_share(ENTRY) == pytest.approx(0.3)
+    assert records.digit_shares(ENTRY)[7] == pytest.approx(0.05)
+    assert records.largest_share({"fid": []}) is None
+    assert records.coverage_history(ENTRY) == {1: [0.1] * 10}
+    assert records.last_iterate_fid_rows(ENTRY) == TRAINING and records.checks(ENTRY)[0]["holds"]
 
 
 def test_headline_prefers_the_final_row_then_the_latest_epoch():
-    assert results.headline({"models": {"gan": {"fid": TRAINING}}}) == "gan: classifier FID 5.00 (N=500)"
-    assert results.headline({"models": {"gan": ENTRY}}) == \
+    assert records.headline({"models": {"gan": {"fid": TRAINING}}}) == "gan: classifier FID 5.00 (N=500)"
+    assert records.headline({"models": {"gan": ENTRY}}) == \
         "gan: classifier FID 7.00 (N=10000) · inception FID 80.00 (N=200)"
 
 
 def test_what_the_writer_writes_the_reader_reads(tmp_path, monkeypatch):
     monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
-    run = repro.Run(stem="03_gan_pixelshuffle", profile="smoke", seed=0, device="cpu", params={"seed": 0})
-    metrics = outputs.Metrics(run)
+    run = context.Run(stem="03_gan_pixelshuffle", profile="smoke", seed=0, device="cpu", params={"seed": 0})
+    metrics = records.Metrics(run)
     metrics.update_model("gan", **ENTRY)
-    assert results.load("smoke", "03_gan_pixelshuffle", 0) is None            # still running: not finished
-    assert results.load("smoke", "03_gan_pixelshuffle", 0, finished=False)["status"] == "running"
+    assert records.load("smoke", "03_gan_pixelshuffle", 0) is None            # still running: not finished
+    assert records.load("smoke", "03_gan_pixelshuffle", 0, finished=False)["status"] == "running"
     metrics.finish()
-    record = results.load("smoke", "03_gan_pixelshuffle", 0)
-    assert results.final_value(results.model(record, "gan"), "classifier") == 7.0
-    assert results.model(record, "wgan") is None and results.load("smoke", "04_wgan", 0) is None
-    assert results.load("smoke", "03_gan_pixelshuffle", 1) is None            # another seed: another folder
-    assert json.loads(results.record_path("smoke", "03_gan_pixelshuffle", 0).read_text())["seed"] == 0
-    assert results.record_path("smoke", "03_gan_pixelshuffle", 0).parent.name == "seed0"
-    assert results.record_path("smoke", "06_summary", None).name == "summary.metrics.json"
-    assert results.seeds_present("smoke") == [0]
+    record = records.load("smoke", "03_gan_pixelshuffle", 0)
+    assert records.final_value(records.model(record, "gan"), "classifier") == 7.0
+    assert records.model(record, "wgan") is None and records.load("smoke", "04_wgan", 0) is None
+    assert records.load("smoke", "03_gan_pixelshuffle", 1) is None            # another seed: another folder
+    assert json.loads(records.record_path("smoke", "03_gan_pixelshuffle", 0).read_text())["seed"] == 0
+    assert records.record_path("smoke", "03_gan_pixelshuffle", 0).parent.name == "seed0"
+    assert records.record_path("smoke", "06_summary", None).name == "summary.metrics.json"
+    assert records.seeds_present("smoke") == [0]

@@ -8,8 +8,11 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from nbhelpers import coverage, gan, gan_nets, gan_study, ssgan_study  # noqa: E402
-from nbhelpers.gan_losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
+from nbhelpers.metrics import coverage  # noqa: E402
+from nbhelpers.models import gan  # noqa: E402
+from nbhelpers.models.gan import nets as gan_nets  # noqa: E402
+from nbhelpers.studies import gan_study, ssgan_study  # noqa: E402
+from nbhelpers.models.gan.losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
 
 from .gan_fakes import MemoryMetrics, StubEvaluator  # noqa: E402
 

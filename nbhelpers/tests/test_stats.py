@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from nbhelpers import stats
+from nbhelpers.studies import stats
 
 
 def test_summary_matches_scipys_t_interval():

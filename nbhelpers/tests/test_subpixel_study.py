@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from nbhelpers import subpixel_study
+from nbhelpers.studies import subpixel_study
 
 
 def test_channel_order_table_matches_the_formula():

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from nbhelpers import summary
+from nbhelpers.studies import summary
 
 from .gan_fakes import curve
 

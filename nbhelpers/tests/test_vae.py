@@ -2,7 +2,8 @@ import math
 
 import torch
 
-from nbhelpers import data, vae
+from nbhelpers import data
+from nbhelpers.models import vae
 
 
 def test_shapes_and_ranges():

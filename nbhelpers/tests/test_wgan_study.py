@@ -1,4 +1,4 @@
-"""The WGAN study's helpers (nbhelpers.wgan_study), on tiny random data.
+"""The WGAN study's helpers (nbhelpers.studies.wgan_study), on tiny random data.
 
 That the engine leaves every critic parameter in [-c, c] after its critic steps is tested in
 test_gan.py (test_wgan_engine_leaves_the_critic_clipped); not repeated here.
@@ -11,8 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from nbhelpers import gan, gan_nets, wgan_study
-from nbhelpers.gan_losses import WassersteinGAN
+from nbhelpers.models import gan
+from nbhelpers.models.gan import nets as gan_nets
+from nbhelpers.studies import wgan_study
+from nbhelpers.models.gan.losses import WassersteinGAN
 
 from .gan_fakes import StubEvaluator, fake_mnist
 

@@ -13,8 +13,10 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import coverage, fid, gan, results
-from .gan_study import epochs_to_reach, fid_curve, fid_halving, plot_coverage_history
+from nbhelpers.metrics import coverage, fid
+from nbhelpers.models import gan
+from nbhelpers.report import records
+from nbhelpers.studies.gan_study import epochs_to_reach, fid_curve, fid_halving, plot_coverage_history
 
 
 # ----------------------------------------------------------------------------- curves
@@ -63,23 +65,23 @@ def model_summary(entry: dict | None, threshold: float) -> dict:
         return {}
     column = {}
     for features, title in (("inception", "Inception"), ("classifier", "classifier")):
-        row = results.final_fid(entry, features)
+        row = records.final_fid(entry, features)
         column[f"{title} FID"] = round(row["value"], 3) if row and row.get("value") is not None else None
         column[f"{title} N / reference"] = (f"{row['n']} vs {row['ref']}" + (" (biased)" if row.get("biased") else "")
                                             if row else None)
-    kid = results.kid(entry)
+    kid = records.kid(entry)
     column["KID x 1000 (mean ± std)"] = (f"{1000 * kid['mean']:.2f} ± {1000 * kid['std']:.2f} ({kid['features']})"
                                          if kid else None)
-    counts = results.class_coverage(entry) or {}
-    share = results.largest_share(entry)
+    counts = records.class_coverage(entry) or {}
+    share = records.largest_share(entry)
     column["digits covered (of 10)"] = counts.get("covered")
     column["largest digit share"] = round(share, 3) if share is not None else None
     for name, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):
-        value = results.fidelity_diversity(entry, name)
+        value = records.fidelity_diversity(entry, name)
         column[f"{name} (k={k})"] = round(value, 3) if value is not None else None
-    column["classifier FID first → last evaluation"] = _first_to_last(fid_halving(results.fid_rows(entry)))
-    column["last iterate: classifier FID first → last"] = _first_to_last(fid_halving(results.last_iterate_fid_rows(entry)))
-    reached = epochs_to_reach(results.fid_rows(entry), threshold)
+    column["classifier FID first → last evaluation"] = _first_to_last(fid_halving(records.fid_rows(entry)))
+    column["last iterate: classifier FID first → last"] = _first_to_last(fid_halving(records.last_iterate_fid_rows(entry)))
+    reached = epochs_to_reach(records.fid_rows(entry), threshold)
     column[f"epochs to classifier FID ≤ {threshold:g}"] = reached if reached is not None else "not reached"
     for key, title in (("epochs_trained", "epochs trained"), ("generator_steps", "generator steps"),
                        ("training_seconds", "training seconds")):
@@ -118,15 +120,15 @@ def verdict(entries: dict, threshold: float) -> str:
         best_text = f"{winners[0]} is best" if len(winners) == 1 else f"tie between {' and '.join(winners)}"
         lines.append(f"{label}: {best_text} ({listed}).")
 
-    best(lambda e: results.final_value(e, "inception"), "Inception FID (lower is better)")
-    best(lambda e: results.final_value(e, "classifier"), "classifier FID (lower is better)")
-    best(lambda e: (results.kid(e) or {}).get("mean"), "KID (lower is better)")
-    best(lambda e: fid_halving(results.last_iterate_fid_rows(e))["last"],
+    best(lambda e: records.final_value(e, "inception"), "Inception FID (lower is better)")
+    best(lambda e: records.final_value(e, "classifier"), "classifier FID (lower is better)")
+    best(lambda e: (records.kid(e) or {}).get("mean"), "KID (lower is better)")
+    best(lambda e: fid_halving(records.last_iterate_fid_rows(e))["last"],
          "last iterates' classifier FID at the last evaluation (lower is better)")
-    best(results.largest_share, "largest digit share (closer to 10% is better)")
-    best(lambda e: results.fidelity_diversity(e, "recall"), "recall (diversity; higher is better)", lower=False)
-    best(lambda e: epochs_to_reach(results.fid_rows(e), threshold), f"epochs to classifier FID ≤ {threshold:g} (fewer is better)")
-    never = [name for name, e in present.items() if epochs_to_reach(results.fid_rows(e), threshold) is None]
+    best(records.largest_share, "largest digit share (closer to 10% is better)")
+    best(lambda e: records.fidelity_diversity(e, "recall"), "recall (diversity; higher is better)", lower=False)
+    best(lambda e: epochs_to_reach(records.fid_rows(e), threshold), f"epochs to classifier FID ≤ {threshold:g} (fewer is better)")
+    never = [name for name, e in present.items() if epochs_to_reach(records.fid_rows(e), threshold) is None]
     if never:
         lines.append(f"Never reached classifier FID ≤ {threshold:g}: {', '.join(never)}.")
     lines.append("These rank one training seed: with one seed no comparison is resolved; the summary (06) tests "
@@ -142,14 +144,14 @@ def plot_coverage_comparison(entries: dict, history: gan.GanHistory | None = Non
     against epoch for every model that recorded a coverage history."""
     panels = 3 if history is not None else 2
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.3))
-    present = {name: results.digit_shares(entry) for name, entry in entries.items()}
+    present = {name: records.digit_shares(entry) for name, entry in entries.items()}
     coverage.plot_digit_shares(axes[0], {name: s for name, s in present.items() if s is not None},
                                title="final class coverage")
     if history is not None:
         plot_coverage_history(axes[1], history, title=f"{main or 'main model'}: digit shares over training")
     ax = axes[-1]
     for name, entry in entries.items():
-        shares = results.coverage_history(entry)
+        shares = records.coverage_history(entry)
         if shares:
             epochs = sorted(shares)
             ax.plot(epochs, [max(shares[e]) for e in epochs], marker="o", markersize=3, label=name)
@@ -163,7 +165,7 @@ def plot_coverage_comparison(entries: dict, history: gan.GanHistory | None = Non
 
 def final_shares(entries: dict) -> pd.DataFrame:
     """Share of each predicted digit (columns 0-9) in every recorded model's final samples."""
-    rows = {name: results.digit_shares(entry) for name, entry in entries.items()}
+    rows = {name: records.digit_shares(entry) for name, entry in entries.items()}
     return pd.DataFrame.from_dict({k: v for k, v in rows.items() if v is not None}, orient="index",
                                   columns=list(range(coverage.NUM_DIGITS)))
 

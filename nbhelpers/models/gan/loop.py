@@ -54,16 +54,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import dryrun, progress
-from .assets import recorded_mismatch, save_recorded, set_aside
-from .gan_losses import Objective
-from .gan_nets import describe
-from .outputs import save_state
-from .paths import display, fresh_requested
+from nbhelpers.batch import dryrun
+from nbhelpers.report import progress
+from nbhelpers.assets import recorded_mismatch, save_recorded, set_aside
+from nbhelpers.models.gan.losses import Objective
+from nbhelpers.models.gan.nets import describe
+from nbhelpers.report.records import save_state
+from nbhelpers.paths import display, fresh_requested
 
 CHECKPOINT_FORMAT = 2
 # The code whose every change can change a run's result: its source is part of the checkpoint key.
-TRAINING_SOURCES = ("gan.py", "gan_losses.py", "gan_nets.py", "pixelshuffle.py")
+MODELS_DIR = Path(__file__).resolve().parent.parent   # nbhelpers/models
+TRAINING_SOURCES = ("gan/loop.py", "gan/losses.py", "gan/nets.py", "pixelshuffle.py")
 BOOKKEEPING_FIELDS = ("checkpoint_every", "sync_every")  # never change results: not hashed
 
 
@@ -126,7 +128,7 @@ def code_fingerprint() -> str:
     """sha256 prefix of the training and model sources (``TRAINING_SOURCES``)."""
     digest = hashlib.sha256()
     for name in TRAINING_SOURCES:
-        digest.update((Path(__file__).parent / name).read_bytes())
+        digest.update((MODELS_DIR / name).read_bytes())
     return digest.hexdigest()[:16]
 
 

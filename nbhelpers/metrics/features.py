@@ -3,9 +3,9 @@ cached features of the MNIST test set that every FID is measured against.
 
 Two feature extractors, never mixed in one column (their FIDs are on different scales):
 
-- ``inception``: pool3 (2048 values) of the TF Inception-v3 (``nbhelpers.inception``).
+- ``inception``: pool3 (2048 values) of the TF Inception-v3 (``nbhelpers.metrics.inception``).
 - ``classifier``: the 128 penultimate features of the project's MNIST CNN
-  (``nbhelpers.classifier``): thousands of images per second, for per-epoch curves.
+  (``nbhelpers.metrics.classifier``): thousands of images per second, for per-epoch curves.
 """
 import contextlib
 import re
@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import classifier as clf
-from . import inception
-from .assets import recorded_mismatch, save_recorded, set_aside
-from .data import load_mnist
-from .distances import sqrtm_psd, statistics
-from .paths import cache_dir
+from nbhelpers.metrics import classifier as clf
+from nbhelpers.metrics import inception
+from nbhelpers.assets import recorded_mismatch, save_recorded, set_aside
+from nbhelpers.data import load_mnist
+from nbhelpers.metrics.distances import sqrtm_psd, statistics
+from nbhelpers.paths import cache_dir
 
 FEATURES = ("inception", "classifier")
 FEATURE_DIMS = {"inception": inception.FEATURE_DIM, "classifier": clf.FEATURE_DIM}

@@ -3,7 +3,7 @@ with a transposed convolution, the report's demo, and checkerboards with and wit
 
 Sub-pixel convolution (Shi et al. 2016) = convolution at low resolution to C*r^2 channels,
 then ``nn.PixelShuffle(r)``: out[c, h*r + i, w*r + j] = in[c*r^2 + i*r + j, h, w].
-The layers themselves (``SubPixelUpsample``, ICNR) live in ``nbhelpers.pixelshuffle``.
+The layers themselves (``SubPixelUpsample``, ICNR) live in ``nbhelpers.models.pixelshuffle``.
 """
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import pixelshuffle as ps
+from nbhelpers.models import pixelshuffle as ps
 
 # ----------------------------------------------------------------------------- channel order
 

@@ -1,4 +1,4 @@
-"""GAN objectives that plug into the one training loop in ``nbhelpers.gan``.
+"""GAN objectives that plug into the one training loop in ``nbhelpers.models.gan.loop``.
 
 An objective tells the loop four things (see ``Objective``):
 
@@ -61,7 +61,7 @@ def mean_of(values: torch.Tensor) -> torch.Tensor:
 
 
 class Objective:
-    """Base class: a GAN objective for ``nbhelpers.gan.train``."""
+    """Base class: a GAN objective for ``nbhelpers.models.gan.loop.train``."""
 
     name = "gan"
     critic_role = "discriminator"          # how saved files and tables call D

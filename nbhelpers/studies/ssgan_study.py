@@ -17,8 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import fid, gan, gan_compare, gan_nets, gan_study, plots, results
-from .gan_losses import SelfSupervisedGAN, rotate_quarters
+from nbhelpers.metrics import fid
+from nbhelpers.models import gan
+from nbhelpers.studies import gan_compare, gan_study
+from nbhelpers.models.gan import nets as gan_nets
+from nbhelpers.report import plots, records
+from nbhelpers.models.gan.losses import SelfSupervisedGAN, rotate_quarters
 
 ANGLES = (0, 90, 180, 270)
 
@@ -176,7 +180,7 @@ def results_table(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
     digits covered), plus the largest digit share and what each run trained on."""
     finished = {label: r for label, r in runs.items() if r.final}
     table = fid.fid_table({label: r.final for label, r in finished.items()})
-    table["largest digit share"] = [results.largest_share(r.final) for r in finished.values()]
+    table["largest digit share"] = [records.largest_share(r.final) for r in finished.values()]
     table["training"] = [f"{r.config.epochs} epochs x {r.train_images} images" for r in finished.values()]
     return table
 

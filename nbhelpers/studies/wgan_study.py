@@ -21,7 +21,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import facts, fid, gan, gan_losses, gan_nets, gan_study, plots
+from nbhelpers.studies import facts, gan_study
+from nbhelpers.metrics import fid
+from nbhelpers.models import gan
+from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets
+from nbhelpers.report import plots
 
 
 # ----------------------------------------------------------------------------- settings

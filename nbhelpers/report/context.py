@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import dryrun
-from .paths import REPO_ROOT, dry_run, notebook_output_dir, report_name, writing_folder
+from nbhelpers.batch import dryrun
+from nbhelpers.paths import REPO_ROOT, dry_run, notebook_output_dir, report_name, writing_folder
 
 
 class ReportNote(UserWarning):

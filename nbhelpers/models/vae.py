@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import dryrun
-from .progress import bar
+from nbhelpers.batch import dryrun
+from nbhelpers.report.progress import bar
 
 IMAGE_PIXELS = 28 * 28
 

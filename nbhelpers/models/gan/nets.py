@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .pixelshuffle import SubPixelUpsample
+from nbhelpers.models.pixelshuffle import SubPixelUpsample
 
 LATENT_DIM = 64
 IMAGE_SHAPE = (1, 28, 28)

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .assets import AssetError, file_digest, recorded_mismatch, save_recorded
-from .data import CANONICAL_MD5, load_mnist
-from .paths import cache_dir
+from nbhelpers.assets import AssetError, file_digest, recorded_mismatch, save_recorded
+from nbhelpers.data import CANONICAL_MD5, load_mnist
+from nbhelpers.paths import cache_dir
 
 MIN_TEST_ACCURACY = 0.99
 FEATURE_DIM = 128
@@ -136,7 +136,7 @@ def train(config: TrainConfig = TrainConfig(), device: str | torch.device = "cpu
 
 
 # The weights every machine uses: trained once by ``train()`` with the default TrainConfig
-# (``python -m nbhelpers.classifier --retrain`` on a 2-core CPU, test accuracy 99.26 %) and
+# (``python -m nbhelpers.metrics.classifier --retrain`` on a 2-core CPU, test accuracy 99.26 %) and
 # committed with the code, so that classifier features, and every number computed on them,
 # mean the same on every machine. Retraining the same config on another machine gives other
 # weights (99.23 % on one, 99.27 % on another), hence other classifier FIDs.
@@ -200,7 +200,7 @@ def load(device: str | torch.device = "cpu", source: str | None = None, config: 
         if not path.exists():
             retrain(device, config, log=log)
         if problem := recorded_mismatch(path):
-            raise AssetError(f"{path}: {problem}; not used: retrain it with `python -m nbhelpers.classifier --retrain`")
+            raise AssetError(f"{path}: {problem}; not used: retrain it with `python -m nbhelpers.metrics.classifier --retrain`")
     saved, digest = _read(path, expected)
     record = dict(saved["record"], torch=str(saved["record"].get("torch")))
     if record.get("key") != config.key():
@@ -214,9 +214,9 @@ def load(device: str | torch.device = "cpu", source: str | None = None, config: 
 
 
 def main(argv=None) -> int:
-    """``python -m nbhelpers.classifier [--retrain]``: show (or retrain) the metric classifier."""
+    """``python -m nbhelpers.metrics.classifier [--retrain]``: show (or retrain) the metric classifier."""
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m nbhelpers.classifier", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m nbhelpers.metrics.classifier", description=main.__doc__)
     parser.add_argument("--retrain", action="store_true",
                         help="train this machine's own weights (used with NBH_CLASSIFIER=retrained; another scale)")
     args = parser.parse_args(argv)

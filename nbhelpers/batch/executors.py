@@ -97,7 +97,7 @@ def threads(count: int) -> dict:
 
 def check_options(options: Options, tasks: list[Task]) -> None:
     """A ParameterError naming the problem, before anything starts."""
-    from .config import ParameterError
+    from nbhelpers.report.config import ParameterError
     if options.executor == "slurm":
         missing = [tool for tool in ("sbatch", "srun", "sacct", "scancel") if shutil.which(tool) is None]
         if missing:
@@ -126,7 +126,7 @@ def resources(task: Task, options: Options, slot: int, gpus: list[str]) -> dict:
 def run_job(task: Task, variables: dict, run_one) -> dict:
     """One notebook run with ``variables`` set for its kernel; its row. What a job executes
     (also in this process when the batch runs one at a time)."""
-    from .pipeline import kernel_environment
+    from nbhelpers.batch.main import kernel_environment
     if not set(THREAD_VARIABLES) & set(variables) and "SLURM_CPUS_ON_NODE" in os.environ:
         variables = {**variables, **threads(int(os.environ["SLURM_CPUS_ON_NODE"]))}   # a GPU job: its CPUs
     with kernel_environment(**variables):
@@ -135,7 +135,7 @@ def run_job(task: Task, variables: dict, run_one) -> dict:
 
 def batch_variables() -> dict:
     """The settings this batch passes to its runs (reports folder, dry run, fresh, progress mode)."""
-    from .paths import STAGE_VARIABLE
+    from nbhelpers.paths import STAGE_VARIABLE
     return {key: value for key, value in os.environ.items() if key.startswith("NBH_") and not key.startswith(STAGE_VARIABLE)}
 
 
@@ -150,8 +150,8 @@ def run_tasks(tasks: list[Task], options: Options, run_one) -> list[dict]:
 
 def expected_seconds(tasks: list[Task]) -> dict:
     """How long each task should take: its notebook's finished runs of this profile when every
-    notebook of the batch has one (results.typical_seconds), else FIRST_GUESS_SECONDS."""
-    from .results import typical_seconds
+    notebook of the batch has one (records.typical_seconds), else FIRST_GUESS_SECONDS."""
+    from nbhelpers.report.records import typical_seconds
     timed = {task.key: typical_seconds(task.profile, task.stem) for task in tasks}
     if all(timed.values()):
         return timed
@@ -215,7 +215,7 @@ class Batch:
 
     def __init__(self, tasks: list[Task], options: Options, run_one, gpus: list[str]):
         import submitit
-        from .paths import profile_folder
+        from nbhelpers.paths import profile_folder
         self.tasks, self.options, self.run_one, self.gpus = tasks, options, run_one, gpus
         self.slurm = options.executor == "slurm"
         self.folder = profile_folder(tasks[0].profile) / ".jobs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -268,7 +268,7 @@ class Batch:
             self.show(task, job, "queued" if self.slurm else "running")
 
     def show(self, task: Task, job, phase: str) -> None:
-        from .paths import in_terminal
+        from nbhelpers.paths import in_terminal
         if self.shown.get(task.key) != phase:
             self.shown[task.key] = phase
             print(f"{task.label} {where(task)}: {phase} (job {job.job_id}, log {in_terminal(job.paths.stdout)})", flush=True)
@@ -354,24 +354,25 @@ def record_lost(task: Task, status: str, error: str, since: float) -> dict:
     recorded as ``status`` so that the index shows it: the run's own record if it wrote one
     after ``since`` (kept if it says ok or failed), else its stage (notebook and log so far)
     marked and moved to unfinished/ and rendered, else a bare record in unfinished/."""
-    from . import outputs, pipeline, results
-    from .paths import report_name, run_folder
+    from nbhelpers.report import records
+    from nbhelpers.batch import main as pipeline
+    from nbhelpers.paths import report_name, run_folder
     folder, name = run_folder(task.profile, task.seed), report_name(task.stem)
     unfinished, seconds = folder / pipeline.UNFINISHED, time.time() - since
-    records = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
-    written = [path for path in records if path.exists() and path.stat().st_mtime >= since]
-    if written and (results.read(written[0]) or {}).get("status") in ("ok", "failed"):
-        metrics = results.read(written[0])
+    candidates = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
+    written = [path for path in candidates if path.exists() and path.stat().st_mtime >= since]
+    if written and (records.read(written[0]) or {}).get("status") in ("ok", "failed"):
+        metrics = records.read(written[0])
     elif written:
-        metrics = outputs.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
+        metrics = records.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
     else:
         stages = pipeline.stages_since(folder, task.stem, since)
         if stages:
             return pipeline.finish_attempt(task.stem, task.seed, task.profile, stages[-1], status, error, seconds)[0]
         pipeline.discard(unfinished, task.stem)
         unfinished.mkdir(parents=True, exist_ok=True)
-        metrics = outputs.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
+        metrics = records.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
     ok = metrics.get("status") == "ok"
     return {"stem": task.stem, "seed": task.seed, "status": metrics.get("status", status),
             "seconds": metrics.get("wall_seconds", seconds), "error": None if ok else metrics.get("error", error),
-            "headline": results.headline(metrics) if ok else ""}
+            "headline": records.headline(metrics) if ok else ""}

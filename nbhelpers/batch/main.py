@@ -1,6 +1,6 @@
 """The batch run behind ``./run_all.sh``: validate, prepare, execute, render, index.
 
-    python -m nbhelpers.pipeline [--profile smoke|cpu|full|auto] [--seeds 0,1,2] [--only STEM]...
+    python -m nbhelpers.batch [--profile smoke|cpu|full|auto] [--seeds 0,1,2] [--only STEM]...
                                  [--set KEY=VALUE]...
 
 1. Every input is checked before anything long starts: profile, seeds, notebook names,
@@ -29,11 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, dryrun, executors, outputs, paths, progress, results
-from .assets import AssetError, atomic_save
-from .facts import GAN_NOTEBOOK, GAN_NOTEBOOKS, STUDY_NOTEBOOKS
-from .paths import NOTEBOOKS_DIR, REPO_ROOT, SUMMARY_STEM, report_name, run_folder
-from .render import render_html
+from nbhelpers.report import config, records, progress
+from nbhelpers.batch import dryrun, executors
+from nbhelpers import paths
+from nbhelpers.assets import AssetError, atomic_save
+from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, STUDY_NOTEBOOKS
+from nbhelpers.paths import NOTEBOOKS_DIR, REPO_ROOT, SUMMARY_STEM, report_name, run_folder
+from nbhelpers.batch.render import render_html
 
 KERNEL_NAME = "mnist-genmodels"
 KERNEL_DISPLAY = "MNIST generative models (.venv)"
@@ -75,8 +77,9 @@ def auto_profile() -> str:
 def prepare_assets(resolved: list[dict]) -> None:
     """Data, FID weights, the metric classifier and the largest Inception reference statistics
     any selected notebook needs, all verified before the first notebook starts."""
-    from . import data, fid
-    from .repro import pick_device
+    from nbhelpers import data
+    from nbhelpers.metrics import fid
+    from nbhelpers.report.context import pick_device
     for name, md5 in data.prepare().items():
         print(f"  {name}: md5 {md5} OK")
     if not resolved:   # only the summary: it reads records, no metric assets needed
@@ -353,7 +356,7 @@ def finish_attempt(stem: str, seed: int | None, profile: str, stage: Path, statu
     folder, name = run_folder(profile, seed), report_name(stem)
     if status == "failed" and error and error.startswith("DeadKernelError") and (cell := where_it_stopped(stage / f"{name}.ipynb")):
         error += f" (kernel died in {cell})"
-    metrics = outputs.mark_outcome(stage / f"{name}.metrics.json", stem, profile, status, error, seconds)
+    metrics = records.mark_outcome(stage / f"{name}.metrics.json", stem, profile, status, error, seconds)
     ok = metrics["status"] == "ok"
     target = folder if ok else folder / UNFINISHED
     banners(stage / f"{name}.ipynb", metrics, metrics.get("error"))
@@ -363,7 +366,7 @@ def finish_attempt(stem: str, seed: int | None, profile: str, stage: Path, statu
     notebook = target / f"{name}.ipynb"
     page = render_html(notebook) if notebook.exists() else None
     row = {"stem": stem, "seed": seed, "status": metrics["status"], "seconds": seconds,
-           "error": None if ok else metrics.get("error"), "headline": results.headline(metrics) if ok else ""}
+           "error": None if ok else metrics.get("error"), "headline": records.headline(metrics) if ok else ""}
     return row, page
 
 
@@ -372,19 +375,19 @@ def index_rows(profile: str, since: float | None = None) -> list[dict]:
     of every seed folder of the profile in notebook order; for each, its good report and, when
     there is one, its last unfinished attempt. Rows whose record was written after ``since``
     (the batch's start) are "this run", the others "earlier run"."""
-    places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in results.seeds_present(profile) for stem in STUDY_NOTEBOOKS]
+    places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in records.seeds_present(profile) for stem in STUDY_NOTEBOOKS]
     rows = []
     for stem, seed in places:
         for attempt in ("", UNFINISHED):
-            path = results.record_path(profile, stem, seed)
+            path = records.record_path(profile, stem, seed)
             path = path.parent / attempt / path.name if attempt else path
-            metrics = results.read(path)
+            metrics = records.read(path)
             if metrics is None:
                 continue
             ok = metrics.get("status") == "ok"
             rows.append({"stem": stem, "seed": seed, "status": metrics.get("status", "unknown"),
                          "seconds": metrics.get("wall_seconds"), "error": metrics.get("error"),
-                         "headline": results.headline(metrics) if ok else "", "attempt": attempt,
+                         "headline": records.headline(metrics) if ok else "", "attempt": attempt,
                          "run": "this run" if since is not None and path.stat().st_mtime >= since else "earlier run"})
     return rows
 
@@ -394,10 +397,10 @@ def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4
     (``side`` x ``side`` digits each, dark on white), written beside the run's samples; its link
     from the profile's index, or None when the run exported none."""
     from PIL import Image
-    record = results.read(results.record_path(profile, stem, seed)) or {}
+    record = records.read(records.record_path(profile, stem, seed)) or {}
     grids = []
     for name in record.get("models") or {}:
-        images = results.exported_samples(profile, stem, seed, name, side * side)
+        images = records.exported_samples(profile, stem, seed, name, side * side)
         if images is not None and len(images) == side * side:
             digits = (255 - images[:, 0].mul(255).round().byte().numpy())      # [n, 28, 28], dark on white
             grids.append(np.vstack([np.hstack(list(digits[r * side:(r + 1) * side])) for r in range(side)]))
@@ -489,7 +492,7 @@ def plan(args) -> tuple[str, list[int], list[executors.Task]]:
     selected = args.only or available
     config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
     studies = [stem for stem in selected if stem != SUMMARY_STEM]
-    if not studies and not results.seeds_present(profile):
+    if not studies and not records.seeds_present(profile):
         raise config.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
                                     f"{paths.profile_folder(profile)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
     resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed)

@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from .paths import reports_root
+from nbhelpers.paths import reports_root
 
 MATHJAX_DIST = "jupyter-server-mathjax"
 STATIC_DIRNAME = "_static"

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .vae import VAE, History, evaluate, train_vae
+from nbhelpers.models.vae import VAE, History, evaluate, train_vae
 
 ANTI_WINDUP = ("conditional", "clamped", "freeze")
 

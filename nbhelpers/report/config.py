@@ -3,11 +3,11 @@
 Where a value comes from, later sources winning:
 1. the notebook's cell tagged ``parameters`` (papermill's convention): the declared names,
    their defaults, and therefore their types;
-2. ``params/<profile>/_all.yaml``: values every study notebook (``facts.STUDY_NOTEBOOKS``)
+2. ``params/<profile>/_all.yaml``: values every study notebook (``paths.STUDY_NOTEBOOKS``)
    of that profile shares (FID sample counts, device), so that numbers stay comparable across
    notebooks; every study notebook must declare each of its keys. Its ``seeds`` list is the
    batch's, not a notebook parameter: each run gets one ``seed`` (``resolve(..., seed=k)``);
-3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``facts.GAN_NOTEBOOKS``) share
+3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``paths.GAN_NOTEBOOKS``) share
    (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
    each key applies to every GAN notebook that declares it, and a key that none declares
    is an error;
@@ -37,8 +37,8 @@ from types import SimpleNamespace
 
 import yaml
 
-from .facts import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
-from .paths import NOTEBOOKS_DIR, PARAMS_DIR
+from nbhelpers.paths import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
+from nbhelpers.paths import NOTEBOOKS_DIR, PARAMS_DIR
 
 PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
@@ -318,7 +318,7 @@ def notebook_params(stem: str, namespace: dict) -> SimpleNamespace:
 
 
 def main(argv=None) -> int:
-    """``python -m nbhelpers.config STEM PROFILE [KEY=VALUE ...]``: print the resolved YAML."""
+    """``python -m nbhelpers.report.config STEM PROFILE [KEY=VALUE ...]``: print the resolved YAML."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2:
         print(main.__doc__, file=sys.stderr)

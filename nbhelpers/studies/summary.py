@@ -16,8 +16,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import facts, gan_study, plots, results, stats
-from .config import check_seeds
+from nbhelpers import paths
+from nbhelpers.studies import gan_study, stats
+from nbhelpers.report import plots, records
+from nbhelpers.report.config import check_seeds
 
 IGNORED_PARAMS = ("seed", "profile", "device")   # what may differ between seeds of one notebook
 KL_TOLERANCE = 0.5                                # nats: "the KL settles at the set point"
@@ -35,7 +37,7 @@ class Runs:
     def entries(self, stem: str, model: str) -> list:
         """The model's entry in each seed's record (None where a seed lacks it), seed order."""
         by_seed = self.records.get(stem, {})
-        return [results.model(by_seed.get(seed), model) for seed in self.seeds]
+        return [records.model(by_seed.get(seed), model) for seed in self.seeds]
 
 
 def _signature(record: dict) -> tuple:
@@ -64,12 +66,12 @@ def collect(profile: str, seeds=None) -> Runs:
     """The finished, mutually comparable records of every study notebook for ``seeds`` (default:
     every seed folder present). Per notebook the most common (parameters, code version) among
     its seeds is the reference (ties: the lowest seed's); other records are excluded by name."""
-    seeds = sorted(check_seeds(list(seeds), "seeds")) if seeds else results.seeds_present(profile)
+    seeds = sorted(check_seeds(list(seeds), "seeds")) if seeds else records.seeds_present(profile)
     runs = Runs(profile, seeds=list(seeds))
-    for stem in facts.STUDY_NOTEBOOKS:
+    for stem in paths.STUDY_NOTEBOOKS:
         found = {}
         for seed in seeds:
-            record = results.read(results.record_path(profile, stem, seed))
+            record = records.read(records.record_path(profile, stem, seed))
             if record is None:
                 continue
             if record.get("status") != "ok":
@@ -97,7 +99,7 @@ def models(runs: Runs) -> list[tuple[str, str]]:
     for stem, by_seed in runs.records.items():
         for record in by_seed.values():
             for name, entry in (record.get("models") or {}).items():
-                if any("epoch" not in row for row in results.fid_rows(entry)) and (stem, name) not in listed:
+                if any("epoch" not in row for row in records.fid_rows(entry)) and (stem, name) not in listed:
                     listed.append((stem, name))
     return listed
 
@@ -109,15 +111,15 @@ def _training_seconds(entry: dict | None):
 
 
 METRICS = {   # column -> (value of one entry, digits)
-    "classifier FID": (lambda e: results.final_value(e, "classifier"), 2),
-    "Inception FID": (lambda e: results.final_value(e, "inception"), 1),
-    "KID": (lambda e: (results.kid(e) or {}).get("mean"), 4),
-    "digits covered": (lambda e: (results.class_coverage(e) or {}).get("covered"), 1),
-    "largest digit share": (results.largest_share, 3),
-    "precision": (lambda e: results.fidelity_diversity(e, "precision"), 3),
-    "recall": (lambda e: results.fidelity_diversity(e, "recall"), 3),
-    "density": (lambda e: results.fidelity_diversity(e, "density"), 3),
-    "coverage": (lambda e: results.fidelity_diversity(e, "coverage"), 3),
+    "classifier FID": (lambda e: records.final_value(e, "classifier"), 2),
+    "Inception FID": (lambda e: records.final_value(e, "inception"), 1),
+    "KID": (lambda e: (records.kid(e) or {}).get("mean"), 4),
+    "digits covered": (lambda e: (records.class_coverage(e) or {}).get("covered"), 1),
+    "largest digit share": (records.largest_share, 3),
+    "precision": (lambda e: records.fidelity_diversity(e, "precision"), 3),
+    "recall": (lambda e: records.fidelity_diversity(e, "recall"), 3),
+    "density": (lambda e: records.fidelity_diversity(e, "density"), 3),
+    "coverage": (lambda e: records.fidelity_diversity(e, "coverage"), 3),
     "training s": (_training_seconds, 0),
 }
 
@@ -139,10 +141,10 @@ def model_table(runs: Runs) -> pd.DataFrame:
     for stem, model in models(runs):
         values = model_values(runs, stem, model)
         row = {column: stats.cell(stats.summarize(values[column]), digits) for column, (_, digits) in METRICS.items()}
-        inception = next((results.final_fid(e, "inception") for e in runs.entries(stem, model) if e), None)
+        inception = next((records.final_fid(e, "inception") for e in runs.entries(stem, model) if e), None)
         row["Inception N / ref"] = (f"{inception['n']} vs {inception['ref']}" + (" (biased)" if inception.get("biased") else "")
                                     if inception else "—")
-        classifier = next((results.final_fid(e, "classifier") for e in runs.entries(stem, model) if e), None)
+        classifier = next((records.final_fid(e, "classifier") for e in runs.entries(stem, model) if e), None)
         row["classifier N / ref"] = f"{classifier['n']} vs {classifier['ref']}" if classifier else "—"
         rows[f"{stem[:2]} {model}"] = row
     columns = list(dict.fromkeys(QUALITY_COLUMNS + DIVERSITY_COLUMNS))   # also with no model at all
@@ -163,7 +165,7 @@ def _entry_values(runs: Runs, stem: str, model: str, value) -> list:
 
 def _early_fid(entry: dict) -> float | None:
     """Mean classifier FID over the evaluations in the first quarter of training (how fast a run learns)."""
-    curve = gan_study.fid_curve(results.fid_rows(entry))
+    curve = gan_study.fid_curve(records.fid_rows(entry))
     if not curve:
         return None
     quarter = math.ceil(max(r["epoch"] for r in curve) / 4)
@@ -172,12 +174,12 @@ def _early_fid(entry: dict) -> float | None:
 
 
 def _fid_drop(entry: dict) -> float | None:
-    halving = gan_study.fid_halving(results.fid_rows(entry))
+    halving = gan_study.fid_halving(records.fid_rows(entry))
     return None if halving["ratio"] is None else halving["first"] - halving["last"]
 
 
 def _entropy(entry: dict) -> float | None:
-    return (results.class_coverage(entry) or {}).get("entropy")
+    return (records.class_coverage(entry) or {}).get("entropy")
 
 
 def _claim(claim: str, measurement: str, interval: dict, verdict: str, unit: str = "", signed: bool = True) -> dict:
@@ -189,7 +191,7 @@ def _claim(claim: str, measurement: str, interval: dict, verdict: str, unit: str
 def claims(runs: Runs) -> list[dict]:
     """The original report's claims, each with the statistic that tests it over the seeds."""
     rows = []
-    clf = lambda e: results.final_value(e, "classifier")  # noqa: E731
+    clf = lambda e: records.final_value(e, "classifier")  # noqa: E731
     kl8, kl14 = "controlvae_kl8", "controlvae_kl14"
     if "02_controlvae" in runs.records:
         fid8, fid14 = (_entry_values(runs, "02_controlvae", m, clf) for m in (kl8, kl14))
@@ -216,7 +218,7 @@ def claims(runs: Runs) -> list[dict]:
         rows.append(_claim("the WGAN's samples are more diverse",
                            "entropy of the final samples' predicted digits (bits), WGAN − GAN, paired", d,
                            stats.verdict(d, "positive")))
-        recall = lambda e: results.fidelity_diversity(e, "recall")  # noqa: E731
+        recall = lambda e: records.fidelity_diversity(e, "recall")  # noqa: E731
         d = stats.paired_difference(_entry_values(runs, *wgan, recall), _entry_values(runs, *gan, recall))
         if d["n"]:
             rows.append(_claim("the WGAN's samples are more diverse",
@@ -243,7 +245,7 @@ def plot_headline_fids(runs: Runs, features: str = "classifier"):
     """The final FID of every model as a bar (mean over seeds) with error bars (std)."""
     labels, means, stds = [], [], []
     for stem, model in models(runs):
-        s = stats.summarize(_entry_values(runs, stem, model, lambda e: results.final_value(e, features)))
+        s = stats.summarize(_entry_values(runs, stem, model, lambda e: records.final_value(e, features)))
         if s["mean"] is not None:
             labels.append(f"{stem[:2]} {model}")
             means.append(s["mean"])
@@ -271,7 +273,7 @@ def plot_gan_curves(runs: Runs, features: str = "classifier"):
     """FID over training of the three GANs: the mean over seeds with a ± std band."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (stem, model) in enumerate((("03_gan_pixelshuffle", "gan"), ("04_wgan", "wgan"), ("05_ssgan", "ssgan"))):
-        curves = [gan_study.fid_curve(results.fid_rows(e), features) for e in runs.entries(stem, model) if e]
+        curves = [gan_study.fid_curve(records.fid_rows(e), features) for e in runs.entries(stem, model) if e]
         by_epoch = {}
         for curve in curves:
             for row in curve:
@@ -298,7 +300,7 @@ def sample_thumbnails(runs: Runs, count: int = 36) -> dict:
     thumbnails = {}
     for stem, model in models(runs):
         seed = min(runs.records.get(stem, {}), default=None)
-        images = None if seed is None else results.exported_samples(runs.profile, stem, seed, model, count)
+        images = None if seed is None else records.exported_samples(runs.profile, stem, seed, model, count)
         if images is not None:
             thumbnails[f"{stem[:2]} {model} (seed {seed})"] = images
     return thumbnails

@@ -18,9 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import coverage, facts, fid, gan, plots, results
-from .config import ParameterError
-from .paths import checkpoint_folder, display
+from nbhelpers.metrics import coverage, fid
+from nbhelpers import paths
+from nbhelpers.studies import facts
+from nbhelpers.models import gan
+from nbhelpers.report import plots, records
+from nbhelpers.report.config import ParameterError
+from nbhelpers.paths import checkpoint_folder, display
 
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
 # Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
@@ -204,16 +208,16 @@ def acceptance_checks(entry: dict, max_share: float = coverage.MAX_DIGIT_SHARE, 
     at most half the first (of the reported generator; the last iterate's ratio is shown beside
     it when recorded); the final samples cover all ten digits, none above ``max_share``; with
     ``gan_factor``, the last classifier FID is within ``gan_factor`` times that of ``gan_entry``."""
-    halving, rows = fid_halving(results.fid_rows(entry)), []
+    halving, rows = fid_halving(records.fid_rows(entry)), []
     if halving["ratio"] is None:
         rows.append(("last classifier FID ≤ half the first", "fewer than two evaluations", None))
     else:
         value = f"{halving['first']:.2f} → {halving['last']:.2f} (×{halving['ratio']:.3f})"
-        raw = fid_halving(results.last_iterate_fid_rows(entry))
+        raw = fid_halving(records.last_iterate_fid_rows(entry))
         if raw["ratio"] is not None:
             value += f"; last iterate {raw['first']:.2f} → {raw['last']:.2f} (×{raw['ratio']:.3f})"
         rows.append(("last classifier FID ≤ half the first", value, halving["ratio"] <= 0.5))
-    counts = results.class_coverage(entry)
+    counts = records.class_coverage(entry)
     if counts:
         share = coverage.largest_share(counts)
         rows.append(("all ten digits covered", f"{counts['covered']} of 10", counts["covered"] == coverage.NUM_DIGITS))
@@ -223,7 +227,7 @@ def acceptance_checks(entry: dict, max_share: float = coverage.MAX_DIGIT_SHARE, 
                  (f"no digit above {max_share:.0%}", "no final evaluation", None)]
     if gan_factor is not None:
         check = f"last classifier FID within {gan_factor:g}× the GAN's"
-        ours, theirs = last_epoch_fid(results.fid_rows(entry)), last_epoch_fid(results.fid_rows(gan_entry))
+        ours, theirs = last_epoch_fid(records.fid_rows(entry)), last_epoch_fid(records.fid_rows(gan_entry))
         if ours is None or theirs is None:
             rows.append((check, "GAN run not available" if theirs is None else "no FID history", None))
         else:
@@ -240,7 +244,7 @@ def parameter_differences(theirs: dict, ours: dict) -> list[str]:
 
 
 def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
-    """The GAN notebook's (``facts.GAN_NOTEBOOK``) record of model ``facts.GAN_MODEL`` in the
+    """The GAN notebook's (``paths.GAN_NOTEBOOK``) record of model ``facts.GAN_MODEL`` in the
     same profile and seed (``params["seed"]``), with a sentence saying where it came from, or
     None and why there is none.
 
@@ -248,16 +252,16 @@ def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
     values of every parameter both notebooks declare (seed, training length, sample sizes,
     optimiser, ...; ``NOT_COMPARED`` aside): otherwise its curves would not be like for like,
     and it is left out with the differences named."""
-    stem, name, seed = facts.GAN_NOTEBOOK, facts.GAN_MODEL, params.get("seed")
+    stem, name, seed = paths.GAN_NOTEBOOK, facts.GAN_MODEL, params.get("seed")
     rerun = (f"run `./run_all.sh --profile {profile} --seeds {seed} --only {stem}` with the same parameters, "
              f"then this notebook again")
-    record = results.load(profile, stem, seed)
+    record = records.load(profile, stem, seed)
     if record is None:
-        why = "has not run" if results.read(results.record_path(profile, stem, seed)) is None else "did not finish"
+        why = "has not run" if records.read(records.record_path(profile, stem, seed)) is None else "did not finish"
         return None, (f"The GAN notebook {stem} {why} for profile '{profile}' and seed {seed}, so there is no GAN "
                       f"to compare with: {rerun}.")
-    entry = results.model(record, name)
-    if not fid_curve(results.fid_rows(entry)):
+    entry = records.model(record, name)
+    if not fid_curve(records.fid_rows(entry)):
         return None, f"{stem} of profile '{profile}' holds no model '{name}' with an FID history: nothing to compare with."
     differ = parameter_differences(record.get("params") or {}, params)
     if differ:
@@ -270,7 +274,7 @@ def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
 def load_gan_samples(profile: str, seed: int, count: int = 100) -> torch.Tensor | None:
     """The first ``count`` exported samples of the GAN notebook's run of this profile and seed
     ([N, 1, 28, 28] in [0, 1]), or None when there are none."""
-    return results.exported_samples(profile, facts.GAN_NOTEBOOK, seed, facts.GAN_MODEL, count)
+    return records.exported_samples(profile, paths.GAN_NOTEBOOK, seed, facts.GAN_MODEL, count)
 
 
 # ----------------------------------------------------------------------------- one run's figures

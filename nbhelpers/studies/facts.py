@@ -30,8 +30,5 @@ WGAN_PRESETS = {
 }
 
 # ----------------------------------------------------------------------------- the studies
-# The GAN notebooks share one training length and sampling schedule (params/<profile>/_gan.yaml)
-# so that their curves overlay; 04 and 05 compare with model GAN_MODEL of GAN_NOTEBOOK.
-STUDY_NOTEBOOKS = ("01_vae", "02_controlvae", "03_gan_pixelshuffle", "04_wgan", "05_ssgan")  # one run per seed
-GAN_NOTEBOOKS = ("03_gan_pixelshuffle", "04_wgan", "05_ssgan")
-GAN_NOTEBOOK, GAN_MODEL = "03_gan_pixelshuffle", "gan"
+# 04 and 05 compare with model GAN_MODEL of the GAN notebook (``paths.GAN_NOTEBOOK``).
+GAN_MODEL = "gan"
