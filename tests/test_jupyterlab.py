@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lab_server import jupyterlab
 
 from nbhelpers import paths
-from nbhelpers.batch import main as pipeline
-
-from lab_server import jupyterlab
+from nbhelpers.batch import kernel
 
 pytestmark = pytest.mark.notebook
 
@@ -54,7 +53,7 @@ def browser():
 
 def test_01_vae_opens_on_the_project_kernel_and_runs_its_set_up(browser, tmp_path):
     expect = playwright_api.expect
-    pipeline.ensure_kernel()
+    kernel.ensure_kernel()
     committed = paths.NOTEBOOKS_DIR / f"{STEM}.ipynb"
     before = digest(committed)
     parameters_cell, setup_cell = first_code_cells(committed, 2)
@@ -69,12 +68,12 @@ def test_01_vae_opens_on_the_project_kernel_and_runs_its_set_up(browser, tmp_pat
             page.goto(lab.url(f"lab/tree/{STEM}.ipynb"))
             panel = page.locator(".jp-NotebookPanel").filter(has=page.locator(".jp-CodeCell"))
             kernel_name = panel.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="kernelName"]')
-            expect(kernel_name).to_have_text(pipeline.KERNEL_DISPLAY, timeout=TIMEOUT_MS)
-            expect(page.locator("#jp-main-statusbar")).to_contain_text(f"{pipeline.KERNEL_DISPLAY} | Idle",
+            expect(kernel_name).to_have_text(kernel.KERNEL_DISPLAY, timeout=TIMEOUT_MS)
+            expect(page.locator("#jp-main-statusbar")).to_contain_text(f"{kernel.KERNEL_DISPLAY} | Idle",
                                                                        timeout=TIMEOUT_MS)
             expect(page.locator(".jp-Dialog")).to_have_count(0)   # no "Select Kernel" question
             sessions = lab.api("sessions")
-            assert [(s["path"], s["kernel"]["name"]) for s in sessions] == [(f"{STEM}.ipynb", pipeline.KERNEL_NAME)]
+            assert [(s["path"], s["kernel"]["name"]) for s in sessions] == [(f"{STEM}.ipynb", kernel.KERNEL_NAME)]
 
             cells = panel.locator(".jp-CodeCell")
             first, second = cells.nth(0), cells.nth(1)

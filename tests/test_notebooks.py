@@ -8,12 +8,14 @@ import subprocess
 import pytest
 
 from nbhelpers import paths
-from nbhelpers.batch import main as pipeline
+from nbhelpers.batch import kernel, main
+from nbhelpers.report import config
 
 pytestmark = pytest.mark.notebook
+SMOKE_SEEDS = FIRST, SECOND = config.profile_seeds("smoke")   # the smoke run's (conftest)
 
 
-def report(out_dir, stem, suffix, seed=0):
+def report(out_dir, stem, suffix, seed=FIRST):
     """A report file of the smoke run: seed<k>/<stem><suffix>, or summary<suffix> for the summary."""
     if stem == paths.SUMMARY_STEM:
         return out_dir / f"summary{suffix}"
@@ -49,27 +51,27 @@ def test_metrics_file_records_the_run(smoke_run, stem):
         assert key in metrics
     assert metrics["params"]["profile"] == "smoke"
     if stem == paths.SUMMARY_STEM:
-        assert metrics["seed"] is None and metrics["seeds"] == [0, 1] and metrics["claims"]
+        assert metrics["seed"] is None and metrics["seeds"] == [FIRST, SECOND] and metrics["claims"]
     else:
         assert metrics["models"], "every notebook records at least one model"
-        assert metrics["seed"] == 0 and metrics["params"]["seed"] == 0
+        assert metrics["seed"] == FIRST and metrics["params"]["seed"] == FIRST
 
 
 def test_seeds_have_their_own_folders_and_numbers(smoke_run):
     _, out_dir = smoke_run
     for stem in ("01_vae", "03_gan_pixelshuffle", "04_wgan"):
-        first, second = (json.loads(report(out_dir, stem, ".metrics.json", seed).read_text()) for seed in (0, 1))
-        assert (first["seed"], second["seed"]) == (0, 1)
+        first, second = (json.loads(report(out_dir, stem, ".metrics.json", seed).read_text()) for seed in SMOKE_SEEDS)
+        assert (first["seed"], second["seed"]) == (FIRST, SECOND)
         assert first["models"] != second["models"]          # another seed, other weights, other numbers
-        assert report(out_dir, stem, ".html", 1).exists()
-    wgan = json.loads(report(out_dir, "04_wgan", ".metrics.json", 1).read_text())
-    assert "seed 1" in wgan["models"]["wgan"]["gan_reference"]   # 04 compares with 03 of its own seed
+        assert report(out_dir, stem, ".html", SECOND).exists()
+    wgan = json.loads(report(out_dir, "04_wgan", ".metrics.json", SECOND).read_text())
+    assert f"seed {SECOND}" in wgan["models"]["wgan"]["gan_reference"]   # 04 compares with 03 of its own seed
 
 
 def test_the_summary_aggregates_both_seeds(smoke_run):
     _, out_dir = smoke_run
     summary = json.loads((out_dir / "summary.metrics.json").read_text())
-    assert summary["notebooks"]["03_gan_pixelshuffle"] == [0, 1] and summary["excluded"] == []
+    assert summary["notebooks"]["03_gan_pixelshuffle"] == [FIRST, SECOND] and summary["excluded"] == []
     gan = summary["aggregated"]["03_gan_pixelshuffle/gan"]["classifier FID"]
     assert gan["n"] == 2 and gan["std"] > 0 and gan["low"] < gan["mean"] < gan["high"]
     verdicts = {claim["claim"]: claim["verdict"] for claim in summary["claims"]}
@@ -83,13 +85,13 @@ def test_a_record_with_other_parameters_is_left_out_by_name(smoke_run, tmp_path)
     _, out_dir = smoke_run
     root = tmp_path / "reports"
     shutil.copytree(out_dir, root / "smoke")
-    odd = json.loads(report(root / "smoke", "01_vae", ".metrics.json", 1).read_text())
+    odd = json.loads(report(root / "smoke", "01_vae", ".metrics.json", SECOND).read_text())
     odd["seed"], odd["params"]["seed"], odd["params"]["epochs"] = 7, 7, 99
     (root / "smoke" / "seed7").mkdir()
     report(root / "smoke", "01_vae", ".metrics.json", 7).write_text(json.dumps(odd))
-    assert pipeline.main(["--profile", "smoke", "--only", "06_summary", "--reports-dir", str(root)]) == 0
+    assert main.main(["--profile", "smoke", "--only", "06_summary", "--reports-dir", str(root)]) == 0
     summary = json.loads((root / "smoke" / "summary.metrics.json").read_text())
-    assert summary["seeds"] == [0, 1, 7] and summary["notebooks"]["01_vae"] == [0, 1]
+    assert summary["seeds"] == [FIRST, SECOND, 7] and summary["notebooks"]["01_vae"] == [FIRST, SECOND]
     assert any(line.startswith("01_vae, seed 7: epochs 99 vs 1") for line in summary["excluded"]), summary["excluded"]
     assert "01_vae, seed 7: epochs 99" in (root / "smoke" / "summary.html").read_text()
 
@@ -100,7 +102,7 @@ def test_index_links_every_report_of_every_seed(smoke_run, stem):
     if stem == paths.SUMMARY_STEM:
         assert "href='summary.html'" in index
     else:
-        assert f"href='seed0/{stem}.html'" in index and f"href='seed1/{stem}.html'" in index
+        assert f"href='seed{FIRST}/{stem}.html'" in index and f"href='seed{SECOND}/{stem}.html'" in index
 
 
 def test_committed_notebooks_carry_no_outputs(stem):
@@ -108,7 +110,7 @@ def test_committed_notebooks_carry_no_outputs(stem):
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
             assert not cell["outputs"] and cell["execution_count"] is None
-    assert notebook["metadata"]["kernelspec"]["name"] == pipeline.KERNEL_NAME
+    assert notebook["metadata"]["kernelspec"]["name"] == kernel.KERNEL_NAME
 
 
 # A notebook that fails while the others run: tests/test_reliability.py.
@@ -133,3 +135,12 @@ def test_run_all_rejects_bad_input_before_any_work(args, message, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr
     assert not any(tmp_path.iterdir()), "nothing may be written before the input is valid"
+
+
+def test_run_all_help_is_the_batchs_own_description_of_its_options():
+    result = subprocess.run([str(paths.REPO_ROOT / "run_all.sh"), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("usage: ./run_all.sh [OPTIONS]")
+    for option in ("--profile", "--seeds", "--only", "--set", "--reports-dir", "--dry-run", "--fresh", "--jobs",
+                   "--executor", "--slurm-partition", "--slurm-gpus-per-job", "--slurm-time", "--slurm-account"):
+        assert f"  {option} " in result.stdout, option
+    assert "examples:" in result.stdout and "outputs:" in result.stdout

@@ -12,25 +12,28 @@ import time
 import pytest
 
 from nbhelpers import data, paths
-from nbhelpers.batch import main as pipeline
+from nbhelpers.batch import main
+from nbhelpers.report import config
 
 pytestmark = pytest.mark.notebook
 
 GAN = "03_gan_pixelshuffle"
+SEED = config.profile_seeds("smoke")[0]   # one seed a batch: the profile's first
+FOLDER = f"seed{SEED}"
 
 
 def batch(root, *args):
-    return pipeline.main(["--profile", "smoke", "--jobs", "1", "--reports-dir", str(root), *args])
+    return main.main(["--profile", "smoke", "--seeds", str(SEED), "--jobs", "1", "--reports-dir", str(root), *args])
 
 
 def record(root, stem, attempt=""):
-    return json.loads((root / "smoke" / "seed0" / attempt / f"{stem}.metrics.json").read_text())
+    return json.loads((root / "smoke" / FOLDER / attempt / f"{stem}.metrics.json").read_text())
 
 
 def start_batch(root, *args):
     """The batch as its own process group (as a terminal runs it), its output piped."""
-    command = [sys.executable, "-m", "nbhelpers.batch", "--profile", "smoke", "--jobs", "1", "--reports-dir", str(root),
-               *args]
+    command = [sys.executable, "-m", "nbhelpers.batch", "--profile", "smoke", "--seeds", str(SEED), "--jobs", "1",
+               "--reports-dir", str(root), *args]
     return subprocess.Popen(command, cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
@@ -51,13 +54,13 @@ def wait_for_line(process, needle, timeout=300):
 def test_a_failed_rerun_keeps_the_last_good_report_and_shows_its_own_error(tmp_path, monkeypatch):
     root = tmp_path / "reports"
     assert batch(root, "--only", "01_vae") == 0
-    good_page = (root / "smoke" / "seed0" / "01_vae.html").read_text()
+    good_page = (root / "smoke" / FOLDER / "01_vae.html").read_text()
     good = record(root, "01_vae")
 
     # The data is damaged after the batch checked it: the notebook itself fails on it.
     copy = tmp_path / "data"
     shutil.copytree(data.raw_dir(), copy / "MNIST" / "raw")
-    checked = pipeline.prepare_assets
+    checked = main.prepare_assets
 
     def check_then_damage(resolved):
         checked(resolved)
@@ -67,20 +70,20 @@ def test_a_failed_rerun_keeps_the_last_good_report_and_shows_its_own_error(tmp_p
         labels.write_bytes(bytes(damaged))
 
     monkeypatch.setenv("NBH_DATA_DIR", str(copy))
-    monkeypatch.setattr(pipeline, "prepare_assets", check_then_damage)
+    monkeypatch.setattr(main, "prepare_assets", check_then_damage)
     assert batch(root, "--only", "01_vae") == 1
 
-    folder = root / "smoke" / "seed0"
+    folder = root / "smoke" / FOLDER
     assert (folder / "01_vae.html").read_text() == good_page and record(root, "01_vae") == good
     failed = record(root, "01_vae", "unfinished")
     assert failed["status"] == "failed" and "train-labels-idx1-ubyte" in failed["error"]
     attempt = (folder / "unfinished" / "01_vae.html").read_text()
     assert "This attempt is failed" in attempt and failed["error"].split(":")[0] in attempt
     index = (root / "smoke" / "index.html").read_text()
-    assert "href='seed0/01_vae.html'" in index and "href='seed0/unfinished/01_vae.html'" in index
+    assert f"href='{FOLDER}/01_vae.html'" in index and f"href='{FOLDER}/unfinished/01_vae.html'" in index
     assert "failed (attempt kept in unfinished/)" in index
     summary = json.loads((root / "smoke" / "summary.metrics.json").read_text())
-    assert summary["notebooks"]["01_vae"] == [0]        # the good record, not the failed attempt
+    assert summary["notebooks"]["01_vae"] == [SEED]     # the good record, not the failed attempt
 
     monkeypatch.undo()                                   # a good rerun supersedes the failed attempt
     assert batch(root, "--only", "01_vae") == 0
@@ -93,13 +96,13 @@ def test_other_settings_train_their_own_model_and_switching_back_reuses_it_visib
     assert "reused_checkpoints" not in record(root, GAN)
     assert batch(root, "--only", GAN, "--set", f"{GAN}.epochs=3") == 0      # no refusal, nothing deleted
     assert record(root, GAN)["params"]["epochs"] == 3
-    checkpoints = root / "smoke" / "seed0" / "checkpoints" / GAN
+    checkpoints = root / "smoke" / FOLDER / "checkpoints" / GAN
     assert len(list(checkpoints.glob("gan-*.pt"))) == 2
 
     assert batch(root, "--only", GAN) == 0                                  # back to the defaults
     reused = record(root, GAN)["reused_checkpoints"]
     assert reused["gan"].startswith("finished run loaded from checkpoint gan-")
-    page = (root / "smoke" / "seed0" / f"{GAN}.html").read_text()
+    page = (root / "smoke" / FOLDER / f"{GAN}.html").read_text()
     assert page.index("Built from earlier training") < page.index("PixelShuffle")   # at the top
 
     assert batch(root, "--only", GAN, "--fresh") == 0
@@ -126,13 +129,13 @@ def test_ctrl_c_stops_cleanly_keeps_the_attempt_and_a_rerun_resumes(tmp_path):
     interrupted = record(root, GAN, "unfinished")
     assert interrupted["status"] == "interrupted"
     assert "interrupted" in (root / "smoke" / "index.html").read_text()
-    assert "This attempt is interrupted" in (root / "smoke" / "seed0" / "unfinished" / f"{GAN}.html").read_text()
+    assert "This attempt is interrupted" in (root / "smoke" / FOLDER / "unfinished" / f"{GAN}.html").read_text()
 
     resumed = start_batch(root, *longer)
     output, errors = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, errors
-    log = (root / "smoke" / "seed0" / f"{GAN}.log").read_text()
-    assert "[gan] resumed from checkpoint reports/smoke/seed0/checkpoints/" in log
+    log = (root / "smoke" / FOLDER / f"{GAN}.log").read_text()
+    assert f"[gan] resumed from checkpoint reports/smoke/{FOLDER}/checkpoints/" in log
     assert "after epoch 40" not in log and record(root, GAN)["status"] == "ok"
 
 
@@ -161,7 +164,7 @@ def test_a_killed_kernel_is_a_failed_run_whose_report_says_where_it_died(tmp_pat
     assert process.returncode == 1, errors
     failed = record(root, GAN, "unfinished")
     assert failed["status"] == "failed" and "DeadKernelError" in failed["error"] and "kernel died in cell" in failed["error"]
-    page = (root / "smoke" / "seed0" / "unfinished" / f"{GAN}.html").read_text()
+    page = (root / "smoke" / FOLDER / "unfinished" / f"{GAN}.html").read_text()
     assert "This attempt is failed</b> in cell" in page and "DeadKernelError" in page
 
 

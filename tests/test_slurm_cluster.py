@@ -12,9 +12,8 @@ import sys
 import time
 
 import pytest
-import submitit
-
 import slurm_cluster
+import submitit
 
 REASON = slurm_cluster.unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

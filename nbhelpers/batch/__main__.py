@@ -1,4 +1,4 @@
-"""``python -m nbhelpers.batch``: the batch run behind ``./run_all.sh``."""
+"""``python -m nbhelpers.batch``: the batch run behind ``./run_all.sh`` (``main``)."""
 import sys
 
 from nbhelpers.batch.main import main

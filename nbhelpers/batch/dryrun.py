@@ -1,7 +1,15 @@
 """``./run_all.sh --dry-run``: every notebook with its profile's parameters, at a fraction of
 the work, to prove that the profile runs (issue 16). Reports go to ``reports/<profile>-dry-run/``
 (``paths.profile_folder``), never beside the profile's real ones, and say "dry run" in their
-run header (``describe``), their banner and in ``metrics.json`` (``"dry_run": true``). Their numbers mean nothing.
+run header (``describe``), their banner and in ``metrics.json`` (``"dry_run": true``). Their
+numbers mean nothing.
+
+How it reaches the notebooks: the batch decides one ``environment.BatchContext`` per batch
+(``main.batch_context_of``): ``dry_run``, ``max_batches=BATCHES_PER_EPOCH``, ``fresh`` (a dry run
+never reuses a finished checkpoint: it proves that the training code runs) and ``note=describe()``.
+Its kernels inherit it (``NBH_BATCH``); a notebook reads it once with its run
+(``report.context.start_run``: ``run.batch``) and passes ``run.batch.max_batches`` to its training
+loops as an argument.
 
 What a dry run keeps and what it shrinks:
 
@@ -10,29 +18,22 @@ What a dry run keeps and what it shrinks:
    set and batch size, and every switch and list (04's ``compare_settings``, 05's alphas and
    failure demo, 02's sweep and its Inception FIDs). The full profile's 150-epoch schedules
    therefore run as they are.
-2. **Shrunk in the training loops: two batches an epoch** (``batches``, ``first_batches``). The
-   GAN engine (``gan._train_epoch``, also the SS-GAN's rotation head and the WGAN's critic) and
-   the VAE loop (``vae.train_vae``, also its per-epoch test loss) call them; nothing else does.
-3. **Shrunk in the parameters: sample counts** (``limit``, applied by ``pipeline.plan``), each
-   to at most ``CAPS``. A count keeps its side of the thresholds the code branches on where
-   that is affordable: the classifier's counts stay at or above its 128 features, so its FID
-   rows are unflagged and take the reference-square-root route exactly as in the profile.
-   Inception's cannot: one unbiased Inception FID needs 2048 images a side, about ten minutes
-   at the ~7 images/s of 2 CPU cores, and the full profile's 10k reference about 25 minutes.
-   Its counts become 4 (KID's least: subsets of 2) and its rows are flagged biased, truthfully. The
-   branches that only N >= 2048 takes do not depend on the extractor (``fid.is_biased``,
-   ``distances.fid_of_features``): classifier rows take them in every dry run, and the GPU check
-   (``nbhelpers.bench.gpu_check``) runs them with Inception at the full profile's N.
-4. **Seeds**: one (the profile's first) unless ``--seeds`` names others. Seeds change numbers,
-   not code paths; n seeds cost n times the time.
-
-``--profile full --dry-run`` (one torch thread a kernel) measured 5.8 CPU-minutes: about 6
-minutes on 2 idle cores, 11 on 2 cores shared with other busy processes (README).
+2. **Shrunk in the training loops: ``BATCHES_PER_EPOCH`` batches an epoch**, through the loops'
+   ``max_batches`` argument (the GAN engine, also the SS-GAN's rotation head and the WGAN's
+   critic, and the VAE loop, also its per-epoch test loss).
+3. **Shrunk in the parameters: sample counts** (``limit``, applied by ``plan.plan``), each to
+   at most ``CAPS``. A count keeps its side of the thresholds the code branches on where that
+   is affordable: the classifier's counts stay at or above its 128 features, so its FID rows
+   are unflagged and take the reference-square-root route exactly as in the profile.
+   Inception's cannot: an unflagged Inception FID needs 2048 images a side, many minutes on a
+   CPU (README, "Dry run"). Its counts become 4 (KID's least: subsets of 2) and its rows are
+   flagged biased, truthfully. The branches that only N >= 2048 takes do not depend on the
+   extractor (``fid.is_biased``, ``distances.fid_of_features``): classifier rows take them in
+   every dry run, and the GPU check (``nbhelpers.bench.gpu_check``) runs them with Inception at
+   the full profile's N.
+4. **Seeds**: one (the profile's first) unless ``--seeds`` names others (``seeds``). Seeds
+   change numbers, not code paths; n seeds cost n times the time.
 """
-import math
-
-from nbhelpers.paths import dry_run
-
 BATCHES_PER_EPOCH = 2
 # Largest value of each sample-count parameter in a dry run (see 3. above).
 CAPS = {
@@ -54,20 +55,6 @@ def limit(params: dict) -> dict:
 def seeds(profile_seeds: list[int], chosen: bool) -> list[int]:
     """The seeds of a dry run: the first of the profile's, or all that ``--seeds`` chose."""
     return list(profile_seeds) if chosen else list(profile_seeds[:1])
-
-
-def batches(count: int) -> int:
-    """How many of an epoch's ``count`` batches a training loop runs: all, or in a dry run at
-    most ``BATCHES_PER_EPOCH``."""
-    return min(count, BATCHES_PER_EPOCH) if dry_run() else count
-
-
-def first_batches(items, batch_size: int):
-    """``items`` (a tensor: an epoch's order, a held-out set) cut to what ``batches`` allows of
-    batches of ``batch_size``; unchanged outside a dry run."""
-    if not dry_run():
-        return items
-    return items[: batches(math.ceil(len(items) / batch_size)) * batch_size]
 
 
 def describe() -> str:

@@ -1,58 +1,53 @@
-"""Where the batch's notebook runs execute: one after another here (``--jobs 1``), several at
-once on this machine (``--jobs N``, by default one per core on CPU), or as Slurm jobs
-(``--executor slurm``), through submitit.
+"""Where the batch's notebook runs execute: one after another in this process (``--jobs 1``),
+several at once on this machine (``--jobs N``, by default one per core on CPU), or as Slurm
+jobs (``--executor slurm``), through submitit.
 
-The unit of work is a ``Task``: one notebook for one seed and profile, run by
-``pipeline.run_one`` (which stages, executes, renders and records it and returns its index row).
-A task starts only after the tasks it ``after`` names have ended, whatever their outcome (04 and
-05 of a seed after 03 of that seed; the summary after everything). Of the tasks ready together,
-the one heading the longest expected chain starts first (``chain_seconds``).
+The unit of work is a ``plan.Task``, run by a ``run_one(task) -> IndexRow`` (``run.run_one``:
+it stages, executes, renders and records the run). A task starts only after the tasks it
+``after`` names have ended, whatever their outcome (04 and 05 of a seed after 03 of that seed;
+the summary after everything). Of the tasks ready together, the one heading the longest
+expected chain starts first (``order``).
 
 Several at once or on Slurm, each run is a submitit job: a process of its own that calls
-``run_job`` (module-level, so that submitit pickles it by reference) with the batch's ``NBH_*``
-variables and the run's share of the machine. This process submits the ready tasks, polls the
-jobs' states and prints one line per change (queued, running, its outcome, with the job's log),
-and reads back each job's row. A job that ended without one (killed, cancelled, out of memory)
-is recorded as a failed run (``record_lost``). Ctrl-C cancels every job still going (submitit:
-SIGINT locally, ``scancel`` on Slurm), says which, records them as interrupted and re-raises.
+``run_job`` (module-level, so that submitit pickles it by reference) with the variables it is
+given: the batch's (its ``environment.BatchContext`` and reports folder) and the run's share of
+the machine. This process submits the ready tasks, polls the jobs' states and prints one line
+per change (queued, running, its outcome, with the job's log), and reads back each job's row. A
+job that ended without one (killed, cancelled, out of memory) is recorded as a failed run
+(``record_lost``). Ctrl-C cancels every job still going (submitit: SIGINT locally, ``scancel``
+on Slurm), says which, records them as interrupted and re-raises.
 
 Threads. A CPU run's floats depend on how many threads computed them (torch's reductions, MKL
-and oneDNN split their work by thread count: 01_vae's test reconstruction loss 247.81610 on one
-thread, 247.81613 on two). So that a notebook, seed and profile give the same numbers whichever
-executor ran them, every run on CPU computes with ``CPU_THREADS`` threads, sequential or not, and
+and oneDNN split their work by thread count: a loss can differ in its last digits between one
+thread and two). So that a notebook, seed and profile give the same numbers whichever executor
+ran them, every run on CPU computes with ``CPU_THREADS`` threads, sequential or not, and
 parallelism comes from running several at once (``--jobs`` at most the cores). Runs on a GPU
 get ``cores // jobs`` threads and, locally, a GPU each (round-robin over the visible ones).
 """
+import dataclasses
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from nbhelpers.batch import attempts
+from nbhelpers.batch.execute import is_notebook_line
+from nbhelpers.batch.index import IndexRow
+from nbhelpers.batch.kernel import kernel_environment
+from nbhelpers.batch.order import chain_seconds, expected_seconds
+from nbhelpers.batch.plan import Task
+from nbhelpers.batch.slurm import QUEUED_STATES, RUNNING_STATES, slurm_job_class, slurm_phase
+from nbhelpers.paths import in_terminal, profile_folder, report_name, run_folder
+from nbhelpers.report import records
+from nbhelpers.report.config import ParameterError
 
 CPU_THREADS = 1
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 LOCAL_TIME_LIMIT_MIN = 10 * 24 * 60   # submitit's local jobs time out (2 minutes by default); ours do not
 POLL_SECONDS = {"local": 1.0, "slurm": 5.0}
 CANCEL_WAIT_SECONDS = 60              # after Ctrl-C, how long the cancelled jobs get to end
-# Slurm states (sacct) of a job that has not started yet, and of one that runs; any other has ended.
-QUEUED_STATES = {"PENDING", "REQUEUED", "CONFIGURING", "RESIZING", "SUSPENDED", "UNKNOWN", "READY"}
-RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT"}
-# What a run takes before this profile has timed each notebook, for the order of ready runs only:
-# seconds of the cpu profile with two runs at a time on two cores (commit 2f0e1a9).
-FIRST_GUESS_SECONDS = {"01_vae": 284, "02_controlvae": 455, "03_gan_pixelshuffle": 476, "04_wgan": 438,
-                       "05_ssgan": 784, "06_summary": 19}
-
-
-@dataclass
-class Task:
-    key: tuple                  # (stem, seed): seed None for the summary
-    stem: str
-    seed: int | None
-    params: dict
-    profile: str
-    label: str                  # "[3/16]" in the terminal
-    after: list = field(default_factory=list)   # keys of the tasks that must end first
 
 
 @dataclass
@@ -72,7 +67,7 @@ def cores() -> int:
 
 def local_gpus() -> list[str]:
     """The GPUs this process sees, as CUDA_VISIBLE_DEVICES entries for its jobs."""
-    import torch
+    import torch  # heavy: only to count the GPUs
     count = torch.cuda.device_count()
     listed = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
     return listed[:count] if listed else [str(index) for index in range(count)]
@@ -97,7 +92,6 @@ def threads(count: int) -> dict:
 
 def check_options(options: Options, tasks: list[Task]) -> None:
     """A ParameterError naming the problem, before anything starts."""
-    from nbhelpers.report.config import ParameterError
     if options.executor == "slurm":
         missing = [tool for tool in ("sbatch", "srun", "sacct", "scancel") if shutil.which(tool) is None]
         if missing:
@@ -123,100 +117,31 @@ def resources(task: Task, options: Options, slot: int, gpus: list[str]) -> dict:
     return {**threads(max(1, cores() // options.jobs)), "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]}
 
 
-def run_job(task: Task, variables: dict, run_one) -> dict:
-    """One notebook run with ``variables`` set for its kernel; its row. What a job executes
-    (also in this process when the batch runs one at a time)."""
-    from nbhelpers.batch.main import kernel_environment
+def run_job(task: Task, variables: dict, run_one) -> IndexRow:
+    """One notebook run with ``variables`` set for it and its kernel; its row. What a job
+    executes (also in this process when the batch runs one at a time)."""
     if not set(THREAD_VARIABLES) & set(variables) and "SLURM_CPUS_ON_NODE" in os.environ:
         variables = {**variables, **threads(int(os.environ["SLURM_CPUS_ON_NODE"]))}   # a GPU job: its CPUs
-    with kernel_environment(**variables):
-        return run_one(task.stem, task.seed, task.params, task.profile, task.label)
+    with kernel_environment(variables):
+        return run_one(task)
 
 
-def batch_variables() -> dict:
-    """The settings this batch passes to its runs (reports folder, dry run, fresh, progress mode)."""
-    from nbhelpers.paths import STAGE_VARIABLE
-    return {key: value for key, value in os.environ.items() if key.startswith("NBH_") and not key.startswith(STAGE_VARIABLE)}
-
-
-def run_tasks(tasks: list[Task], options: Options, run_one) -> list[dict]:
-    """Run every task (``run_one(stem, seed, params, profile, label) -> row``) respecting
-    ``after``; the rows in task order."""
+def run_tasks(tasks: list[Task], options: Options, run_one, variables: dict) -> list[IndexRow]:
+    """Run every task (``run_one(task) -> IndexRow``) respecting ``after``, each with the batch's
+    ``variables`` (``BatchContext.variables()``, the reports folder); the rows in task order."""
     gpus = local_gpus() if options.executor == "local" else []
     if options.executor == "local" and options.jobs == 1:
-        return [run_job(t, resources(t, options, 0, gpus), run_one) for t in tasks]
-    return Batch(tasks, options, run_one, gpus).run()
-
-
-def expected_seconds(tasks: list[Task]) -> dict:
-    """How long each task should take: its notebook's finished runs of this profile when every
-    notebook of the batch has one (records.typical_seconds), else FIRST_GUESS_SECONDS."""
-    from nbhelpers.report.records import typical_seconds
-    timed = {task.key: typical_seconds(task.profile, task.stem) for task in tasks}
-    if all(timed.values()):
-        return timed
-    return {task.key: FIRST_GUESS_SECONDS.get(task.stem, 0) for task in tasks}
-
-
-def chain_seconds(tasks: list[Task], expected: dict) -> dict:
-    """For each task, the expected seconds from its start to the end of the longest chain of
-    tasks that wait for it: chain(t) = expected(t) + max(chain(u) for u waiting for t), 0 if none.
-    Starting the ready task with the longest chain first keeps the critical path moving (on the
-    cpu profile 03 -> 05 is the longest: 03 first, then 02, the longer of 01 and 02)."""
-    chain = {}
-    def length(task: Task) -> float:
-        if task.key not in chain:
-            chain[task.key] = expected[task.key] + max((length(u) for u in tasks if task.key in u.after), default=0)
-        return chain[task.key]
-    for task in tasks:
-        length(task)
-    return chain
-
-
-def where(task: Task) -> str:
-    return task.stem + (f" (seed {task.seed})" if task.seed is not None else "")
-
-
-def slurm_phase(state: str, log_exists: bool) -> str:
-    """queued, running or ended, from sacct's state and whether the job's log exists yet.
-
-    sacct reads slurmdbd's records, which can trail the controller: on a busy machine (CI) a
-    24-second job stayed pending in sacct until it ended. slurmd creates the job's log as it
-    launches the job, so a log proves that a job sacct still calls pending (or does not list) runs."""
-    state = state.split()[0].upper()
-    if state in QUEUED_STATES:
-        return "running" if log_exists and state in {"PENDING", "UNKNOWN"} else "queued"
-    return "running" if state in RUNNING_STATES else "ended"
-
-
-def slurm_job_class():
-    """submitit's SlurmJob, with a watcher that trusts a task's own sacct line over its array's.
-
-    While an array's first task runs, sacct can still list the pending range of the whole array
-    after it ("4_0|RUNNING" then "4_[0-1%2]|PENDING"); submitit reads lines in order, so the
-    running task would show as queued until it ended. Range lines are read first here."""
-    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
-
-    class OwnLineFirst(SlurmInfoWatcher):
-        def read_info(self, string):
-            text = string if isinstance(string, str) else string.decode()
-            header, *lines = text.splitlines() or [""]
-            lines.sort(key=lambda line: "[" not in line.split("|")[0])   # stable: ranges, then the rest
-            return super().read_info("\n".join([header, *lines]))
-
-    class Job(SlurmJob):
-        watcher = OwnLineFirst(delay_s=600)
-    return Job
+        return [run_job(task, {**variables, **resources(task, options, 0, gpus)}, run_one) for task in tasks]
+    return Batch(tasks, options, run_one, variables, gpus).run()
 
 
 class Batch:
     """The tasks as submitit jobs: submitted when their ``after`` tasks have ended (locally at
     most ``options.jobs`` at once, each in a slot that decides its GPU), polled until all ended."""
 
-    def __init__(self, tasks: list[Task], options: Options, run_one, gpus: list[str]):
-        import submitit
-        from nbhelpers.paths import profile_folder
-        self.tasks, self.options, self.run_one, self.gpus = tasks, options, run_one, gpus
+    def __init__(self, tasks: list[Task], options: Options, run_one, variables: dict, gpus: list[str]):
+        import submitit  # optional: only when runs go to jobs
+        self.tasks, self.options, self.run_one, self.variables, self.gpus = tasks, options, run_one, variables, gpus
         self.slurm = options.executor == "slurm"
         self.folder = profile_folder(tasks[0].profile) / ".jobs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         if self.slurm:
@@ -234,7 +159,7 @@ class Batch:
         self.running = {}   # key: (task, job, slot, submitted at)
         self.rows, self.shown, self.echoed = {}, {}, {}
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[IndexRow]:
         try:
             while self.pending or self.running:
                 self.submit_ready()
@@ -255,7 +180,7 @@ class Batch:
             free = [0] * len(ready)
         if not ready:
             return
-        submissions = [(task, slot, {**batch_variables(), **resources(task, self.options, slot, self.gpus)})
+        submissions = [(task, slot, {**self.variables, **resources(task, self.options, slot, self.gpus)})
                        for task, slot in zip(ready, free)]
         if self.slurm:
             with self.executor.batch():   # one job array for the tasks that became ready together
@@ -268,10 +193,9 @@ class Batch:
             self.show(task, job, "queued" if self.slurm else "running")
 
     def show(self, task: Task, job, phase: str) -> None:
-        from nbhelpers.paths import in_terminal
         if self.shown.get(task.key) != phase:
             self.shown[task.key] = phase
-            print(f"{task.label} {where(task)}: {phase} (job {job.job_id}, log {in_terminal(job.paths.stdout)})", flush=True)
+            print(f"{task.label} {task.where}: {phase} (job {job.job_id}, log {in_terminal(job.paths.stdout)})", flush=True)
 
     def phase(self, job) -> str:
         """queued, running or ended."""
@@ -282,8 +206,8 @@ class Batch:
         return slurm_phase(job.watcher.get_state(job.job_id, mode="cache"), Path(job.paths.stdout).exists())
 
     def echo(self, task: Task, job) -> None:
-        """Show what a job printed since the last poll (its cells' progress and epoch lines, as
-        a run one at a time shows them in the terminal)."""
+        """Show what a job printed since the last poll about its notebook (its cells' progress
+        and progress lines, as a run one at a time shows them in the terminal)."""
         path = Path(job.paths.stdout)
         if not path.exists():
             return
@@ -293,7 +217,7 @@ class Batch:
         complete = data[:data.rfind(b"\n") + 1]          # whole lines only; the rest next time
         self.echoed[task.key] = self.echoed.get(task.key, 0) + len(complete)
         for line in complete.decode(errors="replace").splitlines():
-            if line.startswith("    ["):             # progress lines; the job's own status lines are ours to print
+            if is_notebook_line(line):             # the job's own status lines are ours to print
                 print(line, flush=True)
 
     def poll(self) -> None:
@@ -308,19 +232,19 @@ class Batch:
             del self.running[key]
             row = self.outcome(task, job, submitted, "failed")
             self.rows[key] = row
-            print(f"{task.label} {where(task)}: {row['status']} in {row['seconds']:.0f} s"
-                  f"{' | ' + row['error'] if row.get('error') else ''}", flush=True)
+            print(f"{task.label} {task.where}: {row.status} in {row.seconds:.0f} s"
+                  f"{' | ' + row.error if row.error else ''}", flush=True)
 
-    def outcome(self, task: Task, job, submitted: float, status: str, wait: bool = True) -> dict:
+    def outcome(self, task: Task, job, submitted: float, status: str, wait: bool = True) -> IndexRow:
         """The row the job returned, or (it returned none) its run recorded as ``status``. On
         Slurm ``wait`` lets a slow shared file system show the result (submitit waits 15 s)."""
-        from submitit.core.utils import FailedJobError, UncompletedJobError
+        from submitit.core.utils import FailedJobError, UncompletedJobError  # optional, as in __init__
         if job.paths.result_pickle.exists() or (self.slurm and wait):
             try:
                 row = job.result()
                 state = job.state.split()[0] if self.slurm else "COMPLETED"
-                if row["status"] != "ok" and state not in QUEUED_STATES | RUNNING_STATES | {"COMPLETED"}:
-                    row = {**row, "error": f"{row['error']} [Slurm job {job.job_id}: {state}]"}   # e.g. scancel
+                if row.status != "ok" and state not in QUEUED_STATES | RUNNING_STATES | {"COMPLETED"}:
+                    row = dataclasses.replace(row, error=f"{row.error} [Slurm job {job.job_id}: {state}]")   # e.g. scancel
                 return row
             except UncompletedJobError:
                 pass
@@ -336,7 +260,7 @@ class Batch:
         for _, job, _, _ in going:
             job.cancel(check=False)
         print(f"\ncancelled {len(going)} running job(s) with {'scancel' if self.slurm else 'SIGINT'}: "
-              + (", ".join(f"{where(task)} [job {job.job_id}]" for task, job, _, _ in going) or "none")
+              + (", ".join(f"{task.where} [job {job.job_id}]" for task, job, _, _ in going) or "none")
               + (f"; {len(self.pending)} not started" if self.pending else ""), file=sys.stderr, flush=True)
         deadline = time.time() + CANCEL_WAIT_SECONDS
         while time.time() < deadline:
@@ -349,30 +273,23 @@ class Batch:
             self.rows[task.key] = self.outcome(task, job, submitted, "interrupted", wait=False)
 
 
-def record_lost(task: Task, status: str, error: str, since: float) -> dict:
+def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
     """The row of a run whose job returned none (killed, cancelled, out of memory), its attempt
     recorded as ``status`` so that the index shows it: the run's own record if it wrote one
     after ``since`` (kept if it says ok or failed), else its stage (notebook and log so far)
     marked and moved to unfinished/ and rendered, else a bare record in unfinished/."""
-    from nbhelpers.report import records
-    from nbhelpers.batch import main as pipeline
-    from nbhelpers.paths import report_name, run_folder
     folder, name = run_folder(task.profile, task.seed), report_name(task.stem)
-    unfinished, seconds = folder / pipeline.UNFINISHED, time.time() - since
+    unfinished, seconds = folder / attempts.UNFINISHED, time.time() - since
     candidates = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
     written = [path for path in candidates if path.exists() and path.stat().st_mtime >= since]
     if written and (records.read(written[0]) or {}).get("status") in ("ok", "failed"):
-        metrics = records.read(written[0])
+        record = records.read(written[0])
     elif written:
-        metrics = records.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
+        record = records.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
+    elif stages := attempts.stages_since(folder, task.stem, since):
+        record, _ = attempts.finish_attempt(task.stem, task.seed, task.profile, stages[-1], status, error, seconds)
     else:
-        stages = pipeline.stages_since(folder, task.stem, since)
-        if stages:
-            return pipeline.finish_attempt(task.stem, task.seed, task.profile, stages[-1], status, error, seconds)[0]
-        pipeline.discard(unfinished, task.stem)
+        attempts.discard(unfinished, task.stem)
         unfinished.mkdir(parents=True, exist_ok=True)
-        metrics = records.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
-    ok = metrics.get("status") == "ok"
-    return {"stem": task.stem, "seed": task.seed, "status": metrics.get("status", status),
-            "seconds": metrics.get("wall_seconds", seconds), "error": None if ok else metrics.get("error", error),
-            "headline": records.headline(metrics) if ok else ""}
+        record = records.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
+    return IndexRow.from_record(task.stem, task.seed, record, status=status, seconds=seconds, error=error)

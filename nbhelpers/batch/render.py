@@ -163,8 +163,8 @@ def relative_url(path: Path, start: Path) -> str:
 
 def offline_exporter(mathjax_url: str):
     """An ``HTMLExporter`` with the "lab" template, MathJax from ``mathjax_url`` and nothing remote."""
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
+    from jinja2 import DictLoader  # with nbconvert: only when a page is rendered
+    from nbconvert import HTMLExporter  # heavy: only when a page is rendered
     return HTMLExporter(
         template_name="lab",
         extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],

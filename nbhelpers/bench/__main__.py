@@ -1,8 +1,8 @@
-"""python -m nbhelpers.bench [vae|fid|gan|prdc|batch|all] [--device DEVICE]"""
+"""python -m nbhelpers.bench [vae|fid|gan|prdc|memorisation|batch|all] [--device DEVICE]"""
 import argparse
 import importlib
 
-SUITES = ("vae", "fid", "gan", "prdc", "batch")
+SUITES = ("vae", "fid", "gan", "prdc", "memorisation", "batch")
 
 
 def main() -> None:

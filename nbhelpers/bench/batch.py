@@ -11,7 +11,7 @@ import argparse
 import tempfile
 import time
 
-from nbhelpers.batch import main as pipeline
+from nbhelpers.batch import main as batch
 
 
 def timed_batch(jobs: int, seeds: str, device: str) -> float:
@@ -19,7 +19,7 @@ def timed_batch(jobs: int, seeds: str, device: str) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as folder:
         override = [] if device == "auto" else ["--set", f"device={device}"]
         started = time.perf_counter()
-        status = pipeline.main(["--profile", "smoke", "--seeds", seeds, "--jobs", str(jobs), "--reports-dir", folder, *override])
+        status = batch.main(["--profile", "smoke", "--seeds", seeds, "--jobs", str(jobs), "--reports-dir", folder, *override])
         seconds = time.perf_counter() - started
     assert status == 0, f"the smoke batch with --jobs {jobs} failed (exit status {status})"
     return seconds

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nbhelpers.metrics import features, fid, inception
 from nbhelpers.data import load_mnist
+from nbhelpers.metrics import features, fid, inception
 from nbhelpers.report.context import pick_device
 
 
@@ -52,7 +52,7 @@ def pytorch_fid_module(net):
     wheel's TorchScript layers are copied over in graph order (TF's batch norm has no scale)."""
     if isinstance(net, inception._PoolFeatures):
         return net
-    from pytorch_fid import inception as pf
+    from pytorch_fid import inception as pf  # optional: installed with the dev requirements only
     with mock.patch.object(pf, "load_state_dict_from_url", lambda *args, **kwargs: None), \
             mock.patch("torchvision.models.Inception3.load_state_dict", lambda *args, **kwargs: None):
         module = inception._PoolFeatures(pf.InceptionV3([3], resize_input=False, normalize_input=False)).eval()
@@ -171,7 +171,7 @@ def ours(net, sets, device, batch_size):
 
 def pytorch_fid_pipeline(net, folders, device, batch_size, num_workers):
     """(FID, seconds) of pytorch-fid's own functions on PNG folders, with our weights."""
-    from pytorch_fid.fid_score import IMAGE_EXTENSIONS, calculate_frechet_distance, get_activations
+    from pytorch_fid.fid_score import IMAGE_EXTENSIONS, calculate_frechet_distance, get_activations  # optional (dev)
     model = PytorchFidWrapper(net).to(device)
     started = time.perf_counter()
     stats = []

@@ -18,7 +18,7 @@ recorded with its error and the next one runs:
    epochs of each GAN training (03's GAN, 04's two WGAN settings, 05's SS-GAN), checkpoints
    included, eager and, for 03, 04's main setting and 05, compiled (``GanConfig(compile=True)``;
    04's paper setting is priced eager in both estimates); and
-   each evaluation: classifier FID of 10k samples, the same with Inception (unbiased: N = 10k
+   each evaluation: classifier FID of 10k samples, the same with Inception (unflagged: N = 10k
    a side; its rows are kept), the final evaluation (KID, precision/recall too), and 05's curve
    evaluation.
 4. ``extrapolated``: ``workload`` counts the units each notebook of the full profile runs, from
@@ -48,9 +48,17 @@ from types import SimpleNamespace
 
 import torch
 
-from nbhelpers.report import config
-from nbhelpers.models import gan
+from nbhelpers import data
+from nbhelpers.batch import main as batch
+from nbhelpers.environment import BatchContext
+from nbhelpers.metrics import fid
+from nbhelpers.models import control, gan, vae
+from nbhelpers.models.gan import nets as gan_nets
+from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN
 from nbhelpers.paths import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
+from nbhelpers.report import config
+from nbhelpers.report.context import git_commit
+from nbhelpers.studies import gan_study, ssgan_study, wgan_study
 
 PROFILE = "full"
 GAN_EPOCHS = 3            # epochs per GAN unit: the first (warm-up, compiling) is priced apart
@@ -149,9 +157,6 @@ def _synchronised(work):
 
 def _gan_parts(kind: str, p: dict):
     """Networks, objective and engine settings of one GAN kind, built as its notebook builds them."""
-    from nbhelpers.models.gan import nets as gan_nets
-    from nbhelpers.studies import gan_study, ssgan_study, wgan_study
-    from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN
     P = SimpleNamespace(**p)
     if kind == "gan":
         torch.manual_seed(P.seed)
@@ -182,10 +187,6 @@ def gan_unit(kind: str, p: dict, images: torch.Tensor, compiled: bool, folder: P
 def measure_units(params: dict[str, dict], device: torch.device, step, folder: Path) -> dict:
     """Every unit ``workload`` counts, eager, and the compiled GAN units last (``step`` runs,
     times and records each one). Returns {"eager": {unit: s}, "compiled": {unit: s}, "fid": rows}."""
-    from nbhelpers.models import control, vae
-    from nbhelpers import data
-    from nbhelpers.metrics import fid
-    from nbhelpers.studies import gan_study
     train_x, _ = data.load_mnist("train", device)
     test_x, _ = data.load_mnist("test", device)
     eager, compiled, rows = {}, {}, {}
@@ -287,8 +288,7 @@ class Steps:
 
 def smoke_run(folder: Path) -> dict:
     """``./run_all.sh --profile smoke`` into ``folder``: its exit status and each notebook's record."""
-    from nbhelpers.batch import main as pipeline
-    status = pipeline.main(["--profile", "smoke", "--reports-dir", str(folder)])
+    status = batch.main(["--profile", "smoke", "--reports-dir", str(folder)])
     notebooks = {}
     for path in sorted((folder / "smoke").rglob("*.metrics.json")):
         record = json.loads(path.read_text())
@@ -307,11 +307,7 @@ def main(argv=None) -> int:
         print(f"gpu_check needs a CUDA GPU, and torch {torch.__version__} (CUDA build {torch.version.cuda}) sees none "
               "here. Run it on a machine with an NVIDIA GPU: tools/gpu_check.sh", file=sys.stderr)
         return 2
-    from nbhelpers import data
-    from nbhelpers.metrics import fid
-    from nbhelpers.report import progress
-    from nbhelpers.report.context import git_commit
-    os.environ[progress.MODE_VARIABLE] = "lines"   # this process's output is a log: no progress bars
+    os.environ.update(BatchContext(progress_lines=True).variables())   # this process's output is a log: no progress bars
     device = torch.device("cuda")
     params = {stem: config.resolve(stem, PROFILE, seed=0) for stem in STUDY_NOTEBOOKS}
     seeds = len(config.profile_seeds(PROFILE))

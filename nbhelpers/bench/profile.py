@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from nbhelpers.batch.render import render_html
 from nbhelpers.paths import STUDY_NOTEBOOKS
 
 
@@ -40,7 +41,6 @@ def notebook_profile(path: Path) -> dict:
 
 
 def render_seconds(path: Path) -> float:
-    from nbhelpers.batch.render import render_html
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / path.name
         copy.write_bytes(path.read_bytes())

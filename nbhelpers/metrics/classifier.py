@@ -6,15 +6,15 @@ values) gives a "classifier FID" (on a different scale from Inception FID: never
 two) and its predictions give the class coverage of a set of generated digits (``coverage``).
 
 The weights are a fixed asset: trained by ``train()`` on the 60k MNIST training images and
-committed under ``nbhelpers/weights/`` with their sha256, so that every machine scores samples
+committed under ``nbhelpers/metrics/weights/`` with their sha256, so that every machine scores samples
 with the same network. ``--retrain`` trains this machine's own copy (cached under
 ``cache_dir()/classifier/``, named by a hash of its training configuration), whose numbers are
 on another scale. A classifier must reach ``MIN_TEST_ACCURACY`` on the 10k test images.
 """
+import argparse
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from torch import nn
 
 from nbhelpers.assets import AssetError, file_digest, recorded_mismatch, save_recorded
 from nbhelpers.data import CANONICAL_MD5, load_mnist
+from nbhelpers.environment import choice
 from nbhelpers.paths import cache_dir
 
 MIN_TEST_ACCURACY = 0.99
@@ -154,7 +155,7 @@ def _read(path: Path, expected_sha256: str | None = None) -> tuple[dict, str]:
     digest = file_digest(path)
     if expected_sha256 and digest != expected_sha256:
         raise AssetError(f"{path}: sha256 {digest} is not the shipped weights' {expected_sha256}; the file is "
-                         f"damaged: restore it with `git checkout -- {path.name}` from nbhelpers/weights/")
+                         f"damaged: restore it with `git checkout -- {path.name}` from nbhelpers/metrics/weights/")
     try:  # weights_only: tensors and plain values (older files hold a TorchVersion string)
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -188,7 +189,7 @@ def load(device: str | torch.device = "cpu", source: str | None = None, config: 
     ``source`` (default: $NBH_CLASSIFIER, else "shipped"): "shipped", the committed weights,
     verified by sha256; or "retrained", this machine's own (``retrain``; trained now if there is
     none), whose numbers are on another scale than the shipped weights'."""
-    source = source or os.environ.get("NBH_CLASSIFIER", "shipped")
+    source = source or choice("NBH_CLASSIFIER", "shipped")
     if source not in SOURCES:
         raise ValueError(f"classifier source {source!r}: expected one of {SOURCES}")
     if source == "shipped":
@@ -215,7 +216,6 @@ def load(device: str | torch.device = "cpu", source: str | None = None, config: 
 
 def main(argv=None) -> int:
     """``python -m nbhelpers.metrics.classifier [--retrain]``: show (or retrain) the metric classifier."""
-    import argparse
     parser = argparse.ArgumentParser(prog="python -m nbhelpers.metrics.classifier", description=main.__doc__)
     parser.add_argument("--retrain", action="store_true",
                         help="train this machine's own weights (used with NBH_CLASSIFIER=retrained; another scale)")

@@ -25,13 +25,29 @@ The command line (``python -m nbhelpers.fid``, pytorch-fid's interface) is ``met
 import time
 import warnings
 
+import pandas as pd
 import torch
 
 from nbhelpers.metrics import coverage
-from nbhelpers.metrics.distances import (KID_SUBSET_SIZE, KID_SUBSETS, fid_of_features, frechet_distance, kid, kid_subset_size,
-                        sqrtm_psd, statistics)
-from nbhelpers.metrics.features import FEATURE_DIMS, FEATURES, MNIST_TEST_SIZE, extract, load_extractor, reference
-from nbhelpers.metrics.features import batch_size as default_batch_size
+from nbhelpers.metrics.distances import (
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    fid_of_features,
+    frechet_distance,
+    kid,
+    kid_subset_size,
+    sqrtm_psd,
+    statistics,
+)
+from nbhelpers.metrics.features import (
+    FEATURE_DIMS,
+    FEATURES,
+    MNIST_TEST_SIZE,
+    batch_size as default_batch_size,
+    extract,
+    load_extractor,
+    reference,
+)
 from nbhelpers.metrics.images import check_images, load_images
 from nbhelpers.metrics.prdc import density_coverage, precision_recall
 from nbhelpers.report.context import ReportNote, pick_device
@@ -252,7 +268,6 @@ def fid_table(results: dict):
     "<extractor> biased" when any row is), then KID and class coverage where present.
     Inception and classifier values never share a column: they are on different scales.
     """
-    import pandas as pd
     records = {}
     for name, result in results.items():
         rows = result["fid"] if isinstance(result, dict) and "fid" in result else result

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+
 
 def check_images(images, name: str = "images", grey_28: bool = False) -> torch.Tensor:
     """Images as [N, C, H, W], float in [0, 1] or uint8; ValueError with a fix otherwise.
@@ -86,7 +88,6 @@ def _load_path(path: Path) -> torch.Tensor:
 
 
 def _load_folder(folder: Path) -> torch.Tensor:
-    from PIL import Image
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")

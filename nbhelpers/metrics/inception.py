@@ -17,7 +17,6 @@ Two inference paths of the same weights ($NBH_INCEPTION_PATH, default "fast" on 
 
 Either path gives the same cache tag (the weights' sha256): their features are interchangeable.
 """
-import os
 import socket
 import warnings
 from unittest import mock
@@ -26,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member, file_digest
+from nbhelpers.environment import choice
 from nbhelpers.paths import cache_dir
 
 FEATURE_DIM = 2048
@@ -65,7 +65,7 @@ class _PoolFeatures(torch.nn.Module):
 def _official_inception(timeout_s: float = 10.0, log=print):
     """pytorch-fid's network with its released weights, or None where either is unavailable."""
     try:
-        from pytorch_fid import inception as pf_inception
+        from pytorch_fid import inception as pf_inception  # optional: installed with the dev requirements only
     except ImportError:
         return None
     path = cache_dir() / "inception" / OFFICIAL_URL.rsplit("/", 1)[1]
@@ -222,10 +222,10 @@ def load_inception(device="cpu", source: str | None = None, log=print, path: str
     ``path``: "fast" (CPU only; elsewhere the reference network) or "reference"; default
     $NBH_INCEPTION_PATH or "fast".
     """
-    source = source or os.environ.get("NBH_FID_INCEPTION", "auto")
+    source = source or choice("NBH_FID_INCEPTION", "auto")
     if source not in INCEPTION_SOURCES:
         raise ValueError(f"Inception source {source!r}: expected one of {INCEPTION_SOURCES}")
-    path = path or os.environ.get("NBH_INCEPTION_PATH", "fast")
+    path = path or choice("NBH_INCEPTION_PATH", "fast")
     if path not in INCEPTION_PATHS:
         raise ValueError(f"Inception path {path!r}: expected one of {INCEPTION_PATHS}")
     device = torch.device(device)

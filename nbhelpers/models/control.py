@@ -167,13 +167,14 @@ class ControlledRun:
 
 def train_setpoint(train_images: torch.Tensor, test_images: torch.Tensor, beta: "float | PIController", *,
                    epochs: int, batch_size: int, lr: float, latent_dim: int = 10, hidden: int = 256,
-                   seed: int = 0, progress: bool = False) -> ControlledRun:
+                   seed: int = 0, progress: bool = False, max_batches: int | None = None) -> ControlledRun:
     """Train the report's VAE with a constant ``beta`` or one set by a ``PIController``.
 
     The model is initialised and the batches shuffled from ``seed``, so every run of a sweep
     starts from the same weights. The summary holds: target_kl (None for a constant beta),
     achieved_kl and settled_beta (means over the last 10% of training steps), final_beta (the
     last step's), the lowest and highest beta used, test recon/KL/ELBO, steps and seconds.
+    ``max_batches``: ``train_vae``'s cap on batches an epoch (a dry run's).
     """
     controlled = isinstance(beta, PIController)
     device = train_images.device
@@ -182,7 +183,8 @@ def train_setpoint(train_images: torch.Tensor, test_images: torch.Tensor, beta: 
     generator = torch.Generator(device=device).manual_seed(seed)
     started = time.perf_counter()
     history = train_vae(model, train_images, test_images, epochs=epochs, batch_size=batch_size, lr=lr,
-                        beta=beta.step if controlled else float(beta), generator=generator, progress=progress)
+                        beta=beta.step if controlled else float(beta), generator=generator, progress=progress,
+                        max_batches=max_batches)
     test = evaluate(model, test_images)
     steps = history.steps
     summary = {"target_kl": beta.target_kl if controlled else None, "achieved_kl": tail_mean(steps["kl"]),
@@ -191,3 +193,46 @@ def train_setpoint(train_images: torch.Tensor, test_images: torch.Tensor, beta: 
                "test_recon": test["recon"], "test_kl": test["kl"], "test_elbo": test["elbo"],
                "train_steps": len(steps), "seconds": time.perf_counter() - started}
     return ControlledRun(model=model, history=history, summary=summary)
+
+
+# --- does the result depend on Ki? -------------------------------------------------------------
+
+GAIN_COLUMNS = ("achieved KL", "settled beta", "test recon", "test KL", "classifier FID")
+
+
+def gain_table(rows: list[dict], tolerance: float = 0.5) -> pd.DataFrame:
+    """Runs of the set points at several I gains and lengths, one row each (``rows``: dicts with
+    "set point", "Ki", "epochs" and ``GAIN_COLUMNS``), indexed by (set point, Ki, epochs), with
+    "within" the ``tolerance`` of the set point added."""
+    table = pd.DataFrame(rows).set_index(["set point", "Ki", "epochs"]).sort_index()
+    if table.index.has_duplicates:
+        raise ValueError(f"two runs share a (set point, Ki, epochs): {sorted(set(table.index[table.index.duplicated()]))}")
+    table.insert(1, f"within {tolerance:g} nats", (table["achieved KL"] - table.index.get_level_values(0)).abs() <= tolerance)
+    return table
+
+
+def gain_effect(table: pd.DataFrame, paper_ki: float, profile_ki: float, epochs: int, tolerance: float = 0.5) -> str:
+    """One sentence from ``gain_table``'s rows at ``epochs``: whether both gains hold every set point
+    within ``tolerance``, and the differences (``paper_ki``'s run minus ``profile_ki``'s) in
+    achieved KL, test reconstruction and classifier FID per set point."""
+    targets = sorted({t for t, ki, e in table.index if e == epochs and ki in (paper_ki, profile_ki)})
+    pairs = {t: (table.loc[(t, paper_ki, epochs)], table.loc[(t, profile_ki, epochs)]) for t in targets
+             if (t, paper_ki, epochs) in table.index and (t, profile_ki, epochs) in table.index}
+    if not pairs:
+        return f"no pair of runs with Ki {paper_ki:g} and {profile_ki:g} at {epochs} epochs"
+    off = [f"Ki {ki:g} leaves KL {t:g} at {row['achieved KL']:.2f}" for t, both in pairs.items()
+           for ki, row in zip((paper_ki, profile_ki), both) if abs(row["achieved KL"] - t) > tolerance]
+    settled = (f"At {epochs} epochs both gains hold {'every set point' if len(pairs) > 1 else 'the set point'} within "
+               f"{tolerance:g} nats" if not off else f"At {epochs} epochs " + "; ".join(off) + f" (more than {tolerance:g} nats off)")
+    names = " / ".join(f"{t:g}" for t in pairs)
+
+    def gaps(column, digits):
+        return " / ".join(f"{a[column] - b[column]:+.{digits}f}" for a, b in pairs.values())
+
+    def largest_share(column):
+        return max(abs(a[column] - b[column]) / abs(b[column]) for a, b in pairs.values() if b[column])
+
+    return (f"{settled}. Ki {paper_ki:g} minus Ki {profile_ki:g} (KL {names}): achieved KL {gaps('achieved KL', 2)} nats, "
+            f"test reconstruction {gaps('test recon', 2)} nats, classifier FID {gaps('classifier FID', 2)}; the largest "
+            f"relative difference is {largest_share('test recon'):.1%} in reconstruction and "
+            f"{largest_share('classifier FID'):.1%} in classifier FID (one seed: no interval).")

@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbhelpers.batch import dryrun
-from nbhelpers.report.progress import bar
+from nbhelpers.report.progress import bar, epoch_line
 
 IMAGE_PIXELS = 28 * 28
 
@@ -99,14 +98,23 @@ def evaluate(model: VAE, images: torch.Tensor, batch_size: int = 1000, beta: flo
 BetaRule = Callable[[float], float]  # observed batch KL -> beta for this batch
 
 
+def first_batches(items: torch.Tensor, batch_size: int, max_batches: int | None) -> torch.Tensor:
+    """The first ``max_batches`` batches' worth of ``items`` (an epoch's order, a held-out set)."""
+    return items if max_batches is None else items[:max_batches * batch_size]
+
+
 def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *,
               epochs: int, batch_size: int = 128, lr: float = 1e-3, beta: float | BetaRule = 1.0,
-              generator: torch.Generator | None = None, progress: bool = True) -> History:
+              generator: torch.Generator | None = None, progress: bool = True, max_batches: int | None = None,
+              name: str = "vae") -> History:
     """Train with Adam on tensors already on the device; ``beta`` is a constant or a rule.
 
     A rule (e.g. ``control.PIController.step``) is called on every batch with that batch's
     KL, computed before the backward pass, and returns the beta used for that batch's loss.
     A constant beta needs no host synchronisation per step; a rule needs the KL as a float.
+    ``max_batches`` caps the batches of each epoch and of the per-epoch test loss (a dry run's
+    ``run.batch.max_batches``; None: all). With ``progress`` each epoch ends with a progress line
+    named ``name``.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rule = beta if callable(beta) else None
@@ -115,7 +123,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor 
     for epoch in bar(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress):
         started = time.perf_counter()
         order = torch.randperm(len(train_images), device=train_images.device, generator=generator)
-        order = dryrun.first_batches(order, batch_size)
+        order = first_batches(order, batch_size, max_batches)
         losses, betas = [], []
         for start in range(0, len(order), batch_size):
             x = train_images[order[start:start + batch_size]]
@@ -136,13 +144,13 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor 
         row = {"epoch": epoch, "train_recon": means[0], "train_kl": means[1], "train_loss": means[2],
                "beta": betas[-1], "seconds": time.perf_counter() - started}
         if test_images is not None:
-            test = evaluate(model, dryrun.first_batches(test_images, batch_size), beta=row["beta"])
+            test = evaluate(model, first_batches(test_images, batch_size, max_batches), beta=row["beta"])
             row.update({f"test_{k}": v for k, v in test.items()})
         epoch_rows.append(row)
         if progress:
             test_part = f" | test recon {row['test_recon']:.2f} KL {row['test_kl']:.2f}" if test_images is not None else ""
-            print(f"epoch {epoch:3d}/{epochs} | recon {row['train_recon']:.2f} KL {row['train_kl']:.2f} "
-                  f"beta {row['beta']:.3f}{test_part} | {row['seconds']:.1f}s", flush=True)
+            print(epoch_line(name, epoch, epochs, f"recon {row['train_recon']:.2f} KL {row['train_kl']:.2f} "
+                             f"beta {row['beta']:.3f}{test_part} | {row['seconds']:.1f}s"), flush=True)
     steps = pd.DataFrame(step_rows, columns=["step", "epoch", "beta", "recon", "kl", "loss"])
     return History(steps=steps, epochs=pd.DataFrame(epoch_rows),
                    images_per_second=seen / max(train_seconds, 1e-9))

@@ -5,8 +5,13 @@ Where a value comes from, later sources winning:
    their defaults, and therefore their types;
 2. ``params/<profile>/_all.yaml``: values every study notebook (``paths.STUDY_NOTEBOOKS``)
    of that profile shares (FID sample counts, device), so that numbers stay comparable across
-   notebooks; every study notebook must declare each of its keys. Its ``seeds`` list is the
-   batch's, not a notebook parameter: each run gets one ``seed`` (``resolve(..., seed=k)``);
+   notebooks; every study notebook must declare each of its keys. Its profile keys
+   (``PROFILE_KEYS``) are the batch's and the summary's, not notebook parameters:
+   ``seeds``, the evaluation seeds of a batch run (each run gets one ``seed``:
+   ``resolve(..., seed=k)``); ``tuning_seeds``, those its settings were chosen on (never in a
+   verdict, never among ``seeds``); ``deviations`` from the original report, each with its
+   reason; ``later_seeds``, per notebook the values that switch its explorations off for every
+   seed but the batch's first evaluation seed (``resolve(..., first_seed=...)``, applied last);
 3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``paths.GAN_NOTEBOOKS``) share
    (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
    each key applies to every GAN notebook that declares it, and a key that none declares
@@ -37,13 +42,16 @@ from types import SimpleNamespace
 
 import yaml
 
-from nbhelpers.paths import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
-from nbhelpers.paths import NOTEBOOKS_DIR, PARAMS_DIR
+from nbhelpers.paths import GAN_NOTEBOOKS, NOTEBOOKS_DIR, PARAMS_DIR, STUDY_NOTEBOOKS
 
 PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
 GROUP_FILES = {"_gan.yaml": GAN_NOTEBOOKS}   # a file of values shared by a group of notebooks
 CHOSEN_BY_THE_BATCH = ("profile", "seed")    # set per run by ./run_all.sh, never by files or --set
+PROFILE_KEYS = ("seeds", "tuning_seeds", "deviations", "later_seeds")   # _all.yaml keys that are no parameters
+# Profiles without a folder of their own: a notebook run from JupyterLab ("interactive") has
+# the cpu profile's values (test_config checks it), so it is declared by the cpu profile's file.
+DECLARED_BY = {"interactive": "cpu"}
 
 
 class ParameterError(ValueError):
@@ -216,15 +224,61 @@ def parse_override(text: str) -> tuple[str | None, str, object]:
 
 
 def profile_seeds(profile: str) -> list[int]:
-    """The ``seeds`` of ``params/<profile>/_all.yaml`` (default [0]): distinct ints >= 0."""
-    path = PARAMS_DIR / profile / SHARED_FILE
-    return check_seeds(_load_yaml(path).get("seeds", [0]), f"{path}: seeds")
+    """The evaluation ``seeds`` of ``params/<profile>/_all.yaml`` (default [0]): distinct ints >= 0."""
+    return declarations(profile)["seeds"]
 
 
-def check_seeds(seeds, where: str = "seeds") -> list[int]:
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                           for s in seeds):
-        raise ParameterError(f"{where} must be a non-empty list of integers >= 0, got {seeds!r}")
+def tuning_seeds(profile: str) -> list[int]:
+    """The seeds the profile's settings were chosen on (``tuning_seeds``; default none)."""
+    return declarations(profile)["tuning_seeds"]
+
+
+def first_seed(profile: str, seeds: list[int]) -> int:
+    """The batch's first evaluation seed: the first of ``seeds`` that is not a tuning seed (the
+    first of ``seeds`` when all are). The explorations of ``later_seeds`` run for it alone."""
+    tuning = set(tuning_seeds(profile))
+    return next((seed for seed in seeds if seed not in tuning), seeds[0])
+
+
+def declarations(profile: str) -> dict:
+    """What ``params/<profile>/_all.yaml`` declares beside the parameters, checked:
+    {"seeds", "tuning_seeds", "deviations": [{"deviation", "reason"}], "later_seeds": {stem:
+    {parameter: value}}, "source": the file}. A profile in ``DECLARED_BY`` reads another's."""
+    name = DECLARED_BY.get(profile, profile)
+    if name not in PROFILES:
+        raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    path = PARAMS_DIR / name / SHARED_FILE
+    content = _load_yaml(path)
+    seeds = check_seeds(content.get("seeds", [0]), f"{path}: seeds")
+    tuning = check_seeds(content.get("tuning_seeds", []), f"{path}: tuning_seeds", empty=True)
+    if overlap := sorted(set(seeds) & set(tuning)):
+        raise ParameterError(f"{path}: seeds {overlap} are also tuning seeds; the evaluation seeds must be others "
+                             f"(a tuning seed may still be run with --seeds, and the summary keeps it out of verdicts)")
+    deviations = content.get("deviations", [])
+    if not isinstance(deviations, list) or not all(
+            isinstance(d, dict) and set(d) == {"deviation", "reason"} and all(isinstance(v, str) and v for v in d.values())
+            for d in deviations):
+        raise ParameterError(f"{path}: deviations must be a list of {{deviation: text, reason: text}}, got {deviations!r}")
+    later = content.get("later_seeds", {}) or {}
+    if not isinstance(later, dict) or not all(isinstance(v, dict) for v in later.values()):
+        raise ParameterError(f"{path}: later_seeds must map a notebook to {{parameter: value}}, got {later!r}")
+    for stem, values in later.items():
+        if stem not in STUDY_NOTEBOOKS:
+            raise ParameterError(f"{path}: later_seeds names {stem!r}, which is not a study notebook "
+                                 f"({', '.join(STUDY_NOTEBOOKS)})")
+        declared = declared_parameters(stem)
+        for key, value in values.items():
+            if key not in declared or key in CHOSEN_BY_THE_BATCH:
+                raise ParameterError(f"{path}: later_seeds: {stem} declares no parameter {key!r}")
+            check_value(key, value, declared[key])
+    return {"seeds": seeds, "tuning_seeds": tuning, "deviations": deviations, "later_seeds": later,
+            "source": f"params/{name}/{SHARED_FILE}"}
+
+
+def check_seeds(seeds, where: str = "seeds", empty: bool = False) -> list[int]:
+    if not isinstance(seeds, list) or not (seeds or empty) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ParameterError(f"{where} must be a {'' if empty else 'non-empty '}list of integers >= 0, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ParameterError(f"{where} lists a seed twice: {seeds}")
     return list(seeds)
@@ -250,14 +304,19 @@ def _group_values(path: Path, group, stem: str) -> dict:
     return {key: value for key, value in content.items() if key in declared_parameters(stem)}
 
 
-def resolve(stem: str, profile: str, overrides: list[str] = (), seed: int | None = None) -> dict:
-    """The validated parameters for one notebook run (with ``seed``, for that training seed)."""
+def resolve(stem: str, profile: str, overrides: list[str] = (), seed: int | None = None,
+            first_seed: int | None = None) -> dict:
+    """The validated parameters for one notebook run (with ``seed``, for that training seed).
+    With ``first_seed`` (the batch's first evaluation seed, ``first_seed(profile, seeds)``), a
+    ``seed`` other than it also gets the profile's ``later_seeds`` values for ``stem``, last
+    (over the files and overrides): its explorations run for the first evaluation seed only."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     declared = declared_parameters(stem)
     allowed = ", ".join(k for k in declared if k not in CHOSEN_BY_THE_BATCH)
     values = dict(declared)
-    shared = {k: v for k, v in _load_yaml(PARAMS_DIR / profile / SHARED_FILE).items() if k != "seeds"}
+    profile_block = declarations(profile)
+    shared = {k: v for k, v in _load_yaml(PARAMS_DIR / profile / SHARED_FILE).items() if k not in PROFILE_KEYS}
     layers = [(PARAMS_DIR / profile / SHARED_FILE, shared)] if stem in STUDY_NOTEBOOKS else []
     layers += [(PARAMS_DIR / profile / name, _group_values(PARAMS_DIR / profile / name, group, stem))
                for name, group in GROUP_FILES.items() if stem in group]
@@ -283,6 +342,9 @@ def resolve(stem: str, profile: str, overrides: list[str] = (), seed: int | None
         values[key] = check_value(key, value, declared[key])
     if seed is not None and "seed" in declared:
         values["seed"] = check_value("seed", seed, declared["seed"])
+    if first_seed is not None and seed is not None and seed != first_seed:
+        for key, value in profile_block["later_seeds"].get(stem, {}).items():
+            values[key] = check_value(key, value, declared[key])
     values["profile"] = profile
     check_rules(stem, values)
     return values

@@ -1,4 +1,5 @@
-"""One call at the top of every notebook: seed, pick the device, record the environment."""
+"""One call at the top of every notebook: seed, pick the device, record the environment, and
+read what the batch decided for this run (``environment.BatchContext``) into the run's context."""
 import os
 import platform
 import random
@@ -8,11 +9,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+import pandas
+import scipy
 import torch
 
-from nbhelpers.batch import dryrun
-from nbhelpers.paths import REPO_ROOT, dry_run, notebook_output_dir, report_name, writing_folder
+from nbhelpers.environment import BatchContext, batch_context
+from nbhelpers.paths import REPO_ROOT, notebook_output_dir, report_name, writing_folder
 
 
 class ReportNote(UserWarning):
@@ -64,9 +68,6 @@ def git_commit() -> str:
 
 
 def environment(device: torch.device) -> dict:
-    import matplotlib
-    import pandas
-    import scipy
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -89,6 +90,7 @@ class Run:
     params: dict
     env: dict = field(default_factory=dict)
     git_commit: str = "unknown"
+    batch: BatchContext = field(default_factory=BatchContext)   # what ./run_all.sh decided; interactive: defaults
 
     @property
     def out_dir(self) -> Path:
@@ -108,10 +110,10 @@ def start_run(stem: str, params) -> Run:
     seed = values.get("seed")
     seed_everything(0 if seed is None else seed)
     run = Run(stem=stem, profile=values["profile"], seed=seed, device=device,
-              params=values, env=environment(device), git_commit=git_commit())
+              params=values, env=environment(device), git_commit=git_commit(), batch=batch_context())
     seeds = f"seed {run.seed}" if seed is not None else f"seeds {values.get('seeds') or 'all present'}"
-    print(f"notebook {stem} | profile {run.profile}{' | DRY RUN' if dry_run() else ''} | {seeds} | device {device} "
+    print(f"notebook {stem} | profile {run.profile}{' | DRY RUN' if run.batch.dry_run else ''} | {seeds} | device {device} "
           f"({run.env['device_name']}) | torch {torch.__version__} | commit {run.git_commit}")
-    if dry_run():
-        print(f"DRY RUN: {dryrun.describe()}")
+    if run.batch.dry_run:
+        print(f"DRY RUN: {run.batch.note}")
     return run

@@ -3,22 +3,40 @@
 - In JupyterLab or a terminal, ``bar(...)`` is a tqdm bar on stdout (JupyterLab redraws the
   line in place: a bar that moves, elapsed time and rate included).
 - In a batch run (``./run_all.sh``) the kernels' output goes to a log file, where a bar's
-  carriage-return refreshes would pile up (papermill issue #765): the pipeline sets
-  ``NBH_PROGRESS=lines`` and the bars are off there, since every training loop already prints
-  one plain line per epoch. The pipeline itself shows the progress of each notebook in the
-  terminal: which cell of how many (papermill's own tqdm, written as sparse lines through
-  ``LineStream``) and the training loops' epoch lines, with the elapsed time.
+  carriage-return refreshes would pile up (papermill issue #765): the batch's context says
+  ``progress_lines`` and the bars are off there, since every training loop already writes one
+  progress line per epoch.
+- A progress line (``line``, ``epoch_line``) starts with ``[name] ``: the training loops write
+  them, and the batch shows the ones it finds in a running notebook's log in the terminal
+  (``is_progress_line``), beside which cell of how many (papermill's own tqdm, written as sparse
+  lines through ``LineStream``), with the elapsed time.
 """
-import os
+import re
 import sys
 
 from tqdm import tqdm
 
-MODE_VARIABLE = "NBH_PROGRESS"     # "lines": a batch run, whose output is a log
+from nbhelpers.environment import batch_context
+
+PROGRESS_LINE = re.compile(r"^\[(?!IPKernelApp)[\w.]+\] ")   # IPKernelApp: the kernel's own warnings
+
+
+def line(name: str, text: str) -> str:
+    """A progress line of the work called ``name`` (e.g. a model being trained)."""
+    return f"[{name}] {text}"
+
+
+def epoch_line(name: str, epoch: int, epochs: int, text: str) -> str:
+    """The progress line that ends epoch ``epoch`` of ``epochs``."""
+    return line(name, f"epoch {epoch}/{epochs}  {text}")
+
+
+def is_progress_line(text: str) -> bool:
+    return PROGRESS_LINE.match(text) is not None
 
 
 def batch_mode() -> bool:
-    return os.environ.get(MODE_VARIABLE) == "lines"
+    return batch_context().progress_lines
 
 
 def bar(iterable=None, total: int | None = None, desc: str = "", unit: str = "it", **options):

@@ -2,27 +2,217 @@
 exported samples and saved models. Everything that reads a record (the notebooks that compare
 with another notebook's run, the batch index, the summary) goes through this module.
 
-metrics.json (one per notebook and profile)::
+One ``<stem>.metrics.json`` per notebook, profile and seed (``record_path``), declared below as
+``Record``::
 
-    {"notebook", "profile", "status": "running"|"ok"|"failed"|"interrupted"|"incomplete",
-     "device", "seed", "git_commit", "versions", "environment", "params", "dry_run",
-     "models": {<model>: {...}}, ...}
+    {"notebook", "profile", "status", "seed", "device", "git_commit", "versions", "environment",
+     "params", "dry_run",                   # Metrics(run), when the notebook starts
+     "feature_extractors",                  # the notebook, once its evaluator exists
+     "models": {<model>: ModelEntry},       # Metrics.update_model, model by model
+     "reused_checkpoints", "duration_s",    # Metrics.write / Metrics.finish
+     "error", "wall_seconds"}               # the batch, after the notebook ended (mark_outcome)
 
-Later sections add their own keys inside ``models`` (FID rows, class coverage, ...).
+A ``ModelEntry`` holds the final evaluation (``Evaluation``: FID rows, KID, class coverage,
+precision/recall, density/coverage, as ``fid.Evaluator.evaluate`` returns it), the FID rows of
+training (each with its ``epoch``) in the same ``fid`` list, and what its notebook adds. The
+summary's record (``summary.metrics.json``, no seed) adds the seeds and the report's claims.
+
+Below, in order: the schema, the writer (``Metrics``, the batch's ``mark_outcome``, samples and
+models), the reader (records on disk, one model's numbers, a whole record's headline).
 """
 import json
 import math
 import re
 import time
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import numpy as np
 import torch
 
 from nbhelpers.assets import atomic_save
 from nbhelpers.metrics import coverage as cov
-from nbhelpers.paths import SUMMARY_STEM, display, dry_run, profile_folder, report_name, run_folder
+from nbhelpers.metrics.memorisation import MemorisationRecord
+from nbhelpers.paths import SUMMARY_STEM, display, profile_folder, report_name, run_folder
 from nbhelpers.report.context import Run
+
+# ----------------------------------------------------------------------------- the schema
+
+# running: the notebook is at work (or died without the batch noticing); ok: it reached
+# Metrics.finish(); failed / interrupted: the batch saw it raise / stopped it; incomplete: it
+# ended without error but never reached Metrics.finish().
+Status = Literal["running", "ok", "failed", "interrupted", "incomplete"]
+
+
+class FidRow(TypedDict, total=False):
+    """One FID (``fid.Evaluator.fid``)."""
+    features: str          # the extractor, "inception" or "classifier" (their scales never compare)
+    weights: str           # sha256 prefix of the extractor's weights
+    n: int                 # generated samples
+    ref: str               # the reference set, e.g. "mnist-test" or "mnist-test[:1000]"
+    value: float | None    # the FID (null when it was not finite)
+    epoch: int             # training-time rows only: a final evaluation has none
+    biased: bool           # true when n or the reference is below the feature dimension (else absent)
+
+
+class KidRow(TypedDict, total=False):
+    """The kernel inception distance (``fid.Evaluator.kid``)."""
+    features: str          # as in FidRow
+    weights: str
+    n: int
+    ref: str
+    mean: float            # KID over the subsets
+    std: float             # its spread over the subsets
+    subsets: int           # how many random subsets
+    subset_size: int       # samples per subset
+    epoch: int             # measured during training (``kid_rows``); absent in the final evaluation
+
+
+class FidelityRow(TypedDict, total=False):
+    """Improved precision/recall (k = 3) or density/coverage (k = 5) (``fid.Evaluator.fidelity_diversity``)."""
+    features: str          # as in FidRow (always "classifier")
+    weights: str
+    n: int
+    ref: str
+    k: int                 # neighbours that size each k-NN ball
+    precision: float       # share of samples inside the real set's balls (precision_recall)
+    recall: float          # share of real images inside the samples' balls (precision_recall)
+    density: float         # mean real balls per sample, over k (density_coverage)
+    coverage: float        # share of real balls holding a sample (density_coverage)
+    biased: bool           # true below fid.PRDC_MIN_N samples on either side (else absent)
+
+
+class ClassCoverage(TypedDict, total=False):
+    """The classifier's predicted digits of the samples (``coverage.class_coverage``)."""
+    counts: list[int]      # samples per digit, 0 to 9
+    n: int                 # samples classified
+    covered: int           # digits with at least coverage.MIN_SHARE_OF_UNIFORM of a uniform share
+    entropy: float         # of the predicted digits, in bits
+    max_entropy: float     # log2(10): the entropy of a uniform spread
+
+
+class Check(TypedDict, total=False):
+    """One acceptance check a notebook recorded (``gan_study.acceptance_checks``' rows)."""
+    check: str             # what is checked
+    value: str             # what was measured, as text
+    holds: bool | None     # None when the run lacks what the check needs
+
+
+class Evaluation(TypedDict, total=False):
+    """One sample set's final evaluation (``fid.Evaluator.evaluate``; ``final_metrics``)."""
+    fid: list[FidRow]                   # one row per extractor (a model entry adds training rows)
+    kid: KidRow | None
+    class_coverage: ClassCoverage | None
+    precision_recall: FidelityRow | None
+    density_coverage: FidelityRow | None
+
+
+class ModelEntry(Evaluation, total=False):
+    """``models[<model>]``: one model's (or one sample set's) numbers; every field is optional."""
+    # any trained model
+    epochs: int                         # epochs it was set to train
+    memorisation: MemorisationRecord    # nearest-training-image distances against test digits'
+    history: dict[str, list]            # the per-epoch training table, column -> values
+    train_images_per_second: float      # training throughput
+    checks: list[Check]                 # the notebook's acceptance checks
+    # a VAE (01, 02)
+    test_recon: float                   # reconstruction loss on MNIST test, nats
+    test_kl: float                      # KL term on MNIST test, nats
+    test_elbo: float                    # ELBO on MNIST test, nats
+    # a VAE with a set point or constant beta (02: control.ControlledRun.summary)
+    target_kl: float | None             # the controller's set point (None: constant beta)
+    achieved_kl: float                  # mean KL over the last tenth of the steps
+    settled_beta: float                 # mean beta over the last tenth of the steps
+    final_beta: float                   # beta at the last step
+    beta_min_seen: float                # lowest beta used
+    beta_max_seen: float                # highest beta used
+    train_steps: int                    # optimiser steps
+    seconds: float                      # training time
+    within_half_nat: bool               # achieved KL within 0.5 nats of the set point
+    # a GAN run (03, 04, 05: gan_study.record)
+    status: str                         # the training's own status (finished, diverged, ...)
+    message: str                        # what the training said at its end
+    epochs_trained: int                 # last epoch reached
+    training_seconds: float             # training time
+    fid_halving: dict                   # first, last classifier FID of training and their ratio
+    fid_last_iterate: list[FidRow]      # weight-averaged runs: the trained generator's own curve
+    kid_rows: list[KidRow]              # GAN runs: Inception KID during training, each with its epoch
+    fid_halving_last_iterate: dict      # fid_halving of that curve
+    model_files: dict[str, str]         # role -> saved weights, as a report shows the path
+    reused_checkpoint: str | None       # what came from an earlier run's checkpoint
+    coverage_history: dict[str, list[float]]  # epoch -> share of each digit
+    role: str                           # e.g. "ablation": a run beside the notebook's main one
+    # the GAN (03)
+    max_class_share: float              # share of the most produced digit
+    digits_covered: int                 # as ClassCoverage.covered
+    over_produced: list[int]            # digits produced more often than the classifier sees them in MNIST
+    under_produced: list[int]           # digits produced less often
+    class_shares: list[float]           # share of each digit
+    settings: dict                      # optimiser and network settings
+    # a WGAN setting (04: wgan_study.run_summary)
+    setting: str                        # which setting
+    objective: dict                     # the loss and its parameters (Objective.describe)
+    optimizer: dict                     # name, learning rates, weight averaging
+    generator_steps: int                # generator updates
+    critic_steps: int                   # critic updates
+    critic_share_at_clip_bounds: float  # share of the critic's weights at the clip box's edges
+    gan_reference: str                  # which GAN run (03) the notebook compared with
+    # an SS-GAN run (05: ssgan_study.record_fields)
+    alpha: float                        # weight of the rotation loss in G's objective
+    beta: float                         # weight of the rotation loss in D's objective
+    score_rotated: bool                 # D also scores rotated images real/fake (the leak)
+    train_images: int                   # training set size
+    ema_decay: float                    # generator weight averaging (0: none)
+    final_rotation_accuracy: dict       # D's rotation accuracy in the last epoch, "real" and "fake"
+    gan_comparison: dict                # final classifier FIDs of the SS-GAN and the GAN (03), a note
+    rotation_by_digit_test: list[dict]  # rotation accuracy per digit, MNIST test
+    rotation_by_digit_generated: list[dict]  # the same on generated digits
+
+
+# A claim of the original report, tested over the seeds (summary.claims).
+Claim = TypedDict("Claim", {
+    "claim": str,                # what the report says
+    "measurement": str,          # the statistic that tests it
+    "n": int,                    # seeds with a value
+    "estimate [95% CI]": str,    # the statistic, as text
+    "verdict": str,              # what the interval says of the claim
+    "interval": dict,            # the statistic (stats.summarize / paired_difference)
+}, total=False)
+
+
+class Record(TypedDict, total=False):
+    """``<stem>.metrics.json``: the whole record (module docstring)."""
+    notebook: str                       # the notebook's stem
+    profile: str                        # the parameter profile
+    status: Status
+    seed: int | None                    # None in the summary's record
+    device: str                         # where it ran
+    git_commit: str                     # the code's commit
+    versions: dict[str, str]            # package -> version
+    environment: dict                   # device name, versions, ... (context.environment)
+    params: dict                        # the notebook's parameters
+    dry_run: bool                       # a dry run of the batch (numbers not to be reported)
+    feature_extractors: dict            # the FID extractors' sources and hashes
+    models: dict[str, ModelEntry]       # model -> its entry
+    reused_checkpoints: dict[str, str]  # model -> its reused_checkpoint (only when one is)
+    duration_s: float                   # from Metrics(run) to Metrics.finish()
+    error: str | None                   # why a failed or interrupted run stopped
+    wall_seconds: float                 # the notebook's whole run, as the batch timed it
+    # the SS-GAN (05)
+    failure_demo: dict                  # the short runs that show how an SS-GAN fails
+    alpha_share_shift_correlation: float  # digit orientability vs share change over alpha
+    # the summary (06)
+    seeds: list[int]                    # the seeds aggregated
+    notebooks: dict[str, list[int]]     # stem -> its seeds present
+    excluded: list[str]                 # records left out, and why
+    aggregated: dict                    # "<stem>/<model>" -> metric -> summary over the seeds
+    claims: list[Claim]
+
+
+# The evaluation's fields beside its FID rows, in the order fid.Evaluator.evaluate writes them.
+_EXTRA_METRICS = tuple(key for key in Evaluation.__annotations__ if key != "fid")
+
+# ----------------------------------------------------------------------------- the writer
 
 
 def _jsonable(value):
@@ -49,26 +239,27 @@ class Metrics:
         self.path = run.metrics_path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
-        self.data = {
+        self.data: Record = {
             "notebook": run.stem, "profile": run.profile, "status": "running",
             "device": str(run.device), "seed": run.seed, "git_commit": run.git_commit,
             "versions": run.env.get("versions", {}), "environment": run.env,
-            "params": run.params, "dry_run": dry_run(), "models": {},
+            "params": run.params, "dry_run": run.batch.dry_run, "models": {},
         }
         self.write()
 
-    def model(self, name: str) -> dict:
+    def model(self, name: str) -> ModelEntry:
         """The (mutable) record of one model; call ``write()`` after changing it."""
         return self.data["models"].setdefault(name, {})
 
-    def update_model(self, name: str, **fields) -> dict:
+    def update_model(self, name: str, **fields) -> ModelEntry:
         self.model(name).update(fields)
         self.write()
         return self.model(name)
 
     def write(self) -> None:
         # Models built from an earlier run's checkpoint, at the top level: the report's banner says so.
-        reused = {name: m["reused_checkpoint"] for name, m in self.data["models"].items() if m.get("reused_checkpoint")}
+        reused = {name: entry["reused_checkpoint"] for name, entry in self.data["models"].items()
+                  if entry.get("reused_checkpoint")}
         if reused:
             self.data["reused_checkpoints"] = reused
         text = json.dumps(_jsonable(self.data), indent=2)
@@ -79,6 +270,23 @@ class Metrics:
         self.data["duration_s"] = round(time.time() - self.started, 1)
         self.write()
         print(f"metrics written to {display(self.path)}")
+
+
+def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
+                 seconds: float) -> Record:
+    """After a batch ran a notebook: merge its outcome (status ok, failed or interrupted) into
+    the notebook's metrics file (writing one if the notebook never got that far)."""
+    record: Record = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
+        "notebook": stem, "profile": profile, "models": {}}
+    if status in ("failed", "interrupted"):
+        record["status"] = status
+        record["error"] = error
+    elif record.get("status") != "ok":  # ran without error but never reached metrics.finish()
+        record["status"] = "incomplete"
+    record["wall_seconds"] = round(seconds, 1)
+    text = json.dumps(record, indent=2)
+    atomic_save(metrics_path, lambda handle: handle.write(text.encode()))
+    return record
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -112,26 +320,7 @@ def save_model(run: Run, name: str, module: torch.nn.Module) -> str:
     return display(save_state(run.out_dir / "models" / f"{name}.pt", module))
 
 
-def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
-                 seconds: float) -> dict:
-    """After a batch ran a notebook: merge its outcome (status ok, failed or interrupted) into
-    the notebook's metrics file (writing one if the notebook never got that far)."""
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
-        "notebook": stem, "profile": profile, "models": {}}
-    if status in ("failed", "interrupted"):
-        metrics["status"] = status
-        metrics["error"] = error
-    elif metrics.get("status") != "ok":  # ran without error but never reached metrics.finish()
-        metrics["status"] = "incomplete"
-    metrics["wall_seconds"] = round(seconds, 1)
-    text = json.dumps(metrics, indent=2)
-    atomic_save(metrics_path, lambda handle: handle.write(text.encode()))
-    return metrics
-
-
-# ----------------------------------------------------------------------------- the reader
-
-# ----------------------------------------------------------------------------- records
+# ----------------------------------------------------------------------------- the reader: records on disk
 
 def record_path(profile: str, stem: str, seed: int | None) -> Path:
     """``reports/<profile>/seed<k>/<stem>.metrics.json`` (``reports/<profile>/summary.metrics.json``
@@ -146,13 +335,13 @@ def seeds_present(profile: str) -> list[int]:
     return sorted(found)
 
 
-def read(path: Path) -> dict | None:
+def read(path: Path) -> Record | None:
     """The record at ``path`` (None when there is none)."""
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def load(profile: str, stem: str, seed: int | None, finished: bool = True) -> dict | None:
+def load(profile: str, stem: str, seed: int | None, finished: bool = True) -> Record | None:
     """The record of one notebook, profile and seed; with ``finished``, only a run that ended ok."""
     record = read(record_path(profile, stem, seed))
     if record is None or (finished and record.get("status") != "ok"):
@@ -169,8 +358,8 @@ def typical_seconds(profile: str, stem: str) -> float | None:
 
 
 def exported_samples(profile: str, stem: str, seed: int, name: str, count: int = 100):
-    """The first ``count`` samples that a run exported for model ``name``
-    (``outputs.export_samples``) as [N, 1, 28, 28] floats in [0, 1], or None."""
+    """The first ``count`` samples that a run exported for model ``name`` (``export_samples``)
+    as [N, 1, 28, 28] floats in [0, 1], or None."""
     path = run_folder(profile, seed) / stem / "samples" / f"{name}.npz"
     if not path.exists():
         return None
@@ -179,35 +368,43 @@ def exported_samples(profile: str, stem: str, seed: int, name: str, count: int =
     return torch.from_numpy(images).float().div(255).unsqueeze(1)
 
 
-def model(record: dict | None, name: str) -> dict | None:
+def model(record: Record | None, name: str) -> ModelEntry | None:
     """One model's entry of a record (None when the record or the model is missing)."""
-    return ((record or {}).get("models") or {}).get(name)
+    models = (record or {}).get("models") or {}
+    return models.get(name)
 
 
-# ----------------------------------------------------------------------------- one model's numbers
+# ----------------------------------------------------------------------------- the reader: one model's numbers
+# Every getter takes an entry or None (a model that is missing) and reads None as an empty entry.
+# A field stored as null reads like a missing one.
 
-def fid_rows(entry: dict | None) -> list[dict]:
+def _entry(entry: ModelEntry | None) -> ModelEntry:
+    """The entry, or an empty one for a missing model."""
+    return entry or {}
+
+
+def fid_rows(entry: ModelEntry | None) -> list[FidRow]:
     """Every FID row of a model: the training curve's (with an epoch) and the final ones."""
-    return list((entry or {}).get("fid") or [])
+    return list(_entry(entry).get("fid") or [])
 
 
-def last_iterate_fid_rows(entry: dict | None) -> list[dict]:
+def last_iterate_fid_rows(entry: ModelEntry | None) -> list[FidRow]:
     """A weight-averaged GAN run's training curve of the trained generator itself."""
-    return list((entry or {}).get("fid_last_iterate") or [])
+    return list(_entry(entry).get("fid_last_iterate") or [])
 
 
-def final_fid(entry: dict | None, features: str) -> dict | None:
+def final_fid(entry: ModelEntry | None, features: str) -> FidRow | None:
     """The final evaluation's FID row of one feature space (no ``epoch``), or None."""
     return next((row for row in fid_rows(entry) if row["features"] == features and "epoch" not in row), None)
 
 
-def final_value(entry: dict | None, features: str) -> float | None:
+def final_value(entry: ModelEntry | None, features: str) -> float | None:
     """The final FID value of one feature space, or None."""
     row = final_fid(entry, features)
     return None if row is None else row.get("value")
 
 
-def latest_fid(entry: dict | None, features: str) -> dict | None:
+def latest_fid(entry: ModelEntry | None, features: str) -> FidRow | None:
     """The final row of one feature space or, without one (a run that diverged before its
     final evaluation), the row of the latest evaluated epoch."""
     final = final_fid(entry, features)
@@ -217,54 +414,62 @@ def latest_fid(entry: dict | None, features: str) -> dict | None:
     return max(curve, key=lambda row: row["epoch"]) if curve else None
 
 
-def final_metrics(entry: dict | None) -> dict:
+def final_metrics(entry: ModelEntry | None) -> Evaluation:
     """A model's final evaluation in ``fid.Evaluator.evaluate``'s shape (FID rows without an
-    epoch, KID, class coverage), e.g. for ``fid.fid_table``."""
-    result = {"fid": [row for row in fid_rows(entry) if "epoch" not in row]}
-    for key in ("kid", "class_coverage", "precision_recall", "density_coverage"):
-        if (entry or {}).get(key):
-            result[key] = entry[key]
+    epoch, and those of KID, class coverage, precision/recall, density/coverage it has), e.g.
+    for ``fid.fid_table``."""
+    result: Evaluation = {"fid": [row for row in fid_rows(entry) if "epoch" not in row]}
+    for key in _EXTRA_METRICS:
+        if value := _entry(entry).get(key):
+            result[key] = value
     return result
 
 
-def kid(entry: dict | None) -> dict | None:
-    return (entry or {}).get("kid")
+def kid(entry: ModelEntry | None) -> KidRow | None:
+    return _entry(entry).get("kid")
 
 
-def class_coverage(entry: dict | None) -> dict | None:
-    return (entry or {}).get("class_coverage")
+def kid_rows(entry: ModelEntry | None) -> list[KidRow]:
+    """The KID rows measured during training (a GAN run's Inception KID at its quarters)."""
+    return list(_entry(entry).get("kid_rows") or [])
 
 
-def fidelity_diversity(entry: dict | None, name: str) -> float | None:
+def class_coverage(entry: ModelEntry | None) -> ClassCoverage | None:
+    return _entry(entry).get("class_coverage")
+
+
+def fidelity_diversity(entry: ModelEntry | None, name: str) -> float | None:
     """One of "precision", "recall" (k = 3) or "density", "coverage" (k = 5) of the final samples."""
     key = "precision_recall" if name in ("precision", "recall") else "density_coverage"
-    return ((entry or {}).get(key) or {}).get(name)
+    row = _entry(entry).get(key) or {}
+    return row.get(name)
 
 
-def digit_shares(entry: dict | None):
+def digit_shares(entry: ModelEntry | None):
     """The final samples' share of each digit (``coverage.shares``), or None."""
     counts = class_coverage(entry)
     return None if not counts else cov.shares(counts)
 
 
-def largest_share(entry: dict | None) -> float | None:
+def largest_share(entry: ModelEntry | None) -> float | None:
     counts = class_coverage(entry)
     return None if not counts else cov.largest_share(counts)
 
 
-def coverage_history(entry: dict | None) -> dict[int, list[float]]:
+def coverage_history(entry: ModelEntry | None) -> dict[int, list[float]]:
     """Digit shares at every evaluated epoch of a GAN run ({epoch: [10 shares]})."""
-    return {int(epoch): shares for epoch, shares in ((entry or {}).get("coverage_history") or {}).items()}
+    history = _entry(entry).get("coverage_history") or {}
+    return {int(epoch): shares for epoch, shares in history.items()}
 
 
-def checks(entry: dict | None) -> list[dict]:
+def checks(entry: ModelEntry | None) -> list[Check]:
     """The acceptance checks a notebook recorded for a model ([{"check", "value", "holds"}])."""
-    return list((entry or {}).get("checks") or [])
+    return list(_entry(entry).get("checks") or [])
 
 
-# ----------------------------------------------------------------------------- a whole record
+# ----------------------------------------------------------------------------- the reader: a whole record
 
-def headline(record: dict) -> str:
+def headline(record: Record) -> str:
     """Latest FID per model and feature space, e.g.
     'vae: classifier FID 3.10 (N=10000) · inception FID 41.20 (N=1000)'."""
     if "claims" in record:   # the summary's record: its verdicts
@@ -274,9 +479,9 @@ def headline(record: dict) -> str:
                                                    "no claim testable with the notebooks present")
     parts = []
     for name, entry in (record.get("models") or {}).items():
-        rows = [latest_fid(entry, features) for features in sorted({r["features"] for r in fid_rows(entry)})]
-        fids = " · ".join(f"{r['features']} FID {r['value']:.2f} (N={r['n']})" for r in rows
-                          if r is not None and r.get("value") is not None)
+        rows = [latest_fid(entry, features) for features in sorted({row["features"] for row in fid_rows(entry)})]
+        fids = " · ".join(f"{row['features']} FID {row['value']:.2f} (N={row['n']})" for row in rows
+                          if row is not None and row.get("value") is not None)
         if fids:
             parts.append(f"{name}: {fids}")
     return "; ".join(parts)

@@ -1,5 +1,6 @@
 """GAN runs side by side, from their metrics records (``results``): FID curves on one axis,
-the final table, a plain-words verdict, and class coverage.
+the final table, a plain-words verdict, and class coverage; and which epochs of a run measure
+the Inception FID and KID during training (``inception_epochs``).
 
     curves = {"GAN (03)": gan_entry["fid"], "WGAN": wgan_entry["fid"]}
     notes = gan_compare.plot_fid_overlay(ax, curves)
@@ -17,6 +18,37 @@ from nbhelpers.metrics import coverage, fid
 from nbhelpers.models import gan
 from nbhelpers.report import records
 from nbhelpers.studies.gan_study import epochs_to_reach, fid_curve, fid_halving, plot_coverage_history
+
+
+# ----------------------------------------------------------------------------- Inception during training
+
+INCEPTION_DURING_TRAINING = ("none", "first_quarter", "quarters")
+
+
+def inception_epochs(choice: str, epochs: int) -> list[int]:
+    """The epochs at which a GAN run measures the Inception FID and KID during training
+    (parameter ``inception_during_training``): "none"; "first_quarter", the end of the first
+    quarter of the run, where the "learns faster" claim reads the KID; or "quarters", all four
+    quarter ends (``gan.quarter_epochs``)."""
+    if choice not in INCEPTION_DURING_TRAINING:
+        raise ValueError(f"inception_during_training must be one of {INCEPTION_DURING_TRAINING}, got {choice!r}")
+    quarters = gan.quarter_epochs(epochs)
+    return {"none": [], "first_quarter": quarters[:1], "quarters": quarters}[choice]
+
+
+def quarter_kid_lines(entries: dict, epoch: int) -> list[str]:
+    """One line per model: its Inception KID measured during training at ``epoch`` (the end of
+    the first quarter), with N and reference, or why there is none."""
+    lines = []
+    for name, entry in entries.items():
+        row = next((r for r in records.kid_rows(entry) if r.get("epoch") == epoch and r.get("features") == "inception"),
+                   None) if entry else None
+        if row is None:
+            lines.append(f"{name}: no Inception KID at epoch {epoch}" + ("" if entry else " (no record)"))
+        else:
+            lines.append(f"{name}: Inception KID at epoch {epoch} = {row['mean']:.4f} ± {row['std']:.4f} "
+                         f"(N={row['n']} vs {row['ref']})")
+    return lines
 
 
 # ----------------------------------------------------------------------------- curves

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbhelpers.metrics import coverage, fid
 from nbhelpers import paths
-from nbhelpers.studies import facts
+from nbhelpers.environment import BatchContext
+from nbhelpers.metrics import coverage, fid
 from nbhelpers.models import gan
+from nbhelpers.paths import checkpoint_folder, display
 from nbhelpers.report import plots, records
 from nbhelpers.report.config import ParameterError
-from nbhelpers.paths import checkpoint_folder, display
+from nbhelpers.studies import facts
 
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
 # Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
@@ -57,20 +58,27 @@ def gan_config(params, **overrides) -> gan.GanConfig:
 
 def training_evaluator(evaluator: fid.Evaluator, inception_epochs=()):
     """``evaluate(generator, epoch)`` for ``gan.train``: classifier FID and class coverage at
-    every evaluated epoch; Inception FID too at ``inception_epochs``. Same noise every time."""
+    every evaluated epoch; at ``inception_epochs`` also the Inception FID (in ``fid_rows``) and
+    the Inception KID on the same samples and features (``kid_rows``: one ``KidRow`` with its
+    ``epoch``; the summary's "learns faster" claim reads it at the first quarter). Same noise
+    every time."""
     inception_epochs = set(inception_epochs)
 
     def evaluate(generator, epoch):
         use_inception = epoch in inception_epochs and evaluator.n["inception"] > 0
         count = max(evaluator.n["classifier"], evaluator.n["inception"] if use_inception else 0)
         samples = gan.sample_images(generator, count, seed=EVAL_SEED)
-        rows = [evaluator.fid(samples, "classifier", epoch=epoch)]
+        rows, kid_rows = [evaluator.fid(samples, "classifier", epoch=epoch)], []
         if use_inception:
             rows.append(evaluator.fid(samples, "inception", epoch=epoch))
+            kid_rows.append({**evaluator.kid(samples, "inception"), "epoch": epoch})  # features memoised: no second pass
         counts = evaluator.class_coverage(samples)
-        return {"classifier_fid": rows[0]["value"], "digits_covered": counts["covered"],
-                "max_class_share": coverage.largest_share(counts), "class_entropy": counts["entropy"],
-                "counts": counts["counts"], "fid_rows": rows}
+        result = {"classifier_fid": rows[0]["value"], "digits_covered": counts["covered"],
+                  "max_class_share": coverage.largest_share(counts), "class_entropy": counts["entropy"],
+                  "counts": counts["counts"], "fid_rows": rows}
+        if kid_rows:
+            result["kid_rows"] = kid_rows
+        return result
 
     return evaluate
 
@@ -111,7 +119,7 @@ class GanRun:
 def train_variant(name: str, objective, generator, discriminator, images: torch.Tensor, config: gan.GanConfig,
                   evaluator: fid.Evaluator, out_dir: Path, inception_epochs=(), curve_evaluator=None,
                   evaluate_last_iterate: bool = True, final: bool = True, save_models: bool = True,
-                  log=print) -> GanRun:
+                  log=print, batch: BatchContext = BatchContext()) -> GanRun:
     """Train ``generator`` against ``discriminator`` with ``objective`` (``gan.train``), with
     checkpoints in ``paths.checkpoint_folder(out_dir)`` (outside a batch's stage, so that they
     outlive a failed attempt; a finished run is reloaded, not retrained) and the
@@ -119,11 +127,14 @@ def train_variant(name: str, objective, generator, discriminator, images: torch.
 
     ``curve_evaluator`` (default: ``evaluator``) measures the training-time curves, Inception
     FID included at ``inception_epochs``; the final evaluation always uses ``evaluator``.
-    ``evaluate_last_iterate`` also measures the trained G itself when the run averages G."""
+    ``evaluate_last_iterate`` also measures the trained G itself when the run averages G.
+    ``batch`` (the notebook's ``run.batch``) is what ``./run_all.sh`` decided: a dry run's cap on
+    batches an epoch, and ``--fresh`` (retrain, replacing the checkpoint)."""
     history = gan.train(generator, discriminator, objective, images, config, name=name,
                         evaluate=training_evaluator(curve_evaluator or evaluator, inception_epochs),
                         evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=checkpoint_folder(out_dir),
-                        models_dir=Path(out_dir) / "models" if save_models else None, log=log)
+                        models_dir=Path(out_dir) / "models" if save_models else None, log=log,
+                        max_batches=batch.max_batches, fresh=batch.fresh)
     result = GanRun(name, objective, config, len(images), history.final_generator, discriminator, history)
     if final and result.finished:  # a diverged generator may output NaN: no final metrics then
         result.final = final_evaluation(evaluator, result.generator)
@@ -190,6 +201,9 @@ def record(metrics, result: GanRun, **extra) -> dict:
              "fid_halving": fid_halving(rows),
              "model_files": {role: display(path) for role, path in history.model_files.items()},
              "reused_checkpoint": history.reused or None, **extra}
+    kid_rows = [row for detail in history.evaluation_details for row in detail.get("kid_rows", [])]
+    if kid_rows:   # Inception KID measured during training (``inception_epochs``), each with its epoch
+        entry["kid_rows"] = kid_rows
     last_iterate = last_iterate_fid_history(history)
     if last_iterate:
         entry["fid_last_iterate"] = last_iterate

@@ -1,10 +1,12 @@
 """What only the SS-GAN study (notebook 05) needs on top of ``gan_study``: its networks and
-runs, the rotation-head diagnostics, the alpha ablation's table and the failure-mode demo.
+runs (the SN-GAN baseline among them), the rotation-head diagnostics, the alpha ablation's table
+and the failure-mode demo.
 
 The objective itself is ``gan_losses.SelfSupervisedGAN`` (Chen et al. 2019); this module only
 organises runs of it and reads out what the discriminator's rotation head learned.
 
     main = ssgan_study.train("ssgan", SelfSupervisedGAN(alpha=0.2), images, config, evaluator, run.out_dir)
+    baseline = ssgan_study.train("sngan", NonSaturatingGAN(), images, config, evaluator, run.out_dir)
     table = ssgan_study.rotation_by_digit(main.discriminator, test_x, test_y)
 
 Rotations follow ``gan_losses.rotate_quarters``: label k means ``torch.rot90(x, k, dims=(2, 3))``,
@@ -22,21 +24,22 @@ from nbhelpers.models import gan
 from nbhelpers.studies import gan_compare, gan_study
 from nbhelpers.models.gan import nets as gan_nets
 from nbhelpers.report import plots, records
-from nbhelpers.models.gan.losses import SelfSupervisedGAN, rotate_quarters
+from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, rotate_quarters
 
 ANGLES = (0, 90, 180, 270)
 
 
 # ----------------------------------------------------------------------------- runs
 
-def build_networks(seed: int, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32
-                   ) -> tuple[gan_nets.Generator, gan_nets.Discriminator]:
+def build_networks(seed: int, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32,
+                   rotation_head: bool = True) -> tuple[gan_nets.Generator, gan_nets.Discriminator]:
     """The GAN notebook's generator and discriminator trunk (same sizes: pass 03's
-    ``g_channels`` and ``d_channels``), D with a rotation head and logit output; the same
-    initial weights for a given seed."""
+    ``g_channels`` and ``d_channels``), D with logit output and (``rotation_head``) a rotation
+    head; the same initial weights for a given seed. The head is built last, so without it
+    every other initial weight (spectral norm's starting vectors included) is the same."""
     torch.manual_seed(seed)
     return (gan_nets.Generator(channels=tuple(g_channels)),
-            gan_nets.Discriminator(first_channels=d_channels, norm=norm, output="logit", rotation_head=True))
+            gan_nets.Discriminator(first_channels=d_channels, norm=norm, output="logit", rotation_head=rotation_head))
 
 
 def alpha_name(alpha: float) -> str:
@@ -63,30 +66,43 @@ class MixedBatchSSGAN(SelfSupervisedGAN):
 
 
 
-def train(name: str, objective: SelfSupervisedGAN, images: torch.Tensor, config: gan.GanConfig,
+def is_self_supervised(objective) -> bool:
+    return isinstance(objective, SelfSupervisedGAN)
+
+
+def train(name: str, objective: NonSaturatingGAN, images: torch.Tensor, config: gan.GanConfig,
           evaluator: fid.Evaluator, out_dir: Path, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32,
           train_limit: int = 0, **options) -> gan_study.GanRun:
     """Train one SS-GAN variant (``gan_study.train_variant``) from ``build_networks(config.seed,
     norm, ...)`` on the first ``train_limit`` images (0: all); ``options`` go to ``train_variant``
-    (curve evaluator, Inception epochs, final evaluation, saving, last iterate)."""
-    generator, discriminator = build_networks(config.seed, norm, g_channels, d_channels)
+    (curve evaluator, Inception epochs, final evaluation, saving, last iterate).
+
+    A plain ``NonSaturatingGAN`` objective trains the SN-GAN baseline: the same networks and
+    initial weights without the rotation head (rotation weights 0)."""
+    generator, discriminator = build_networks(config.seed, norm, g_channels, d_channels,
+                                              rotation_head=is_self_supervised(objective))
     images = images[:train_limit] if train_limit else images
     return gan_study.train_variant(name, objective, generator, discriminator, images, config, evaluator, out_dir,
                                    **options)
 
 
 def record_fields(result: gan_study.GanRun) -> dict:
-    """What an SS-GAN run adds to ``gan_study.record``: its settings and length."""
+    """What an SS-GAN run (or the SN-GAN baseline: rotation weights 0) adds to
+    ``gan_study.record``: its settings and length."""
     objective = result.objective
-    return {"alpha": objective.alpha, "beta": objective.beta, "score_rotated": objective.score_rotated,
+    rotation = is_self_supervised(objective)
+    return {"alpha": objective.alpha if rotation else 0.0, "beta": objective.beta if rotation else 0.0,
+            "score_rotated": objective.score_rotated if rotation else False, "objective": objective.describe(),
+            "d_norm": result.discriminator.norm, "rotation_head": result.discriminator.rotation_head is not None,
             "epochs": result.config.epochs, "train_images": result.train_images, "ema_decay": result.config.ema_decay,
             "final_rotation_accuracy": final_rotation_accuracy(result.history)}
 
 
 def final_rotation_accuracy(history: gan.GanHistory) -> dict:
-    """Mean rotation accuracy of D over the last epoch, on rotated reals and on rotated fakes."""
+    """Mean rotation accuracy of D over the last epoch, on rotated reals and on rotated fakes
+    (None without a rotation task)."""
     steps = history.steps
-    if steps.empty:
+    if steps.empty or "rotation_accuracy_real" not in steps:
         return {"real": None, "fake": None}
     last = steps[steps["epoch"] == steps["epoch"].max()]
     return {"real": float(last["rotation_accuracy_real"].mean()), "fake": float(last["rotation_accuracy_fake"].mean())}

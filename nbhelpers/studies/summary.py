@@ -1,13 +1,29 @@
-"""The cross-notebook summary (notebook 06): every model over every seed, and the original
-report's claims tested one by one. It reads metrics records only (``results``), never models.
+"""The cross-notebook summary (notebook 06): every model over every seed, and the claims of the
+registry (``claims``) tested one by one. It reads metrics records only (``records``), never models.
 
     runs = summary.collect(profile, seeds)      # the comparable records, and what was left out
+    summary.declared(runs)                      # the profile's deviations from the report, its seeds
+    summary.claims_table(runs)                  # claim, measurement, n and seeds, 95 % interval, verdicts
+    summary.descriptive_table(runs)             # the other measurements beside each claim, never judged
     summary.model_table(runs)                   # mean ± std over seeds per model and metric
-    summary.claims_table(runs)                  # claim, measurement, 95 % interval, verdict
+    summary.record(metrics, runs)               # all of it into summary.metrics.json
 
-A record joins only when its run finished and when its parameters (other than the seed) and
-code version (git commit) match those of the other seeds of the same notebook; the others
-are listed by name in ``runs.excluded`` and left out, never mixed in.
+A record joins only when its run finished and when its parameters (other than the seed, and
+the explorations a profile runs for its first evaluation seed only) and code version (git
+commit) match those of the other seeds of the same notebook; the others are listed by name in
+``runs.excluded`` and left out, never mixed in. The profile's tuning seeds (those its settings
+were chosen on) may be collected and are shown, labelled, in the model table; no verdict uses
+them: the claims read the evaluation seeds only.
+
+Each claim gets two verdicts. The first from its 95 % interval alone (``stats``: supported when
+the interval lies on the side the claim predicts). The second adjusted for the number m of
+claims in the registry by Holm's step-down rule: with the p-values matched to those intervals
+sorted p_(1) <= ... <= p_(m), claim (k) keeps its verdict while p_(j) < 0.05 / (m - j + 1) for
+every j <= k (``stats.holm``), so that the chance of any false verdict among the m is at most
+5 %. The p-value of a claim is that of the test behind its verdict: the paired t-test's two-sided
+p for a sign, two one-sided tests (TOST) for a band, and for a criterion of several parts the
+intersection-union rule (the largest part's p when all parts must hold, the smallest when any
+one suffices).
 """
 import math
 from dataclasses import dataclass, field
@@ -17,22 +33,34 @@ import numpy as np
 import pandas as pd
 
 from nbhelpers import paths
+from nbhelpers.studies import claims as registry
 from nbhelpers.studies import gan_study, stats
-from nbhelpers.report import plots, records
+from nbhelpers.report import config, plots, records
 from nbhelpers.report.config import check_seeds
 
 IGNORED_PARAMS = ("seed", "profile", "device")   # what may differ between seeds of one notebook
-KL_TOLERANCE = 0.5                                # nats: "the KL settles at the set point"
+ALPHA = 1 - stats.CONFIDENCE
+TUNING_LABEL = "tuning seed, not used in verdicts"
 
 
 @dataclass
 class Runs:
-    """The records of one profile: ``records[stem][seed]``, the seeds used, what was left out."""
+    """The records of one profile: ``records[stem][seed]``, the seeds collected, what was left
+    out, and what the profile declares (``config.declarations``)."""
 
     profile: str
     records: dict = field(default_factory=dict)
     seeds: list = field(default_factory=list)
     excluded: list = field(default_factory=list)
+    tuning_seeds: list = field(default_factory=list)
+    deviations: list = field(default_factory=list)
+    later_seeds: dict = field(default_factory=dict)
+    declared_in: str = ""
+
+    @property
+    def evaluation_seeds(self) -> list:
+        """The seeds a verdict may use: every collected seed but the tuning seeds."""
+        return [seed for seed in self.seeds if seed not in self.tuning_seeds]
 
     def entries(self, stem: str, model: str) -> list:
         """The model's entry in each seed's record (None where a seed lacks it), seed order."""
@@ -40,10 +68,16 @@ class Runs:
         return [records.model(by_seed.get(seed), model) for seed in self.seeds]
 
 
-def _signature(record: dict) -> tuple:
-    """What must match between seeds: the parameters (but the seed), the code version, and the
-    classifier weights that the classifier-feature numbers were measured with."""
-    params = {k: v for k, v in (record.get("params") or {}).items() if k not in IGNORED_PARAMS}
+def _ignored(stem: str, later_seeds: dict) -> set:
+    """Parameters that may differ between seeds of ``stem``: the seed, profile and device, and
+    the explorations its profile switches off after the first evaluation seed."""
+    return set(IGNORED_PARAMS) | set(later_seeds.get(stem, {}))
+
+
+def _signature(record: dict, ignored=IGNORED_PARAMS) -> tuple:
+    """What must match between seeds: the parameters (but the ``ignored``), the code version,
+    and the classifier weights that the classifier-feature numbers were measured with."""
+    params = {k: v for k, v in (record.get("params") or {}).items() if k not in ignored}
     return tuple(sorted((k, repr(v)) for k, v in params.items())), record.get("git_commit"), _classifier(record)
 
 
@@ -51,10 +85,10 @@ def _classifier(record: dict) -> str | None:
     return ((record.get("feature_extractors") or {}).get("classifier") or {}).get("sha256")
 
 
-def _difference(record: dict, reference: dict) -> str:
+def _difference(record: dict, reference: dict, ignored=IGNORED_PARAMS) -> str:
     ours, theirs = record.get("params") or {}, reference.get("params") or {}
     changed = [f"{k} {ours.get(k)!r} vs {theirs.get(k)!r}" for k in sorted(set(ours) | set(theirs))
-               if k not in IGNORED_PARAMS and ours.get(k) != theirs.get(k)]
+               if k not in ignored and ours.get(k) != theirs.get(k)]
     if record.get("git_commit") != reference.get("git_commit"):
         changed.append(f"code version {record.get('git_commit')} vs {reference.get('git_commit')}")
     if _classifier(record) != _classifier(reference):
@@ -62,13 +96,18 @@ def _difference(record: dict, reference: dict) -> str:
     return "; ".join(changed)
 
 
-def collect(profile: str, seeds=None) -> Runs:
+def collect(profile: str, seeds=None, tuning_seeds=None) -> Runs:
     """The finished, mutually comparable records of every study notebook for ``seeds`` (default:
     every seed folder present). Per notebook the most common (parameters, code version) among
-    its seeds is the reference (ties: the lowest seed's); other records are excluded by name."""
+    its seeds is the reference (ties: the lowest seed's); other records are excluded by name.
+    ``tuning_seeds`` (default: the profile's declared ones) are collected but kept out of verdicts."""
+    declared = config.declarations(profile)
     seeds = sorted(check_seeds(list(seeds), "seeds")) if seeds else records.seeds_present(profile)
-    runs = Runs(profile, seeds=list(seeds))
+    tuning = declared["tuning_seeds"] if tuning_seeds is None else list(tuning_seeds)
+    runs = Runs(profile, seeds=list(seeds), tuning_seeds=[s for s in tuning], deviations=declared["deviations"],
+                later_seeds=declared["later_seeds"], declared_in=declared["source"])
     for stem in paths.STUDY_NOTEBOOKS:
+        ignored = _ignored(stem, runs.later_seeds)
         found = {}
         for seed in seeds:
             record = records.read(records.record_path(profile, stem, seed))
@@ -80,15 +119,38 @@ def collect(profile: str, seeds=None) -> Runs:
             found[seed] = record
         if not found:
             continue
-        signatures = [_signature(r) for r in found.values()]
+        signatures = [_signature(r, ignored) for r in found.values()]
         reference = max(signatures, key=lambda s: (signatures.count(s), -signatures.index(s)))
-        first = next(r for r in found.values() if _signature(r) == reference)
+        first = next(r for r in found.values() if _signature(r, ignored) == reference)
         for seed, record in list(found.items()):
-            if _signature(record) != reference:
-                runs.excluded.append(f"{stem}, seed {seed}: {_difference(record, first)} (the other seeds' value last)")
+            if _signature(record, ignored) != reference:
+                runs.excluded.append(f"{stem}, seed {seed}: {_difference(record, first, ignored)} "
+                                     f"(the other seeds' value last)")
                 del found[seed]
         runs.records[stem] = found
     return runs
+
+
+# ----------------------------------------------------------------------------- what the profile declares
+
+def seed_labels(runs: Runs) -> list[str]:
+    """One line per collected seed, the tuning seeds labelled."""
+    return [f"seed {seed}" + (f": {TUNING_LABEL}" if seed in runs.tuning_seeds else "") for seed in runs.seeds]
+
+
+def declared(runs: Runs) -> str:
+    """The profile's deviations from the report (with their reasons), its seeds and the
+    explorations it runs for the first evaluation seed only, as text for the top of notebook 06."""
+    lines = [f"Deviations from the original report (declared in {runs.declared_in}):"]
+    lines += [f"  - {d['deviation']}. Why: {d['reason']}." for d in runs.deviations] or ["  none declared"]
+    lines.append(f"Evaluation seeds (the verdicts use these only): {runs.evaluation_seeds or 'none'}; "
+                 f"tuning seeds (settings chosen on them): {runs.tuning_seeds or 'none'}")
+    lines += ["  " + line for line in seed_labels(runs)]
+    if runs.later_seeds:
+        lines.append("Explorations run for the first evaluation seed only (the other seeds: these values):")
+        lines += [f"  {stem}: " + ", ".join(f"{k} = {v!r}" for k, v in values.items())
+                  for stem, values in runs.later_seeds.items()]
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- every model
@@ -110,10 +172,19 @@ def _training_seconds(entry: dict | None):
     return entry.get("training_seconds", entry.get("seconds"))
 
 
+def _kid(features: str):
+    """The final KID when it was measured in ``features`` (each feature space its own column)."""
+    def value(entry):
+        row = records.kid(entry)
+        return row.get("mean") if row and row.get("features") == features else None
+    return value
+
+
 METRICS = {   # column -> (value of one entry, digits)
     "classifier FID": (lambda e: records.final_value(e, "classifier"), 2),
+    "classifier KID": (_kid("classifier"), 4),
     "Inception FID": (lambda e: records.final_value(e, "inception"), 1),
-    "KID": (lambda e: (records.kid(e) or {}).get("mean"), 4),
+    "Inception KID": (_kid("inception"), 4),
     "digits covered": (lambda e: (records.class_coverage(e) or {}).get("covered"), 1),
     "largest digit share": (records.largest_share, 3),
     "precision": (lambda e: records.fidelity_diversity(e, "precision"), 3),
@@ -124,19 +195,21 @@ METRICS = {   # column -> (value of one entry, digits)
 }
 
 
-QUALITY_COLUMNS = ["classifier FID", "classifier N / ref", "Inception FID", "Inception N / ref", "KID"]
+QUALITY_COLUMNS = ["classifier FID", "classifier KID", "classifier N / ref", "Inception FID", "Inception KID",
+                   "Inception N / ref"]
 DIVERSITY_COLUMNS = ["digits covered", "largest digit share", "precision", "recall", "density", "coverage", "training s"]
 
 
 def model_values(runs: Runs, stem: str, model: str) -> dict:
-    """Per metric, the value of each included seed (None where missing)."""
+    """Per metric, the value of each collected seed (None where missing)."""
     entries = runs.entries(stem, model)
     return {column: [None if e is None else value(e) for e in entries] for column, (value, _) in METRICS.items()}
 
 
 def model_table(runs: Runs) -> pd.DataFrame:
-    """One row per model: each metric as mean ± std over seeds with n ("1 seed" alone), plus
-    the Inception rows' N and reference (biased when N < 2048)."""
+    """One row per model: each metric as mean ± std over the collected seeds (tuning seeds
+    included, as ``seed_labels`` says) with n ("1 seed" alone), plus each feature space's N and
+    reference (its FID and KID share them)."""
     rows = {}
     for stem, model in models(runs):
         values = model_values(runs, stem, model)
@@ -151,92 +224,176 @@ def model_table(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
 
 
+def _entry_values(runs: Runs, stem: str, model: str, value) -> list:
+    return [None if e is None else value(e) for e in runs.entries(stem, model)]
+
+
 def aggregated(runs: Runs) -> dict:
     """The numbers behind ``model_table`` for summary.metrics.json: model -> metric -> summary."""
     return {f"{stem}/{model}": {column: stats.summarize(values) for column, values in model_values(runs, stem, model).items()}
             for stem, model in models(runs)}
 
 
-# ----------------------------------------------------------------------------- the report's claims
+# ----------------------------------------------------------------------------- the claims
 
-def _entry_values(runs: Runs, stem: str, model: str, value) -> list:
-    return [None if e is None else value(e) for e in runs.entries(stem, model)]
-
-
-def _early_fid(entry: dict) -> float | None:
-    """Mean classifier FID over the evaluations in the first quarter of training (how fast a run learns)."""
-    curve = gan_study.fid_curve(records.fid_rows(entry))
-    if not curve:
-        return None
-    quarter = math.ceil(max(r["epoch"] for r in curve) / 4)
-    early = [r["value"] for r in curve if r["epoch"] <= quarter]
-    return float(np.mean(early))
-
-
-def _fid_drop(entry: dict) -> float | None:
-    halving = gan_study.fid_halving(records.fid_rows(entry))
-    return None if halving["ratio"] is None else halving["first"] - halving["last"]
+def _shown(m: registry.Measure, summary: dict) -> str:
+    """The estimate and its 95 % interval as text; a log ratio as the ratio (exp of each end)."""
+    if m.form != "log ratio":
+        return stats.interval_text(summary, m.digits, signed=m.form != "value") + \
+            (m.unit if summary["mean"] is not None else "")
+    if summary["mean"] is None:
+        return "—"
+    ratio = lambda v: f"×{math.exp(v):.{m.digits}f}"  # noqa: E731
+    if summary["low"] is None:
+        return f"{ratio(summary['mean'])} (1 seed, no interval)"
+    return f"{ratio(summary['mean'])} [{ratio(summary['low'])}, {ratio(summary['high'])}]"
 
 
-def _entropy(entry: dict) -> float | None:
-    return (records.class_coverage(entry) or {}).get("entropy")
+def _resolvable(m: registry.Measure, half: float | None) -> str:
+    """The half-width as the smallest difference these seeds resolve at their spread."""
+    if half is None:
+        return ""
+    if m.form == "log ratio":
+        return f"×/÷ {math.exp(half):.{m.digits}f}"
+    return f"± {half:.{m.digits}f}{m.unit}"
 
 
-def _claim(claim: str, measurement: str, interval: dict, verdict: str, unit: str = "", signed: bool = True) -> dict:
-    return {"claim": claim, "measurement": measurement, "n": interval["n"],
-            "estimate [95% CI]": stats.interval_text(interval, signed=signed) + unit, "verdict": verdict,
-            "interval": interval}
+def measure(runs: Runs, m: registry.Measure) -> dict:
+    """One measure over the evaluation seeds: its values, the seeds that had one, its summary
+    (mean, 95 % interval; paired when it is a difference of two models of one seed), the bases
+    it was read on, and why seeds lack a value."""
+    seeds, values, bases, absent, missing = [], [], [], [], []
+    for seed in runs.evaluation_seeds:
+        reading = registry.read(m, {stem: by_seed.get(seed) for stem, by_seed in runs.records.items()})
+        absent += [a for a in reading.absent if a not in absent]
+        missing += [w for w in reading.missing if w not in missing]
+        if reading.value is not None:
+            seeds.append(seed)
+            values.append(reading.value)
+            if reading.basis and reading.basis not in bases:
+                bases.append(reading.basis)
+    result = {"measurement": m.label, "form": m.form, "seeds": seeds, "n": len(seeds), "basis": bases,
+              "absent": absent, "missing": missing}
+    if m.form == "text":
+        return {**result, "values": values,
+                "estimate [95% CI]": " · ".join(f"seed {s}: {v}" for s, v in zip(seeds, values)) or "—"}
+    summary = stats.summarize(values)
+    half = stats.half_width(summary)
+    return {**result, "interval": summary, "estimate": summary["mean"], "low": summary["low"],
+            "high": summary["high"], "half_width": half, "estimate [95% CI]": _shown(m, summary),
+            "resolvable": _resolvable(m, half)}
+
+
+def _p_values(claim: registry.Claim, parts: list) -> tuple:
+    """(p for "supported", p for "contradicted"), each matched to the 95 % intervals (``stats``)."""
+    test, intervals = claim.test, [part["interval"] for part in parts]
+    if isinstance(test, registry.Sign):
+        return stats.p_above(intervals[0]), stats.p_below(intervals[0])
+    if isinstance(test, registry.Band):
+        return stats.p_inside(intervals[0], test.low, test.high), stats.p_outside(intervals[0], test.low, test.high)
+    # Criterion: contradicted when every part lies below its bound (intersection-union: all must
+    # hold, so the largest p; none without every part); supported when any part lies above (the smallest).
+    below = [stats.p_below(s, bound) for s, bound in zip(intervals, test.bounds)]
+    above = [p for p in (stats.p_above(s, bound) for s, bound in zip(intervals, test.bounds)) if p is not None]
+    return (min(above) if above else None), (None if None in below else max(below))
+
+
+def evaluate(runs: Runs, claim: registry.Claim) -> dict:
+    """One claim over the evaluation seeds: measurement, seeds, n, estimate, interval and
+    half-width, p-values and the unadjusted verdict (``claims`` adds the Holm-adjusted one)."""
+    parts = [measure(runs, m) for m in claim.primary]
+    n = min((part["n"] for part in parts if part["n"]), default=0)   # a criterion may resolve on one part
+    seeds = sorted(set().union(*(part["seeds"] for part in parts)))
+    p_support, p_contradict = _p_values(claim, parts) if n else (None, None)
+    if not runs.evaluation_seeds:
+        verdict = "no evaluation seed (tuning seeds are not used in verdicts)"
+    elif n == 0:
+        verdict = "no records" if any(part["absent"] for part in parts) and not any(part["missing"] for part in parts) \
+            else "not measured"
+    else:
+        verdict = stats.decide(p_support, p_contradict, n, ALPHA)
+    p = min((q for q in (p_support, p_contradict) if q is not None), default=None)
+    first = parts[0]
+    why_empty = sorted({f"no records of {a}" for part in parts for a in part["absent"]} |
+                       {w for part in parts for w in part["missing"]})
+    return {"key": claim.key, "claim": claim.text, "source": claim.source, "measurement": claim.measurement,
+            "supported_when": claim.test.supports, "why": claim.why, "models": claim.models,
+            "seeds_compared": claim.seeds, "seeds": seeds, "n": n,
+            "basis": [b for part in parts for b in part["basis"]],
+            "estimate": first.get("estimate"), "low": first.get("low"), "high": first.get("high"),
+            "half_width": first.get("half_width"),
+            "estimate [95% CI]": "; ".join(part["estimate [95% CI]"] for part in parts),
+            "resolvable": "; ".join(part["resolvable"] for part in parts if part["resolvable"]),
+            "parts": parts, "p_support": p_support, "p_contradict": p_contradict, "p": p,
+            "supports_direction": None if p is None else ("supported" if p == p_support else "contradicted"),
+            "verdict": verdict, "note": claim.note, "not measured because": why_empty,
+            "descriptive": [measure(runs, m) for m in claim.descriptive], "interval": first.get("interval")}
 
 
 def claims(runs: Runs) -> list[dict]:
-    """The original report's claims, each with the statistic that tests it over the seeds."""
-    rows = []
-    clf = lambda e: records.final_value(e, "classifier")  # noqa: E731
-    kl8, kl14 = "controlvae_kl8", "controlvae_kl14"
-    if "02_controlvae" in runs.records:
-        fid8, fid14 = (_entry_values(runs, "02_controlvae", m, clf) for m in (kl8, kl14))
-        d = stats.paired_difference(fid14, fid8)
-        rows.append(_claim("KL 8 gives a better (lower) FID than KL 14 (report: 80.65 vs 136.79)",
-                           "classifier FID(KL 14) − FID(KL 8), paired over seeds", d, stats.verdict(d, "positive")))
-        for target, model in ((8.0, kl8), (14.0, kl14)):
-            kl = _entry_values(runs, "02_controlvae", model, lambda e: e.get("achieved_kl"))
-            s = stats.summarize(kl)
-            rows.append(_claim(f"the KL settles at the set point {target:g}",
-                               f"achieved KL (mean of the last 10 % of steps), within ±{KL_TOLERANCE} nats of {target:g}",
-                               s, stats.within(s, target - KL_TOLERANCE, target + KL_TOLERANCE), " nats", signed=False))
-        recon8, recon14 = (_entry_values(runs, "02_controlvae", m, lambda e: e.get("test_recon")) for m in (kl8, kl14))
-        d = stats.paired_difference(recon8, recon14)
-        rows.append(_claim("the higher set point (14) gives the lower reconstruction loss",
-                           "test reconstruction(KL 8) − (KL 14), nats, paired", d, stats.verdict(d, "positive")))
-    if "03_gan_pixelshuffle" in runs.records and "04_wgan" in runs.records:
-        gan, wgan = ("03_gan_pixelshuffle", "gan"), ("04_wgan", "wgan")
-        d = stats.paired_difference(_entry_values(runs, *gan, _early_fid), _entry_values(runs, *wgan, _early_fid))
-        rows.append(_claim("the WGAN learns faster than the GAN",
-                           "mean classifier FID over the first quarter of training, GAN − WGAN, paired", d,
-                           stats.verdict(d, "positive")))
-        d = stats.paired_difference(_entry_values(runs, *wgan, _entropy), _entry_values(runs, *gan, _entropy))
-        rows.append(_claim("the WGAN's samples are more diverse",
-                           "entropy of the final samples' predicted digits (bits), WGAN − GAN, paired", d,
-                           stats.verdict(d, "positive")))
-        recall = lambda e: records.fidelity_diversity(e, "recall")  # noqa: E731
-        d = stats.paired_difference(_entry_values(runs, *wgan, recall), _entry_values(runs, *gan, recall))
-        if d["n"]:
-            rows.append(_claim("the WGAN's samples are more diverse",
-                               "recall (k = 3, classifier features: the share of real digits the samples reach), "
-                               "WGAN − GAN, paired", d, stats.verdict(d, "positive")))
-        d = stats.paired_difference(_entry_values(runs, *gan, clf), _entry_values(runs, *wgan, clf))
-        rows.append(_claim("the WGAN ends better than the GAN", "final classifier FID, GAN − WGAN, paired", d,
-                           stats.verdict(d, "positive")))
-    if "05_ssgan" in runs.records:
-        d = stats.summarize(_entry_values(runs, "05_ssgan", "ssgan", _fid_drop))
-        rows.append(_claim("the SS-GAN does not train",
-                           "SS-GAN classifier FID, first − last evaluation (a drop > 0 means it trains)", d,
-                           stats.verdict(d, "negative")))
+    """Every claim of the registry, evaluated, with its verdict adjusted by Holm over all m claims
+    of the registry (a claim with nothing to test counts in m as p = 1)."""
+    rows = [evaluate(runs, claim) for claim in registry.REGISTRY]
+    adjusted = stats.holm([row["p"] for row in rows], ALPHA)
+    for row, p_holm in zip(rows, adjusted):
+        row["p_holm"], row["holm_family"] = p_holm, len(rows)
+        if row["p"] is None and not row["verdict"].startswith("not resolved"):
+            row["verdict_holm"] = row["verdict"]          # no records / not measured / no evaluation seed
+        else:
+            support = p_holm if row["supports_direction"] == "supported" else None
+            contradict = p_holm if row["supports_direction"] == "contradicted" else None
+            row["verdict_holm"] = stats.decide(support, contradict, row["n"], ALPHA)
+        note = f" ({row['note']})" if row["note"] else ""
+        row["verdict_text"] = row["verdict"] + note
     return rows
 
 
-def claims_table(runs: Runs) -> pd.DataFrame:
-    return pd.DataFrame([{k: v for k, v in row.items() if k != "interval"} for row in claims(runs)])
+def _n_and_seeds(row: dict) -> str:
+    return f"{row['n']}: seeds {', '.join(map(str, row['seeds']))}" if row["seeds"] else "0"
+
+
+def _measurement_text(row: dict) -> str:
+    basis = f" [{'; '.join(row['basis'])}]" if row["basis"] else ""
+    return f"{row['measurement']}{basis}; supports the claim: {row['supported_when']}"
+
+
+def claims_table(runs: Runs, rows: list[dict] | None = None) -> pd.DataFrame:
+    """One row per claim: the claim, its primary measurement (basis: N, reference, features),
+    n and seeds, the estimate with its 95 % interval, the verdict, the Holm-adjusted verdict,
+    and for a claim not resolved the half-width (what n seeds could resolve at this spread)."""
+    rows = claims(runs) if rows is None else rows
+    m = len(rows)
+    table = [{"claim": row["claim"], "primary measurement": _measurement_text(row), "n and seeds": _n_and_seeds(row),
+              "estimate [95% CI]": row["estimate [95% CI]"], "verdict": row["verdict_text"],
+              f"Holm-adjusted verdict ({m} claims)": row["verdict_holm"],
+              "half-width (not resolved)": row["resolvable"] if row["verdict"].startswith("not resolved") else
+              ("; ".join(row["not measured because"]) if row["n"] == 0 else "")}
+             for row in rows]
+    return pd.DataFrame(table)
+
+
+def descriptive_table(runs: Runs, rows: list[dict] | None = None) -> pd.DataFrame:
+    """The other measurements beside each claim, over the same evaluation seeds: shown, never judged."""
+    rows = claims(runs) if rows is None else rows
+    table = [{"claim": row["claim"], "descriptive measurement": d["measurement"] + (f" [{'; '.join(d['basis'])}]"
+                                                                                    if d["basis"] else ""),
+              "n and seeds": _n_and_seeds(d), "estimate [95% CI]": d["estimate [95% CI]"]}
+             for row in rows for d in row["descriptive"]]
+    return pd.DataFrame(table, columns=["claim", "descriptive measurement", "n and seeds", "estimate [95% CI]"])
+
+
+def record(metrics, runs: Runs, rows: list[dict] | None = None) -> dict:
+    """Write the summary into its metrics record (``summary.metrics.json``): the seeds (evaluation
+    and tuning), the profile's deviations and first-seed-only explorations, the records used and
+    left out, the model aggregates and every claim (measurement, seeds, n, estimate, interval,
+    half-width, p-values, both verdicts)."""
+    rows = claims(runs) if rows is None else rows
+    metrics.data.update(seeds=runs.seeds, evaluation_seeds=runs.evaluation_seeds, tuning_seeds=runs.tuning_seeds,
+                        deviations=runs.deviations, later_seeds=runs.later_seeds, declared_in=runs.declared_in,
+                        notebooks={stem: sorted(s) for stem, s in runs.records.items()}, excluded=runs.excluded,
+                        aggregated=aggregated(runs), holm_family=len(rows), claims=rows)
+    metrics.write()
+    return metrics.data
 
 
 # ----------------------------------------------------------------------------- figures

@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nbhelpers.studies import facts, gan_study
+from nbhelpers.studies import facts, gan_compare, gan_study
+from nbhelpers.environment import BatchContext
 from nbhelpers.metrics import fid
 from nbhelpers.models import gan
 from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets
@@ -72,19 +73,19 @@ def build_networks(seed: int) -> tuple[gan_nets.Generator, gan_nets.Discriminato
 
 
 def train_setting(setting: str, images: torch.Tensor, params, evaluator: fid.Evaluator, out_dir: Path,
-                  name: str = "wgan", log=print) -> gan_study.GanRun:
+                  name: str = "wgan", log=print, batch: BatchContext = BatchContext()) -> gan_study.GanRun:
     """Train the named WGAN setting with the notebook's shared GAN parameters (``params``:
-    epochs, batch_size, seed, grid_every, eval_every, inception_at_quarters and, optionally,
+    epochs, batch_size, seed, grid_every, eval_every, inception_during_training and, optionally,
     report_n_critic and ema_decay); ``gan_study.train_variant`` does the rest (checkpoints,
     models ``<name>_generator.pt`` and ``<name>_critic.pt``, the final evaluation). Every
     setting starts from the same initial weights, so settings differ only by their objective
-    and optimiser."""
+    and optimiser. ``batch``: the notebook's ``run.batch`` (``gan_study.train_variant``)."""
     objective, overrides = objective_for(setting, getattr(params, "report_n_critic", 0))
     config = gan_study.gan_config(params, **overrides)
     generator, critic = build_networks(params.seed)
-    inception_epochs = gan.quarter_epochs(config.epochs) if params.inception_at_quarters else ()
+    inception_epochs = gan_compare.inception_epochs(params.inception_during_training, config.epochs)
     return gan_study.train_variant(name, objective, generator, critic, images, config, evaluator, out_dir,
-                                   inception_epochs=inception_epochs, log=log)
+                                   inception_epochs=inception_epochs, log=log, batch=batch)
 
 
 def initial_critic(seed: int, clip: float) -> nn.Module:

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from nbhelpers.metrics import classifier as clf
 from nbhelpers.assets import AssetError, file_digest, save_recorded
 from nbhelpers.data import load_mnist
+from nbhelpers.metrics import classifier as clf
 
 
 @pytest.fixture(scope="module")

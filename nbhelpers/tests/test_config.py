@@ -1,9 +1,10 @@
 import re
 
 import pytest
+import yaml
 
-from nbhelpers.report import config
 from nbhelpers import paths
+from nbhelpers.report import config
 
 
 def test_declared_parameters_come_from_the_parameters_cell():
@@ -169,3 +170,75 @@ def test_values_of_the_right_type_but_outside_their_rule_are_refused_by_name(ove
 def test_a_malformed_override_says_it_is_not_yaml():
     with pytest.raises(config.ParameterError, match=r"'\[1' is not a YAML value"):
         config.parse_override("epochs=[1")
+
+
+# ----------------------------------------------------------------------------- seeds, deviations, first-seed-only explorations
+
+def test_each_profile_declares_evaluation_seeds_apart_from_its_tuning_seeds_and_its_deviations():
+    expected = {"smoke": [1, 2], "cpu": [1, 2, 3], "full": [1, 2, 3]}
+    for profile in config.PROFILES:
+        declared = config.declarations(profile)
+        assert declared["seeds"] == expected[profile] == config.profile_seeds(profile)
+        assert declared["tuning_seeds"] == [0] == config.tuning_seeds(profile)
+        assert declared["deviations"] and all(d["deviation"] and d["reason"] for d in declared["deviations"])
+        assert set(declared["later_seeds"]) == {"02_controlvae", "04_wgan", "05_ssgan"}
+    assert config.declarations("interactive")["source"] == "params/cpu/_all.yaml"   # the notebooks' defaults
+
+
+def _profile_copy(tmp_path, monkeypatch):
+    """The smoke profile's shared files in ``tmp_path``, which becomes the params folder."""
+    (tmp_path / "smoke").mkdir(exist_ok=True)
+    for name in ("_all.yaml", "_gan.yaml"):
+        (tmp_path / "smoke" / name).write_text((config.PARAMS_DIR / "smoke" / name).read_text())
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+
+
+def test_a_profile_whose_evaluation_seeds_include_a_tuning_seed_is_refused(tmp_path, monkeypatch):
+    _profile_copy(tmp_path, monkeypatch)
+    text = (tmp_path / "smoke" / "_all.yaml").read_text().replace("seeds: [1, 2] ", "seeds: [0, 1] ")
+    (tmp_path / "smoke" / "_all.yaml").write_text(text)
+    with pytest.raises(config.ParameterError, match=r"seeds \[0\] are also tuning seeds"):
+        config.profile_seeds("smoke")
+    with pytest.raises(config.ParameterError, match="also tuning seeds"):
+        config.resolve("01_vae", "smoke")
+
+
+def test_a_tuning_seed_may_still_be_run_on_request():
+    assert config.parse_seeds("0") == [0]
+    assert config.resolve("03_gan_pixelshuffle", "cpu", seed=0)["seed"] == 0
+    assert config.first_seed("cpu", [0]) == 0                 # no evaluation seed: the explorations still run once
+    assert config.first_seed("cpu", [0, 2, 3]) == 2
+
+
+def test_explorations_run_for_the_first_evaluation_seed_only():
+    seeds = config.profile_seeds("cpu")
+    first = config.first_seed("cpu", seeds)
+    assert first == 1
+    full = config.resolve("02_controlvae", "cpu", seed=1, first_seed=first)
+    later = config.resolve("02_controlvae", "cpu", ["02_controlvae.sweep_set_points=[5]"], seed=2, first_seed=first)
+    assert full["sweep_set_points"] == [4.0, 20.0, 30.0] and full["constant_beta_runs"] is True
+    assert later["sweep_set_points"] == [] and later["constant_beta_runs"] is False     # applied last
+    assert config.resolve("04_wgan", "full", seed=3, first_seed=1)["compare_settings"] == []
+    assert config.resolve("04_wgan", "full", seed=1, first_seed=1)["compare_settings"] == ["paper"]
+    ssgan = config.resolve("05_ssgan", "cpu", seed=3, first_seed=1)
+    assert ssgan["ablation_alphas"] == [] and ssgan["failure_demo"] is False
+    assert config.resolve("02_controlvae", "cpu", seed=2) == {**full, "seed": 2}   # the old call: no first seed, no change
+    assert config.resolve("01_vae", "cpu", seed=2, first_seed=1) == config.resolve("01_vae", "cpu", seed=2)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("later_seeds:\n  02_controlvae: {sweep: []}\n", "declares no parameter 'sweep'"),
+    ("later_seeds:\n  07_other: {epochs: 1}\n", "not a study notebook"),
+    ("later_seeds:\n  05_ssgan: {failure_demo: 3}\n", "'failure_demo' must be bool"),
+    ("deviations: [shorter runs]\n", "deviations must be a list of"),
+    ("tuning_seeds: [-1]\n", "tuning_seeds must be a list of integers"),
+])
+def test_bad_profile_declarations_are_refused_by_name(tmp_path, monkeypatch, extra, message):
+    _profile_copy(tmp_path, monkeypatch)
+    path = tmp_path / "smoke" / "_all.yaml"
+    content = config._load_yaml(path)
+    key = extra.split(":", 1)[0]
+    content.pop(key, None)
+    path.write_text(yaml.safe_dump(content) + extra)
+    with pytest.raises(config.ParameterError, match=re.escape(message)):
+        config.declarations("smoke")

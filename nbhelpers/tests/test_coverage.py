@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nbhelpers.metrics import coverage, fid
 from nbhelpers.data import load_mnist
+from nbhelpers.metrics import coverage, fid
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

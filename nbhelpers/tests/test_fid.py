@@ -11,10 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from nbhelpers.metrics import classifier, distances, fid, inception
-from nbhelpers.metrics import __main__ as fid_cli
 from nbhelpers.assets import AssetError
 from nbhelpers.data import load_mnist
+from nbhelpers.metrics import __main__ as fid_cli, classifier, distances, fid, inception
 from nbhelpers.report.records import to_uint8
 
 

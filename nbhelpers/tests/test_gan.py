@@ -1,9 +1,11 @@
 """The GAN engine, objectives and networks, on tiny random data (fast, CPU)."""
+from pathlib import Path
+
 import pytest
 import torch
 
-from nbhelpers.models.gan import loop as gan
-from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets
+from nbhelpers.models import gan
+from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets, settings as gan_settings
 from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, WassersteinGAN
 
 LATENT = gan_nets.LATENT_DIM
@@ -299,7 +301,7 @@ def test_other_settings_start_their_own_checkpoint_and_switching_back_resumes(tm
 
 def test_the_training_code_is_part_of_the_checkpoint_key(tmp_path, monkeypatch):
     run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
-    monkeypatch.setattr(gan, "code_fingerprint", lambda: "changed-source")
+    monkeypatch.setattr(gan_settings, "code_fingerprint", lambda: "changed-source")
     _, _, rerun = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
     assert rerun.resumed_at_epoch is None and len(list(tmp_path.glob("*.pt"))) == 2
 
@@ -324,11 +326,50 @@ def test_a_corrupt_checkpoint_is_set_aside_and_never_used(tmp_path):
     assert again.resumed_at_epoch is None
 
 
-def test_fresh_retrains_instead_of_loading(tmp_path, monkeypatch):
+def test_every_module_of_the_loop_is_part_of_the_checkpoint_key():
+    package = Path(gan_settings.__file__).parent
+    modules = {f"gan/{path.name}" for path in package.glob("*.py") if path.name != "__init__.py"}
+    assert modules <= set(gan_settings.TRAINING_SOURCES) and "pixelshuffle.py" in gan_settings.TRAINING_SOURCES
+    assert all((gan_settings.MODELS_DIR / name).is_file() for name in gan_settings.TRAINING_SOURCES)
+
+
+def test_the_loop_reads_no_hidden_channel():
+    """Batch caps and retraining come in as arguments of train(), never from the environment."""
+    for path in Path(gan_settings.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        assert "os.environ" not in source and "nbhelpers.batch" not in source, path.name
+
+
+def test_fresh_retrains_instead_of_loading(tmp_path):
     run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
-    monkeypatch.setenv("NBH_FRESH", "1")
-    _, _, fresh = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    messages = []
+    _, _, fresh = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path, fresh=True)
     assert fresh.resumed_at_epoch is None and len(list(tmp_path.glob("*.pt"))) == 1
+    generator, discriminator = networks()
+    gan.train(generator, discriminator, NonSaturatingGAN(), fake_mnist(), tiny_config(epochs=1),
+              checkpoint_dir=tmp_path, log=messages.append, fresh=True)
+    path = only_checkpoint(tmp_path)
+    assert f"[gan] --fresh: retraining; {path.name} will be replaced" in messages
+    _, _, again = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)   # what fresh wrote is resumed
+    assert again.resumed_at_epoch == 1
+
+
+def test_max_batches_caps_the_batches_of_every_epoch():
+    _, _, history = run(config=tiny_config(epochs=2), max_batches=2)       # 4 batches an epoch otherwise
+    assert history.steps.groupby("epoch").size().tolist() == [2, 2]
+    assert history.epochs["generator_steps"].tolist() == [2, 2] and history.status == "finished"
+    _, _, critic = run(WassersteinGAN(n_critic=5), config=tiny_config(epochs=1, optimizer="rmsprop"), max_batches=3)
+    assert critic.steps["critic_steps"].tolist() == [3]                     # the critic runs out of batches
+    _, _, uncapped = run(config=tiny_config(epochs=1), max_batches=100)    # a cap above the epoch changes nothing
+    assert len(uncapped.steps) == 4
+    with pytest.raises(ValueError, match="max_batches"):
+        run(max_batches=0)
+
+
+def test_a_capped_run_never_shares_a_checkpoint_with_a_full_one(tmp_path):
+    run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    _, _, capped = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path, max_batches=1)
+    assert capped.resumed_at_epoch is None and len(capped.steps) == 1 and len(list(tmp_path.glob("*.pt"))) == 2
 
 
 class NaNAfter(NonSaturatingGAN):

@@ -73,3 +73,32 @@ def test_coverage_comparison_and_final_shares():
     fig = gan_compare.plot_coverage_comparison(entries)
     assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 20 and len(fig.axes[1].lines) >= 2
     plt.close(fig)
+
+
+@pytest.mark.parametrize("choice, epochs, expected", [
+    ("none", 24, []), ("first_quarter", 24, [6]), ("quarters", 24, [6, 12, 18, 24]),
+    ("first_quarter", 150, [38]), ("quarters", 150, [38, 75, 113, 150]), ("first_quarter", 2, [1]),
+])
+def test_inception_epochs_follow_the_choice(choice, epochs, expected):
+    assert gan_compare.inception_epochs(choice, epochs) == expected
+
+
+def test_inception_epochs_refuse_an_unknown_choice():
+    with pytest.raises(ValueError, match="inception_during_training"):
+        gan_compare.inception_epochs("true", 24)
+
+
+def test_the_first_quarter_is_where_the_claims_read_the_kid():
+    from nbhelpers.studies import claims
+    for epochs in (2, 3, 24, 150):
+        assert gan_compare.inception_epochs("first_quarter", epochs) == [claims.first_quarter_epoch({"params": {"epochs": epochs}})]
+
+
+def test_quarter_kid_lines_read_the_training_kid_rows():
+    row = {"features": "inception", "n": 200, "ref": "mnist-test[:1000]", "mean": 0.0123, "std": 0.001, "epoch": 6}
+    entries = {"GAN": gan_record([40.0, 20.0], kid_rows=[row]), "WGAN": gan_record([40.0, 20.0]), "SS-GAN": None}
+    lines = gan_compare.quarter_kid_lines(entries, 6)
+    assert lines[0] == "GAN: Inception KID at epoch 6 = 0.0123 ± 0.0010 (N=200 vs mnist-test[:1000])"
+    assert lines[1] == "WGAN: no Inception KID at epoch 6"
+    assert lines[2] == "SS-GAN: no Inception KID at epoch 6 (no record)"
+    assert gan_compare.quarter_kid_lines({"GAN": entries["GAN"]}, 12) == ["GAN: no Inception KID at epoch 12"]

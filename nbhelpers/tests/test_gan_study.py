@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from nbhelpers.report import config
 from nbhelpers.models.gan import nets as gan_nets
-from nbhelpers.studies import gan_study
 from nbhelpers.models.gan.losses import NonSaturatingGAN
+from nbhelpers.report import config
+from nbhelpers.studies import gan_study
 
 from .gan_fakes import MemoryMetrics, StubEvaluator, fake_mnist, gan_record
 

@@ -3,9 +3,9 @@ its price; and the clear refusal without CUDA."""
 import pytest
 import torch
 
-from nbhelpers.report import config
 from nbhelpers.bench import gpu_check
 from nbhelpers.paths import STUDY_NOTEBOOKS
+from nbhelpers.report import config
 
 
 def counts(profile: str) -> dict:

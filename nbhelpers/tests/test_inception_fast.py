@@ -3,8 +3,8 @@ network: same real weights, same real images, features and FID equal to fp32 rou
 import pytest
 import torch
 
-from nbhelpers.metrics import inception
 from nbhelpers.data import load_mnist
+from nbhelpers.metrics import inception
 from nbhelpers.metrics.distances import fid_of_features, statistics
 from nbhelpers.metrics.features import extract
 

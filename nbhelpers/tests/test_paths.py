@@ -3,6 +3,7 @@ terminal as a path that opens from where the command ran."""
 from pathlib import Path
 
 from nbhelpers import paths
+from nbhelpers.environment import BatchContext
 
 
 def test_reports_show_paths_from_the_reports_root_and_a_staged_file_where_it_will_be(tmp_path, monkeypatch):
@@ -11,8 +12,7 @@ def test_reports_show_paths_from_the_reports_root_and_a_staged_file_where_it_wil
     assert paths.display(log) == "reports/smoke/seed0/01_vae.log"
     assert paths.display(paths.REPO_ROOT / "params" / "smoke.json") == "params/smoke.json"
     stage = tmp_path / "elsewhere" / "smoke" / "seed0" / ".attempts" / "01_vae-1"
-    monkeypatch.setenv(paths.STAGE_VARIABLE, str(stage))
-    monkeypatch.setenv(paths.STAGE_FOR_VARIABLE, str(log.parent))
+    monkeypatch.setenv(*BatchContext().with_stage(stage, log.parent).variables().popitem())   # as the batch runs it
     assert paths.display(stage / "01_vae" / "models" / "vae.pt") == "reports/smoke/seed0/01_vae/models/vae.pt"
 
 

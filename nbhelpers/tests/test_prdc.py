@@ -174,8 +174,8 @@ def test_evaluator_rows_separate_fidelity_from_diversity_on_real_digits():
     """Real MNIST training digits of only three classes against the test-set reference: sharp
     (precision high) but not diverse (recall and coverage near the missing share), as the
     BatchNorm failure demo's collapse onto three digits should read."""
-    from nbhelpers.metrics import classifier, fid
     from nbhelpers.data import load_mnist
+    from nbhelpers.metrics import classifier, fid
     images, labels = load_mnist("train", limit=6000)
     three = images[(labels <= 2)][:1000]
     evaluator = fid.Evaluator("cpu", n_inception=0, n_classifier=1000, ref_n_classifier=1000, log=lambda *a: None)

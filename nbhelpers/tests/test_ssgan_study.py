@@ -12,7 +12,7 @@ from nbhelpers.metrics import coverage  # noqa: E402
 from nbhelpers.models import gan  # noqa: E402
 from nbhelpers.models.gan import nets as gan_nets  # noqa: E402
 from nbhelpers.studies import gan_study, ssgan_study  # noqa: E402
-from nbhelpers.models.gan.losses import SelfSupervisedGAN, rotate_quarters  # noqa: E402
+from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, rotate_quarters  # noqa: E402
 
 from .gan_fakes import MemoryMetrics, StubEvaluator  # noqa: E402
 
@@ -115,6 +115,54 @@ def test_build_networks_is_seeded_and_sized_like_the_gan():
     assert d1.rotation_head is not None and d1.output == "logit" and d1.norm == "spectral"
     plain = gan_nets.Discriminator()
     assert d1.features(torch.zeros(2, 1, 28, 28)).shape == plain.features(torch.zeros(2, 1, 28, 28)).shape
+
+
+def test_the_sngan_baseline_has_the_ssgans_discriminator_without_the_rotation_head():
+    _, with_head = ssgan_study.build_networks(5)
+    generator, without = ssgan_study.build_networks(5, rotation_head=False)
+    assert without.rotation_head is None and without.norm == "spectral" and without.output == "logit"
+    assert torch.equal(next(generator.parameters()), next(ssgan_study.build_networks(5)[0].parameters()))
+    mine, theirs = without.state_dict(), with_head.state_dict()
+    assert set(mine) == {k for k in theirs if not k.startswith("rotation_head.")}
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)   # spectral norm's vectors u and v included
+
+
+def test_rotation_weights_zero_give_the_plain_non_saturating_gradients():
+    """SelfSupervisedGAN(alpha=0, beta=0) on the SS-GAN's D moves the networks as the plain
+    non-saturating loss does (the rotation head gets no gradient): NonSaturatingGAN is its exact form."""
+    import copy
+    real, fake = torch.rand(8, 1, 28, 28) * 2 - 1, torch.rand(8, 1, 28, 28) * 2 - 1
+    _, discriminator = ssgan_study.build_networks(0)
+    grads = {}
+    for name, objective in (("ssgan0", SelfSupervisedGAN(alpha=0.0, beta=0.0)), ("plain", NonSaturatingGAN())):
+        d = copy.deepcopy(discriminator)
+        loss, _ = objective.discriminator_loss(d, real, fake)
+        generated = fake.clone().requires_grad_(True)
+        g_loss, _ = objective.generator_loss(copy.deepcopy(discriminator), generated)
+        loss.backward()
+        g_loss.backward()
+        grads[name] = ({k: p.grad for k, p in d.named_parameters()}, generated.grad)
+    (ss, ss_g), (plain, plain_g) = grads["ssgan0"], grads["plain"]
+    for key, grad in ss.items():
+        if key.startswith("rotation_head."):
+            assert plain[key] is None and torch.count_nonzero(grad) == 0
+        else:
+            torch.testing.assert_close(grad, plain[key], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(ss_g, plain_g, rtol=1e-4, atol=1e-7)
+
+
+def test_the_sngan_baseline_trains_and_records_rotation_weights_zero(tmp_path):
+    images = torch.rand(32, 1, 28, 28)
+    config = gan.GanConfig(epochs=2, batch_size=16, grid_samples=4, eval_every=1)
+    result = ssgan_study.train("sngan", NonSaturatingGAN(), images, config, StubEvaluator(), tmp_path, log=None)
+    assert result.finished and result.final is not None
+    assert result.discriminator.rotation_head is None and result.discriminator.norm == "spectral"
+    assert "rotation_accuracy_real" not in result.history.steps
+    entry = gan_study.record(MemoryMetrics(), result, **ssgan_study.record_fields(result))
+    assert entry["alpha"] == 0.0 and entry["beta"] == 0.0 and entry["rotation_head"] is False
+    assert entry["objective"] == {"name": "gan"} and entry["d_norm"] == "spectral"
+    assert entry["final_rotation_accuracy"] == {"real": None, "fake": None}
+    assert (tmp_path / "models" / "sngan_generator.pt").exists()
 
 
 def test_alpha_names():

@@ -48,3 +48,40 @@ def test_cells_and_interval_text():
     assert stats.interval_text(stats.summarize([1.0, 3.0])).startswith("+2.00 [")
     with pytest.raises(ValueError, match="finite"):
         stats.summarize([1.0, float("nan")])
+
+
+# ----------------------------------------------------------------------------- p-values and Holm
+
+def test_one_sided_p_values_are_scipys_doubled_and_match_the_interval():
+    values = [0.8, 1.3, 0.2, 1.1]
+    s = stats.summarize(values)
+    for bound in (0.0, 0.5, 1.5):
+        below = scipy_stats.ttest_1samp(values, bound, alternative="less").pvalue
+        above = scipy_stats.ttest_1samp(values, bound, alternative="greater").pvalue
+        assert stats.p_below(s, bound) == pytest.approx(min(1, 2 * below))
+        assert stats.p_above(s, bound) == pytest.approx(min(1, 2 * above))
+    assert stats.p_two_sided(s) == pytest.approx(scipy_stats.ttest_1samp(values, 0.0).pvalue)
+    assert stats.p_below(stats.summarize([1.0]), 0) is None
+
+
+def test_p_value_verdicts_are_the_interval_verdicts():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        s = stats.summarize(rng.normal(rng.normal(0, 1), rng.uniform(0.1, 2), size=rng.integers(2, 6)))
+        assert stats.decide(stats.p_above(s), stats.p_below(s), s["n"]) == stats.verdict(s)
+        band = stats.decide(stats.p_inside(s, -0.5, 0.5), stats.p_outside(s, -0.5, 0.5), s["n"])
+        assert band == stats.within(s, -0.5, 0.5)
+
+
+def test_holm_adjusts_step_down_over_the_whole_family():
+    # sorted 0.01, 0.02, 0.03, 0.04, None (= 1): factors 5, 4, 3, 2, 1, then the running maximum
+    adjusted = stats.holm([0.03, 0.01, None, 0.04, 0.02])
+    assert adjusted == [pytest.approx(0.09), pytest.approx(0.05), None, pytest.approx(0.09), pytest.approx(0.08)]
+    assert stats.holm([0.001, 0.9]) == [pytest.approx(0.002), pytest.approx(0.9)]
+    assert stats.holm([0.6, 0.5]) == [pytest.approx(1.0), pytest.approx(1.0)]
+
+
+def test_half_width_is_what_n_seeds_resolve_at_their_spread():
+    s = stats.summarize([1.0, 2.0, 3.0])
+    assert stats.half_width(s) == pytest.approx(scipy_stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3))
+    assert stats.half_width(stats.summarize([1.0])) is None

@@ -1,31 +1,88 @@
-"""The cross-notebook summary's logic on records written to a temporary report tree."""
+"""The cross-notebook summary on records written to a temporary report tree, in the layout the
+notebooks write (``report.records``: FID rows, KID rows with their features, N and reference,
+class coverage, density/coverage rows, the ControlVAE's summary fields, the run's parameters)."""
 import json
+import math
 
 import pytest
 
-from nbhelpers.studies import summary
+from nbhelpers.studies import claims as registry, summary
 
-from .gan_fakes import curve
+INCEPTION = {"features": "inception", "weights": "0123456789abcdef", "n": 200, "ref": "mnist-test[:1000]"}
+CLASSIFIER = {"features": "classifier", "weights": "fedcba9876543210", "n": 10000, "ref": "mnist-test"}
+GAN_EPOCHS = 8                                     # quarters end at epochs 2, 4, 6, 8
 
 
-def write(root, stem, seed, models, status="ok", commit="abc", **params):
-    folder = root / "cpu" / f"seed{seed}"
+# ----------------------------------------------------------------------------- records as the notebooks write them
+
+def fid_row(space: dict, value: float, epoch: int | None = None) -> dict:
+    row = {**space, "value": value}
+    if space["features"] == "inception" and space["n"] < 2048:
+        row["biased"] = True
+    return row if epoch is None else {**row, "epoch": epoch}
+
+
+def kid_row(space: dict, mean: float, epoch: int | None = None) -> dict:
+    row = {**space, "mean": mean, "std": mean / 10, "subsets": 100, "subset_size": space["n"] // 2}
+    return row if epoch is None else {**row, "epoch": epoch}
+
+
+def spread(coverage: float = 0.8, recall: float = 0.7) -> dict:
+    return {"precision_recall": {**CLASSIFIER, "k": 3, "precision": 0.8, "recall": recall},
+            "density_coverage": {**CLASSIFIER, "k": 5, "density": 0.9, "coverage": coverage}}
+
+
+def digits(counts=None, entropy: float = 3.3) -> dict:
+    counts = counts or [100] * 10
+    return {"counts": counts, "n": sum(counts), "covered": sum(c > 0 for c in counts), "entropy": entropy,
+            "max_entropy": 3.3219}
+
+
+def vae(kl: float, recon: float, kid: float | None = None, clf: float = 20.0, target: float | None = None,
+        test_kl: float | None = None, kid_space: dict = INCEPTION, settled_beta: float = 2.0) -> dict:
+    """A 02 model entry: final FID rows (Inception only with an Inception KID), KID, coverage and
+    ``control.ControlledRun.summary``'s fields."""
+    test_kl = kl if test_kl is None else test_kl
+    rows = ([fid_row(INCEPTION, 60.0)] if kid_space is INCEPTION else []) + [fid_row(CLASSIFIER, clf)]
+    entry = {"fid": rows, "class_coverage": digits(), **spread(),
+             "target_kl": target, "achieved_kl": kl, "settled_beta": settled_beta, "final_beta": settled_beta,
+             "test_recon": recon, "test_kl": test_kl, "test_elbo": -(recon + test_kl), "seconds": 60.0, "epochs": 4}
+    if kid is not None:
+        entry["kid"] = kid_row(kid_space, kid)
+    return entry
+
+
+def gan(curve, kid: float, quarter_kid: float | None = None, clf: float | None = None, counts=None,
+        coverage: float = 0.8, recall: float = 0.7, entropy: float = 3.3, **extra) -> dict:
+    """A 03/04/05 model entry as ``gan_study.record`` writes it: the classifier FID curve and the
+    final rows, the final KID, the training-time KID at the first quarter, coverage."""
+    rows = [fid_row(CLASSIFIER, v, epoch) for epoch, v in enumerate(curve, 1)]
+    rows += [fid_row(INCEPTION, 50.0), fid_row(CLASSIFIER, curve[-1] if clf is None else clf)]
+    entry = {"status": "finished", "epochs_trained": len(curve), "training_seconds": 100.0, "fid": rows,
+             "kid": kid_row(INCEPTION, kid), "class_coverage": digits(counts, entropy), **spread(coverage, recall)}
+    if quarter_kid is not None:
+        entry["kid_rows"] = [kid_row(INCEPTION, quarter_kid, epoch=2)]
+    return {**entry, **extra}
+
+
+def curve(first: float, last: float) -> list:
+    """A classifier FID curve over GAN_EPOCHS evaluations, from ``first`` to ``last``."""
+    return [first + (last - first) * i / (GAN_EPOCHS - 1) for i in range(GAN_EPOCHS)]
+
+
+def write(root, stem, seed, models, status="ok", commit="abc", profile="cpu", **params):
+    folder = root / profile / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"notebook": stem, "status": status, "seed": seed, "git_commit": commit,
-              "params": {"seed": seed, "profile": "cpu", "epochs": 24, **params}, "models": models}
+    defaults = {"epochs": GAN_EPOCHS, "ema_decay": 0.0} if stem != "02_controlvae" else \
+        {"epochs": 4, "sweep_set_points": [4.0], "constant_beta_runs": True}
+    record = {"notebook": stem, "profile": profile, "status": status, "seed": seed, "device": "cpu",
+              "git_commit": commit, "params": {"seed": seed, "profile": profile, "device": "cpu", **defaults, **params},
+              "feature_extractors": {"classifier": {"sha256": "fedcba9876543210"}}, "models": models}
     (folder / f"{stem}.metrics.json").write_text(json.dumps(record))
 
 
-def controlvae(fid8, fid14, kl8, kl14, recon8, recon14):
-    final = lambda v: [{"features": "classifier", "n": 10000, "ref": "mnist-test", "value": v}]  # noqa: E731
-    return {"controlvae_kl8": {"fid": final(fid8), "achieved_kl": kl8, "test_recon": recon8, "seconds": 60.0},
-            "controlvae_kl14": {"fid": final(fid14), "achieved_kl": kl14, "test_recon": recon14, "seconds": 61.0}}
-
-
-def gan(values, final, entropy):
-    rows = curve(values) + [{"features": "classifier", "n": 10000, "ref": "mnist-test", "value": final}]
-    return {"fid": rows, "class_coverage": {"counts": [1] * 10, "n": 10, "covered": 10, "entropy": entropy},
-            "training_seconds": 100.0}
+def verdicts(runs, field="verdict") -> dict:
+    return {row["key"]: row[field] for row in summary.claims(runs)}
 
 
 @pytest.fixture
@@ -34,45 +91,241 @@ def root(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_claims_over_three_seeds(root):
-    for seed, shift in enumerate((0.0, 0.3, -0.2)):
-        write(root, "02_controlvae", seed, controlvae(20 + shift, 25 + shift, 8.0 + shift / 10, 14.0, 90.0, 80.0 + shift))
-        write(root, "03_gan_pixelshuffle", seed, {"gan": gan([40, 30, 20, 16 + shift], 16 + shift, 3.20)})
-        write(root, "04_wgan", seed, {"wgan": gan([30, 20, 18, 17 + shift], 17 + shift, 3.25 + shift / 10)})
-        write(root, "05_ssgan", seed, {"ssgan": gan([40, 30, 20, 16 + shift], 16 + shift, 3.3)})
+# ----------------------------------------------------------------------------- the claims over seeds
+
+def test_claims_over_three_evaluation_seeds(root):
+    for seed, shift in zip((1, 2, 3), (0.0, 0.3, -0.2)):
+        write(root, "02_controlvae", seed, {
+            "controlvae_kl8": vae(8.0 + shift / 10, 90.0, kid=0.010 + shift / 100, target=8.0),
+            "controlvae_kl14": vae(14.0, 80.0 + shift, kid=0.030 + shift / 100, target=14.0)})
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16 + shift), 0.020 + shift / 100, 0.08,
+                                                            counts=[80] * 8 + [180, 180], coverage=0.70 + shift / 10)})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 17 + shift), 0.010 + shift / 100, 0.03 + shift / 100,
+                                                  coverage=0.72 + shift / 10 + (0.05 if seed == 3 else 0))})
+        write(root, "05_ssgan", seed, {"ssgan": gan(curve(40, 16 + shift), 0.02)})
     runs = summary.collect("cpu")
-    assert runs.seeds == [0, 1, 2] and runs.excluded == []
-    verdicts = {row["claim"]: row["verdict"] for row in summary.claims(runs)}
-    assert verdicts["KL 8 gives a better (lower) FID than KL 14 (report: 80.65 vs 136.79)"] == "supported"
-    assert verdicts["the KL settles at the set point 8"] == "supported"
-    assert verdicts["the higher set point (14) gives the lower reconstruction loss"] == "supported"
-    assert verdicts["the WGAN learns faster than the GAN"] == "supported"           # 30 < 40 at the first quarter
-    assert verdicts["the WGAN ends better than the GAN"] == "contradicted"          # 17 > 16 on every seed
-    assert verdicts["the WGAN's samples are more diverse"].startswith("not resolved")
-    assert verdicts["the SS-GAN does not train"] == "contradicted"                  # its FID falls by 24
-    table = summary.model_table(runs)
-    assert table.loc["03 gan", "classifier FID"] == "16.03 ± 0.25 (n=3)"
-    assert table.loc["02 controlvae_kl8", "training s"] == "60 ± 0 (n=3)"
+    assert runs.seeds == [1, 2, 3] and runs.evaluation_seeds == [1, 2, 3] and runs.excluded == []
+    found = verdicts(runs)
+    assert found["controlvae_fid"] == "supported"              # KID 0.03 vs 0.01 on every seed
+    assert found["controlvae_kl8"] == "supported" and found["controlvae_kl14"] == "supported"
+    assert found["controlvae_recon"] == "supported"            # recon 90 vs 80
+    assert found["controlvae_total"] == "supported"            # recon + KL: 98 vs 94
+    assert found["wgan_faster"] == "supported"                 # KID 0.08 vs 0.03 at epoch 2
+    assert found["wgan_ends_better"] == "supported"            # final KID 0.02 vs 0.01
+    assert found["wgan_diverse"].startswith("not resolved")    # coverage +0.02, +0.02, +0.07
+    assert found["gan_overproduces"] == "supported"            # 18 % vs 10 %
+    assert found["ssgan_did_not_train"] == "contradicted"      # ratio 1 to the GAN, 0.4 to its first evaluation
+    assert found["rotation_beyond_sn"] == "no records"         # 05 has no sngan yet
+    row = next(r for r in summary.claims(runs) if r["key"] == "wgan_faster")
+    assert row["seeds"] == [1, 2, 3] and row["n"] == 3
+    assert row["basis"] == ["epoch 2, inception features, N = 200 vs mnist-test[:1000]"]
+    table = summary.claims_table(runs)
+    assert list(table.columns[:6]) == ["claim", "primary measurement", "n and seeds", "estimate [95% CI]", "verdict",
+                                       f"Holm-adjusted verdict ({len(registry.REGISTRY)} claims)"]
+    ssgan = table.set_index("claim").loc["the SS-GAN did not train"]
+    assert "this project's own corrected SS-GAN" in ssgan["verdict"]
+    diverse = table.set_index("claim").loc["the WGAN's samples are more diverse"]
+    assert diverse["half-width (not resolved)"].startswith("± 0.0")   # what three seeds could resolve
 
 
-def test_one_seed_resolves_nothing(root):
-    write(root, "03_gan_pixelshuffle", 0, {"gan": gan([40, 16], 16, 3.2)})
-    write(root, "04_wgan", 0, {"wgan": gan([30, 12], 12, 3.3)})
-    rows = summary.claims(summary.collect("cpu"))
-    assert rows and all(row["verdict"] == "not resolved with 1 seed" for row in rows)
+def test_one_evaluation_seed_resolves_nothing(root):
+    write(root, "03_gan_pixelshuffle", 1, {"gan": gan(curve(40, 16), 0.02, 0.08)})
+    write(root, "04_wgan", 1, {"wgan": gan(curve(30, 12), 0.01, 0.03)})
+    rows = [r for r in summary.claims(summary.collect("cpu")) if r["n"]]
+    assert rows and all(r["verdict"] == r["verdict_holm"] == "not resolved with 1 seed" for r in rows)
     assert summary.model_table(summary.collect("cpu")).loc["04 wgan", "classifier FID"] == "12.00 (1 seed)"
 
 
-def test_mismatching_or_failed_records_are_left_out_by_name(root):
-    for seed in (0, 1, 2):
-        write(root, "03_gan_pixelshuffle", seed, {"gan": gan([40, 16], 16 + seed, 3.2)})
-    write(root, "03_gan_pixelshuffle", 3, {"gan": gan([40, 16], 1, 3.2)}, epochs=30)
-    write(root, "03_gan_pixelshuffle", 4, {"gan": gan([40, 16], 1, 3.2)}, commit="def")
-    write(root, "03_gan_pixelshuffle", 5, {}, status="failed")
+def test_a_tuning_seed_never_enters_a_verdict(root):
+    """Seed 0 (the cpu profile's tuning seed) says the opposite of seeds 1-3, strongly: the
+    verdicts are those of seeds 1-3, and seed 0 is shown, labelled, in the model table only."""
+    for seed in (0, 1, 2, 3):
+        gan_kid, wgan_kid = (0.01, 0.09) if seed == 0 else (0.03 + seed / 1000, 0.01)
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), gan_kid)})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), wgan_kid)})
+    runs = summary.collect("cpu", [0, 1, 2, 3])
+    assert runs.tuning_seeds == [0] and runs.evaluation_seeds == [1, 2, 3]
+    row = next(r for r in summary.claims(runs) if r["key"] == "wgan_ends_better")
+    assert row["seeds"] == [1, 2, 3] and row["verdict"] == "supported"
+    assert all(0 not in r["seeds"] for r in summary.claims(runs))
+    assert summary.seed_labels(runs)[0] == "seed 0: tuning seed, not used in verdicts"
+    assert "(n=4)" in summary.model_table(runs).loc["03 gan", "Inception KID"]
+    only_tuning = summary.collect("cpu", [0])
+    assert {r["verdict"] for r in summary.claims(only_tuning)} == {"no evaluation seed (tuning seeds are not used in verdicts)"}
+
+
+def test_the_inception_kid_decides_the_fid_claims(root):
+    """The classifier FID says the GAN ends better and KL 14 beats KL 8; the Inception KID says
+    the opposite on every seed: the verdicts are the KID's, the FID a descriptive column."""
+    for seed in (1, 2, 3):
+        write(root, "02_controlvae", seed, {
+            "controlvae_kl8": vae(8.0, 90.0, kid=0.010 + seed / 1000, clf=30.0 + seed, target=8.0),
+            "controlvae_kl14": vae(14.0, 80.0, kid=0.040, clf=20.0, target=14.0)})
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 10 + seed), 0.030 + seed / 1000)})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 20), 0.010)})
+    rows = {r["key"]: r for r in summary.claims(summary.collect("cpu"))}
+    assert rows["controlvae_fid"]["verdict"] == "supported" and rows["wgan_ends_better"]["verdict"] == "supported"
+    proxy = rows["wgan_ends_better"]["descriptive"][0]
+    assert proxy["measurement"].startswith("final classifier FID") and proxy["high"] < 0   # the proxy disagrees
+    assert rows["controlvae_fid"]["descriptive"][0]["high"] < 0
+    assert rows["controlvae_fid"]["basis"] == ["inception features, N = 200 vs mnist-test[:1000]"]
+    described = summary.descriptive_table(summary.collect("cpu"))
+    assert "verdict" not in described.columns and len(described) == sum(len(c.descriptive) for c in registry.REGISTRY)
+
+
+def test_the_holm_adjusted_verdict_can_differ_from_the_unadjusted_one(root):
+    """A coverage gain whose interval just clears 0 is supported alone, not over the registry."""
+    for seed, gain in zip((1, 2, 3, 4), (0.010, 0.030, 0.012, 0.025)):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02, coverage=0.70)})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01, coverage=0.70 + gain)})
+    rows = {r["key"]: r for r in summary.claims(summary.collect("cpu"))}
+    diverse = rows["wgan_diverse"]
+    assert diverse["verdict"] == "supported" and diverse["verdict_holm"] == "not resolved with 4 seeds"
+    assert diverse["p"] < 0.05 < diverse["p_holm"] and diverse["holm_family"] == len(registry.REGISTRY)
+    assert rows["wgan_ends_better"]["verdict"] == rows["wgan_ends_better"]["verdict_holm"] == "supported"  # no spread
+
+
+def test_the_band_claim(root):
+    kls = {1: (8.05, 15.0, 13.8), 2: (7.98, 15.2, 14.6), 3: (8.02, 15.1, 14.1)}
+    for seed, (kl8, kl14, _) in kls.items():
+        write(root, "02_controlvae", seed, {"controlvae_kl8": vae(kl8, 90.0, kid=0.01, target=8.0),
+                                            "controlvae_kl14": vae(kl14, 80.0, kid=0.02, target=14.0)})
+    found = verdicts(summary.collect("cpu"))
+    assert found["controlvae_kl8"] == "supported"              # inside [7.5, 8.5]
+    assert found["controlvae_kl14"] == "contradicted"          # wholly above 14.5
+    for seed, (_, _, kl14) in kls.items():
+        write(root, "02_controlvae", seed, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01, target=8.0),
+                                            "controlvae_kl14": vae(kl14, 80.0, kid=0.02, target=14.0)})
+    assert verdicts(summary.collect("cpu"))["controlvae_kl14"] == "not resolved with 3 seeds"   # straddles 14.5
+
+
+@pytest.mark.parametrize("ssgan_last, gan_last, verdict", [
+    (16.0, 16.0, "contradicted"),                  # as good as the GAN and a tenth of its first FID: it trains
+    (30.0, 16.0, "supported"),                     # nearly twice the GAN's
+    (20.0, 16.0, "not resolved with 3 seeds"),     # ×1.25 lies inside the interval
+])
+def test_the_ssgan_criterion(root, ssgan_last, gan_last, verdict):
+    for seed, wobble in zip((1, 2, 3), (-0.6, 0.1, 0.5)):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, gan_last), 0.02)})
+        write(root, "05_ssgan", seed, {"ssgan": gan(curve(160, ssgan_last + wobble * (3 if verdict != "contradicted" else 1)), 0.02)})
+    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
+    assert row["verdict"] == verdict and len(row["parts"]) == 2 and row["n"] == 3
+    assert row["estimate [95% CI]"].startswith("×")
+
+
+def test_the_ssgan_fails_the_criterion_when_it_does_not_halve_its_first_fid(root):
+    for seed in (1, 2, 3):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16 + seed / 10), 0.02)})
+        write(root, "05_ssgan", seed, {"ssgan": gan(curve(20, 16 + seed / 5), 0.02)})    # 0.8 of its first
+    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
+    assert row["verdict"] == "supported"
+    assert row["parts"][0]["high"] < math.log(registry.SSGAN_GAN_FACTOR)      # as good as the GAN ...
+    assert row["parts"][1]["low"] > math.log(registry.SSGAN_HALVING)          # ... but never halved its first FID
+
+
+def test_the_rotation_claim_reads_the_sngan_once_05_records_it(root):
+    for seed in (1, 2, 3):
+        write(root, "05_ssgan", seed, {"ssgan": gan(curve(40, 16), 0.010), "sngan": gan(curve(40, 18), 0.012 + seed / 1000)})
+    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "rotation_beyond_sn")
+    assert row["verdict"] == "supported" and row["models"] == ["05_ssgan/sngan", "05_ssgan/ssgan"]
+
+
+def test_the_largest_digit_share_reads_the_last_iterate(root):
+    for seed in (1, 2):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02)}, ema_decay=0.999)
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01, class_coverage_last_iterate=digits())},
+              ema_decay=0.999)
+    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "gan_overproduces")
+    assert row["verdict"] == "not measured" and registry.NO_LAST_ITERATE in row["not measured because"]
+    for seed in (1, 2):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02, class_coverage_last_iterate=digits(
+            [50] * 8 + [300 + seed, 300]))}, ema_decay=0.999)
+    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "gan_overproduces")
+    assert row["n"] == 2 and row["estimate"] > 0
+    assert row["descriptive"][0]["values"][0].startswith("8 (")
+
+
+def test_without_the_quarter_kid_the_speed_claim_says_what_to_run(root):
+    for seed in (1, 2):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02)})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01)})
     runs = summary.collect("cpu")
-    assert sorted(runs.records["03_gan_pixelshuffle"]) == [0, 1, 2]
-    assert sorted(runs.excluded) == ["03_gan_pixelshuffle, seed 3: epochs 30 vs 24 (the other seeds' value last)",
-                             "03_gan_pixelshuffle, seed 4: code version def vs abc (the other seeds' value last)",
-                             "03_gan_pixelshuffle, seed 5: status 'failed', not ok"]
-    assert summary.collect("cpu", [0, 1]).seeds == [0, 1]
-    assert summary.model_table(summary.collect("cpu", [0, 1])).loc["03 gan", "classifier FID"] == "16.50 ± 0.71 (n=2)"
+    row = next(r for r in summary.claims(runs) if r["key"] == "wgan_faster")
+    assert row["verdict"] == "not measured" and "inception_at_quarters" in row["not measured because"][0]
+    assert next(d for d in row["descriptive"])["n"] == 2      # the classifier FID over the first quarter still shows
+
+
+# ----------------------------------------------------------------------------- models, records and seeds
+
+def test_both_kid_columns_in_one_summary(root):
+    """02's report models carry an Inception KID, its sweep models a classifier KID: each goes
+    to its own column, never one column for both."""
+    for seed in (1, 2):
+        write(root, "02_controlvae", seed, {
+            "controlvae_kl8": vae(8.0, 90.0, kid=0.0123, target=8.0),
+            "controlvae_kl4": vae(4.0, 95.0, kid=0.0456, target=4.0, kid_space=CLASSIFIER)})
+    table = summary.model_table(summary.collect("cpu"))
+    assert table.loc["02 controlvae_kl8", "Inception KID"] == "0.0123 ± 0.0000 (n=2)"
+    assert table.loc["02 controlvae_kl8", "classifier KID"] == "—"
+    assert table.loc["02 controlvae_kl4", "classifier KID"] == "0.0456 ± 0.0000 (n=2)"
+    assert table.loc["02 controlvae_kl4", "Inception KID"] == "—"
+    assert "KID" not in table.columns and {"Inception KID", "classifier KID"} <= set(summary.QUALITY_COLUMNS)
+
+
+def test_first_seed_only_explorations_do_not_exclude_the_later_seeds(root):
+    write(root, "02_controlvae", 1, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01)})
+    write(root, "02_controlvae", 2, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01)}, sweep_set_points=[],
+          constant_beta_runs=False)
+    write(root, "02_controlvae", 3, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01)}, epochs=5)
+    runs = summary.collect("cpu")
+    assert sorted(runs.records["02_controlvae"]) == [1, 2]
+    assert runs.excluded == ["02_controlvae, seed 3: epochs 5 vs 4 (the other seeds' value last)"]
+
+
+def test_mismatching_or_failed_records_are_left_out_by_name(root):
+    for seed in (1, 2, 3):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16 + seed - 1), 0.02)})
+    write(root, "03_gan_pixelshuffle", 4, {"gan": gan(curve(40, 1), 0.02)}, epochs=30)
+    write(root, "03_gan_pixelshuffle", 5, {"gan": gan(curve(40, 1), 0.02)}, commit="def")
+    write(root, "03_gan_pixelshuffle", 6, {}, status="failed")
+    runs = summary.collect("cpu")
+    assert sorted(runs.records["03_gan_pixelshuffle"]) == [1, 2, 3]
+    assert sorted(runs.excluded) == ["03_gan_pixelshuffle, seed 4: epochs 30 vs 8 (the other seeds' value last)",
+                                     "03_gan_pixelshuffle, seed 5: code version def vs abc (the other seeds' value last)",
+                                     "03_gan_pixelshuffle, seed 6: status 'failed', not ok"]
+    assert summary.collect("cpu", [1, 2]).seeds == [1, 2]
+    assert summary.model_table(summary.collect("cpu", [1, 2])).loc["03 gan", "classifier FID"] == "16.50 ± 0.71 (n=2)"
+
+
+class Metrics:
+    """``records.Metrics``' interface to the summary, in memory (through JSON, as on disk)."""
+
+    def __init__(self):
+        self.data, self.written = {}, None
+
+    def write(self):
+        self.written = json.loads(json.dumps(self.data))
+
+
+def test_the_summary_record_holds_every_claim_the_seeds_and_the_deviations(root):
+    for seed in (1, 2, 3):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02 + seed / 1000, 0.08)})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01, 0.03)})
+    metrics = Metrics()
+    summary.record(metrics, summary.collect("cpu", [0, 1, 2, 3]))
+    written = metrics.written
+    assert written["tuning_seeds"] == [0] and written["evaluation_seeds"] == [1, 2, 3]
+    assert written["deviations"] and all(set(d) == {"deviation", "reason"} for d in written["deviations"])
+    assert [c["key"] for c in written["claims"]] == registry.KEYS and written["holm_family"] == len(registry.KEYS)
+    claim = next(c for c in written["claims"] if c["key"] == "wgan_ends_better")
+    for key in ("claim", "measurement", "seeds", "n", "estimate", "low", "high", "half_width", "verdict", "verdict_holm"):
+        assert key in claim, key
+    assert claim["seeds"] == [1, 2, 3] and claim["low"] < claim["estimate"] < claim["high"]
+    assert "Deviations from the original report" in summary.declared(summary.collect("cpu"))
+
+
+def test_the_ssgan_criterion_is_supported_by_one_part_alone_when_the_gan_is_missing(root):
+    for seed in (1, 2, 3):
+        write(root, "05_ssgan", seed, {"ssgan": gan(curve(20, 17 + seed / 5), 0.02)})   # never halves its first FID
+    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
+    assert row["parts"][0]["n"] == 0 and row["n"] == 3 and row["verdict"] == "supported"

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_params(**changes):
-    values = dict(epochs=3, batch_size=16, seed=0, grid_every=20, eval_every=1, inception_at_quarters=False)
+    values = dict(epochs=3, batch_size=16, seed=0, grid_every=20, eval_every=1, inception_during_training="none")
     return SimpleNamespace(**{**values, **changes})
 
 
@@ -121,6 +121,21 @@ def test_train_setting_uses_the_setting_saves_a_critic_and_records_the_estimate(
     assert summary["setting"] == "report"
     assert summary["generator_steps"] == 6 and summary["critic_steps"] == 18
     assert 0 <= summary["critic_share_at_clip_bounds"] <= 1
+
+
+def test_train_setting_measures_inception_where_the_parameter_says(tmp_path, monkeypatch):
+    asked = {}
+    train_variant = wgan_study.gan_study.train_variant
+
+    def spy(name, *args, inception_epochs=(), **kwargs):
+        asked[name] = list(inception_epochs)
+        return train_variant(name, *args, inception_epochs=inception_epochs, **kwargs)
+
+    monkeypatch.setattr(wgan_study.gan_study, "train_variant", spy)
+    for choice, expected in (("none", []), ("first_quarter", [2]), ("quarters", [2, 4, 6, 8])):
+        wgan_study.train_setting("report", fake_mnist(32), tiny_params(epochs=8, inception_during_training=choice),
+                                 StubEvaluator(), tmp_path / choice, name=f"wgan_{choice}", log=None)
+        assert asked[f"wgan_{choice}"] == expected, choice
 
 
 def test_every_setting_starts_from_the_same_weights(tmp_path, monkeypatch):

@@ -1,0 +1,83 @@
+"""What a batch will run: every input checked before anything long starts, and the runs in
+order, one ``Task`` each (each study notebook once per seed, the summary last)."""
+from dataclasses import dataclass, field
+
+from nbhelpers.batch import dryrun
+from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, SUMMARY_STEM, profile_folder
+from nbhelpers.report import config, records
+
+PROFILE_CHOICES = (*config.PROFILES, "auto")
+
+
+@dataclass
+class Task:
+    """One notebook run of the batch."""
+
+    key: tuple                  # (stem, seed): seed None for the summary
+    stem: str
+    seed: int | None
+    params: dict
+    profile: str
+    label: str                  # "[3/16]" in the terminal
+    after: list = field(default_factory=list)   # keys of the tasks that must end first
+
+    @property
+    def where(self) -> str:
+        """The run as the terminal names it: "04_wgan (seed 0)", "06_summary"."""
+        return self.stem + (f" (seed {self.seed})" if self.seed is not None else "")
+
+
+def cuda_available() -> bool:
+    import torch  # heavy: only to choose the auto profile or check a CUDA device
+    return torch.cuda.is_available()
+
+
+def auto_profile() -> str:
+    return "full" if cuda_available() else "cpu"
+
+
+def plan(args) -> tuple[str, list[int], list[Task]]:
+    """Every input of the parsed command line checked (``config.ParameterError`` naming the
+    problem): profile, seeds, notebook names, parameter names and types, ``--jobs``; then the
+    batch's tasks in order: each study notebook once per seed (its explorations for the first
+    evaluation seed only: ``config.first_seed``), 04/05 after 03 of the same seed, the summary
+    last. Returns (profile, seeds, tasks)."""
+    if args.profile not in PROFILE_CHOICES:
+        raise config.ParameterError(f"unknown profile {args.profile!r}; expected {', '.join(PROFILE_CHOICES[:-1])} "
+                                    f"or {PROFILE_CHOICES[-1]}")
+    profile = auto_profile() if args.profile == "auto" else args.profile
+    available = config.notebook_stems()
+    unknown = [stem for stem in args.only if stem not in available]
+    if unknown:
+        raise config.ParameterError(f"unknown notebook {', '.join(map(repr, unknown))}; available: {', '.join(available)}")
+    if args.jobs is not None and args.jobs < 1:
+        raise config.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
+    seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
+    selected = args.only or available
+    config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
+    studies = [stem for stem in selected if stem != SUMMARY_STEM]
+    if not studies and not records.seeds_present(profile):
+        raise config.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
+                                    f"{profile_folder(profile)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
+    first = config.first_seed(profile, seeds)   # the explorations (later_seeds) run for this seed alone
+    resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed, first_seed=first)
+                for seed in seeds for stem in studies}
+    resolved[(SUMMARY_STEM, None)] = config.resolve(SUMMARY_STEM, profile, args.overrides)
+    cuda = sorted({p["device"] for p in resolved.values() if str(p.get("device", "")).startswith("cuda")})
+    if cuda and args.executor == "local" and not cuda_available():   # a cluster's nodes may have GPUs
+        raise config.ParameterError(f"device {cuda[0]!r} was asked for, but CUDA is not available here; "
+                                    "use device=auto or device=cpu")
+    if args.dry_run:   # one seed unless --seeds chose; small sample counts (dryrun.py says why)
+        seeds = dryrun.seeds(seeds, chosen=bool(args.seeds))
+        resolved = {key: dryrun.limit(params) for key, params in resolved.items() if key[1] in (None, *seeds)}
+    total, tasks = len(resolved), []
+    for index, ((stem, seed), params) in enumerate(resolved.items(), 1):
+        if stem == SUMMARY_STEM:
+            after = [task.key for task in tasks]
+        elif stem in GAN_NOTEBOOKS and stem != GAN_NOTEBOOK and (GAN_NOTEBOOK, seed) in resolved:
+            after = [(GAN_NOTEBOOK, seed)]
+        else:
+            after = []
+        tasks.append(Task(key=(stem, seed), stem=stem, seed=seed, params=params, profile=profile,
+                          label=f"[{index}/{total}]", after=after))
+    return profile, seeds, tasks

@@ -1,0 +1,83 @@
+"""A GAN run's checkpoint: ``<checkpoint_dir>/<name>-<key>.pt``, where the key is
+``settings_hash(run_settings(...))``. A run with other settings or changed training code gets
+another key and so its own file (nothing is refused or deleted), and switching back resumes the
+earlier one.
+
+The file holds the networks, both optimisers, the weight average, both random generators and
+the history (``CHECKPOINT_FORMAT``); it is written whole or not at all, with its sha256
+recorded beside it (``assets.save_recorded``). A file that does not match its record is never
+read: it is set aside as ``<file>.corrupt`` and the run starts from the beginning.
+"""
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from nbhelpers.assets import recorded_mismatch, save_recorded, set_aside
+from nbhelpers.models.gan.settings import settings_hash
+from nbhelpers.paths import display
+from nbhelpers.report import progress
+
+CHECKPOINT_FORMAT = 2
+
+
+def part_state(part):
+    """What a checkpoint keeps of one part of a run: a random generator's state, the
+    ``state_dict`` of anything else (modules, optimisers, the average, the history); None stays None."""
+    if part is None:
+        return None
+    return part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
+
+
+def restore_part(part, state) -> None:
+    """Put ``state`` (from ``part_state``) back into ``part``, in place."""
+    if isinstance(part, torch.Generator):
+        part.set_state(state)
+    elif part is not None:
+        part.load_state_dict(state)
+
+
+class Checkpoint:
+    """The checkpoint file of the run called ``name`` with these ``settings``, in ``folder``.
+    ``log`` gets the progress lines on why a file was not used."""
+
+    def __init__(self, folder: str | Path, name: str, settings: dict, log: Callable[[str], None]):
+        self.name, self.settings, self.log = name, settings, log
+        self.key = settings_hash(settings)
+        self.path = Path(folder) / f"{name}-{self.key}.pt"
+
+    def save(self, epoch: int, generator_step: int, parts: dict) -> None:
+        """Write the run after ``epoch``: ``parts`` maps each saved name to a run's part (see ``part_state``)."""
+        state = {"format": CHECKPOINT_FORMAT, "settings_hash": self.key, "settings": self.settings,
+                 "epoch": epoch, "generator_step": generator_step,
+                 **{key: part_state(part) for key, part in parts.items()}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        save_recorded(self.path, lambda handle: torch.save(state, handle))
+
+    def load(self, fresh: bool = False) -> dict | None:
+        """The saved state if there is a file and its sha256 is the one recorded when it was
+        written; None when there is none, when ``fresh`` (retrain: the file will be replaced) or
+        when the file does not match (then it is set aside). A verified file that holds other
+        settings (renamed by hand) is an error."""
+        if not self.path.exists():
+            return None
+        if fresh:
+            self.log(progress.line(self.name, f"--fresh: retraining; {self.path.name} will be replaced"))
+            return None
+        problem = recorded_mismatch(self.path)
+        if problem:
+            aside = set_aside(self.path)
+            self.log(progress.line(self.name, f"checkpoint {display(self.path)} not used: {problem}; "
+                                              f"kept as {aside.name}, training from the start"))
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("settings_hash") != self.key:
+            raise RuntimeError(f"{self.path}: holds settings {state.get('settings_hash')}, "
+                               f"not {self.key} (a file renamed by hand?); move it away and run again")
+        return state
+
+    @staticmethod
+    def restore(state: dict, parts: dict) -> None:
+        """Put a loaded state back into the run's ``parts`` (as given to ``save``), in place."""
+        for key, part in parts.items():
+            restore_part(part, state[key])

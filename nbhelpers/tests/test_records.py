@@ -1,0 +1,181 @@
+"""The record of a run (nbhelpers.report.records): its schema, the writer, and the reader (records
+on disk, final and latest FID rows, coverage, the headline)."""
+import ast
+import json
+import typing
+from pathlib import Path
+
+import pytest
+import torch
+
+from nbhelpers.environment import BatchContext
+from nbhelpers.metrics import coverage, prdc
+from nbhelpers.report import context, records
+
+TRAINING = [{"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 50.0, "epoch": 1},
+            {"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 5.0, "epoch": 10}]
+FINAL = [{"features": "classifier", "n": 10000, "ref": "mnist-test", "value": 7.0},
+         {"features": "inception", "n": 200, "ref": "mnist-test[:1000]", "value": 80.0, "biased": True}]
+ENTRY = {"fid": [TRAINING[0], *FINAL, TRAINING[1]], "kid": {"mean": 0.01, "std": 0.001, "features": "inception"},
+         "class_coverage": {"counts": [30, 10, 10, 10, 10, 10, 10, 5, 3, 2], "n": 100, "covered": 10},
+         "coverage_history": {"1": [0.1] * 10}, "fid_last_iterate": TRAINING, "checks": [{"check": "x", "holds": True}]}
+
+
+def test_final_rows_are_the_ones_without_an_epoch():
+    assert records.final_fid(ENTRY, "classifier") == FINAL[0]
+    assert records.final_value(ENTRY, "inception") == 80.0
+    assert records.final_fid(ENTRY, "nonexistent") is None and records.final_value(None, "classifier") is None
+    assert records.final_metrics(ENTRY) == {"fid": FINAL, "kid": ENTRY["kid"], "class_coverage": ENTRY["class_coverage"]}
+
+
+def test_latest_row_falls_back_to_the_last_epoch():
+    assert records.latest_fid(ENTRY, "classifier") == FINAL[0]
+    assert records.latest_fid({"fid": TRAINING[::-1]}, "classifier") == TRAINING[1]
+
+
+def test_coverage_and_histories():
+    assert records.largest_share(ENTRY) == pytest.approx(0.3)
+    assert records.digit_shares(ENTRY)[7] == pytest.approx(0.05)
+    assert records.largest_share({"fid": []}) is None
+    assert records.coverage_history(ENTRY) == {1: [0.1] * 10}
+    assert records.last_iterate_fid_rows(ENTRY) == TRAINING and records.checks(ENTRY)[0]["holds"]
+
+
+def test_headline_prefers_the_final_row_then_the_latest_epoch():
+    assert records.headline({"models": {"gan": {"fid": TRAINING}}}) == "gan: classifier FID 5.00 (N=500)"
+    assert records.headline({"models": {"gan": ENTRY}}) == \
+        "gan: classifier FID 7.00 (N=10000) · inception FID 80.00 (N=200)"
+
+
+def test_what_the_writer_writes_the_reader_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    run = context.Run(stem="03_gan_pixelshuffle", profile="smoke", seed=0, device="cpu", params={"seed": 0})
+    metrics = records.Metrics(run)
+    metrics.update_model("gan", **ENTRY)
+    assert records.load("smoke", "03_gan_pixelshuffle", 0) is None            # still running: not finished
+    assert records.load("smoke", "03_gan_pixelshuffle", 0, finished=False)["status"] == "running"
+    metrics.finish()
+    record = records.load("smoke", "03_gan_pixelshuffle", 0)
+    assert records.final_value(records.model(record, "gan"), "classifier") == 7.0
+    assert records.model(record, "wgan") is None and records.load("smoke", "04_wgan", 0) is None
+    assert records.load("smoke", "03_gan_pixelshuffle", 1) is None            # another seed: another folder
+    assert json.loads(records.record_path("smoke", "03_gan_pixelshuffle", 0).read_text())["seed"] == 0
+    assert records.record_path("smoke", "03_gan_pixelshuffle", 0).parent.name == "seed0"
+    assert records.record_path("smoke", "06_summary", None).name == "summary.metrics.json"
+    assert records.seeds_present("smoke") == [0]
+
+
+# ----------------------------------------------------------------------------- the schema
+
+SCHEMA = (records.Record, records.ModelEntry, records.Evaluation, records.FidRow, records.KidRow,
+          records.FidelityRow, records.ClassCoverage, records.Check, records.Claim)
+WRITTEN_AT_START = ["notebook", "profile", "status", "device", "seed", "git_commit", "versions", "environment",
+                    "params", "dry_run", "models"]
+
+
+def fields(schema) -> list[str]:
+    return list(typing.get_type_hints(schema))
+
+
+def test_a_record_written_by_metrics_reads_back_with_the_declared_top_level_fields(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    run = context.Run(stem="04_wgan", profile="smoke", seed=1, device="cpu", params={"seed": 1},
+                      env={"versions": {"torch": "x"}}, batch=BatchContext(dry_run=True))
+    metrics = records.Metrics(run)
+    assert list(records.read(run.metrics_path)) == WRITTEN_AT_START
+    metrics.data["feature_extractors"] = {"classifier": {"sha256": "ab"}}
+    metrics.update_model("wgan", reused_checkpoint="finished run loaded from checkpoint wgan_checkpoint.pt")
+    metrics.update_model("gan", reused_checkpoint=None)
+    metrics.finish()
+    record = records.read(run.metrics_path)
+    assert list(record) == WRITTEN_AT_START + ["feature_extractors", "reused_checkpoints", "duration_s"]
+    assert set(record) <= set(fields(records.Record))
+    assert record["dry_run"] is True and record["status"] == "ok" and record["versions"] == {"torch": "x"}
+    assert record["reused_checkpoints"] == {"wgan": "finished run loaded from checkpoint wgan_checkpoint.pt"}
+
+
+def test_the_written_json_is_indented_plain_json_with_non_finite_numbers_as_null(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    run = context.Run(stem="01_vae", profile="smoke", seed=0, device="cpu", params={"seed": 0})
+    metrics = records.Metrics(run)
+    metrics.update_model("vae", history={"loss": torch.tensor([2.0, float("nan")])}, test_kl=float("inf"), epochs=(1,))
+    expected = {"notebook": "01_vae", "profile": "smoke", "status": "running", "device": "cpu", "seed": 0,
+                "git_commit": "unknown", "versions": {}, "environment": {}, "params": {"seed": 0}, "dry_run": False,
+                "models": {"vae": {"history": {"loss": [2.0, None]}, "test_kl": None, "epochs": [1]}}}
+    assert run.metrics_path.read_text() == json.dumps(expected, indent=2)
+
+
+def test_the_batch_merges_its_outcome_into_the_declared_fields(tmp_path):
+    path = tmp_path / "02_controlvae.metrics.json"
+    written = records.mark_outcome(path, "02_controlvae", "smoke", "failed", "CUDA error", 12.34)
+    assert written == {"notebook": "02_controlvae", "profile": "smoke", "models": {}, "status": "failed",
+                       "error": "CUDA error", "wall_seconds": 12.3}
+    assert records.read(path) == written and set(written) <= set(fields(records.Record))
+    path.write_text(json.dumps({"notebook": "02_controlvae", "status": "running"}))
+    assert records.mark_outcome(path, "02_controlvae", "smoke", "ok", None, 1.0)["status"] == "incomplete"
+    path.write_text(json.dumps({"notebook": "02_controlvae", "status": "ok"}))
+    assert records.mark_outcome(path, "02_controlvae", "smoke", "ok", None, 1.0) == \
+        {"notebook": "02_controlvae", "status": "ok", "wall_seconds": 1.0}
+
+
+def test_headline_of_a_record_with_inception_and_classifier_rows_names_both_by_feature_space():
+    both = {"fid": [TRAINING[0], {"features": "inception", "n": 50, "ref": "mnist-test[:1000]", "value": 90.0, "epoch": 1},
+                    *FINAL]}
+    diverged = {"fid": [*TRAINING, {"features": "inception", "n": 50, "ref": "mnist-test[:1000]", "value": None}]}
+    record = {"models": {"gan": both, "wgan": diverged, "unevaluated": {"checks": []}}}
+    assert records.headline(record) == ("gan: classifier FID 7.00 (N=10000) · inception FID 80.00 (N=200); "
+                                        "wgan: classifier FID 5.00 (N=500)")
+
+
+def test_the_summarys_headline_counts_its_verdicts():
+    claims = [{"verdict": "supported"}, {"verdict": "not resolved"}, {"verdict": "supported"}]
+    assert records.headline({"claims": claims, "seeds": [0, 1]}) == \
+        "seeds [0, 1]: 3 claims (2 supported, 1 not resolved)"
+    assert records.headline({"claims": [], "seeds": [0]}) == "seeds [0]: no claim testable with the notebooks present"
+
+
+def test_every_getter_reads_a_missing_model_or_a_null_field_as_empty():
+    nulls = {"fid": None, "fid_last_iterate": None, "kid": None, "class_coverage": None, "precision_recall": None,
+             "coverage_history": None, "checks": None}
+    for entry in (None, {}, nulls):
+        assert records.fid_rows(entry) == [] and records.last_iterate_fid_rows(entry) == []
+        assert records.final_fid(entry, "classifier") is None and records.latest_fid(entry, "inception") is None
+        assert records.final_metrics(entry) == {"fid": []}
+        assert records.kid(entry) is None and records.class_coverage(entry) is None
+        assert records.fidelity_diversity(entry, "recall") is None and records.fidelity_diversity(entry, "coverage") is None
+        assert records.digit_shares(entry) is None and records.largest_share(entry) is None
+        assert records.coverage_history(entry) == {} and records.checks(entry) == []
+    assert records.model(None, "gan") is None and records.model({"models": None}, "gan") is None
+
+
+def test_final_metrics_has_the_evaluations_fields_in_its_order():
+    pr = {"features": "classifier", "n": 100, "ref": "mnist-test", "k": 3, "precision": 0.9, "recall": 0.5}
+    dc = {"features": "classifier", "n": 100, "ref": "mnist-test", "k": 5, "density": 1.1, "coverage": 0.8}
+    entry = {**ENTRY, "density_coverage": dc, "precision_recall": pr}
+    assert list(records.final_metrics(entry)) == fields(records.Evaluation)
+    assert records.fidelity_diversity(entry, "precision") == 0.9 and records.fidelity_diversity(entry, "density") == 1.1
+    assert set(fields(records.Evaluation)) <= set(fields(records.ModelEntry))
+
+
+def test_the_metric_modules_write_the_declared_fields():
+    assert list(coverage.class_coverage(torch.tensor([0, 1, 1, 9]))) == fields(records.ClassCoverage)
+    torch.manual_seed(0)
+    real, fake = torch.randn(20, 4), torch.randn(12, 4)
+    measured = {**prdc.precision_recall(real, fake, k=3), **prdc.density_coverage(real, fake, k=5)}
+    assert set(measured) <= set(fields(records.FidelityRow))
+
+
+def test_the_fields_the_module_reads_and_writes_are_declared_in_the_schema():
+    declared = {name for schema in SCHEMA for name in fields(schema)}
+    used = set()
+    for node in ast.walk(ast.parse(Path(records.__file__).read_text())):
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+            key = node.args[0]
+        else:
+            continue
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            used.add(key.value)
+    used.discard("images")   # the key inside an exported-samples file, not a record's
+    assert used and used <= declared, used - declared
