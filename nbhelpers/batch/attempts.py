@@ -5,12 +5,21 @@ that a failed or interrupted attempt never replaces a good report. ``finish_atte
 records its outcome and puts it in place: one that ended ok replaces the run's reports (and
 supersedes an earlier unfinished attempt); any other (failed, interrupted, incomplete) goes to
 ``seed<k>/unfinished/``, opening with a banner that says what ended it and where
-(``where_it_stopped``)."""
+(``where_it_stopped``).
+
+One process finishes an attempt: the first to rename its stage to ``<stage>.finishing``
+(``claim``); another that comes to it (the batch, for a job that it cancelled) waits for that
+one's result. Finishing defers Ctrl-C (``uninterrupted``), so that a second one never cuts an
+attempt in half."""
+import contextlib
 import html
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from nbhelpers.assets import atomic_save
@@ -21,6 +30,8 @@ from nbhelpers.report import records
 
 UNFINISHED = "unfinished"   # seed<k>/unfinished/: the last failed or interrupted attempt, kept beside the good one
 ATTEMPTS = ".attempts"      # seed<k>/.attempts/<name>-*/: the stages of runs in progress
+CLAIMED = ".finishing"      # a stage one process is finishing
+FINISH_WAIT_SECONDS = 120   # how long another process's finishing may take before this one takes it over
 
 
 def stage_for(folder: Path, stem: str) -> Path:
@@ -31,14 +42,19 @@ def stage_for(folder: Path, stem: str) -> Path:
 
 def stages_since(folder: Path, stem: str, since: float) -> list[Path]:
     """The stages of ``stem`` in ``folder`` made or changed after ``since``, oldest first."""
-    found = [p for p in (folder / ATTEMPTS).glob(f"{report_name(stem)}-*") if p.stat().st_mtime >= since]
-    return sorted(found, key=lambda p: p.stat().st_mtime)
+    found = {}
+    for path in (folder / ATTEMPTS).glob(f"{report_name(stem)}-*"):
+        with contextlib.suppress(FileNotFoundError):   # one finished meanwhile
+            if (changed := path.stat().st_mtime) >= since:
+                found[path] = changed
+    return sorted(found, key=found.get)
 
 
 def report_files(stem: str) -> list[str]:
-    """A run's report files (the folder of its samples and models last)."""
+    """A run's report files, its page and its record last but one (the folder of its samples
+    and models last)."""
     name = report_name(stem)
-    return [f"{name}.ipynb", f"{name}.log", f"{name}.metrics.json", name]
+    return [f"{name}.ipynb", f"{name}.log", f"{name}.html", f"{name}.metrics.json", name]
 
 
 def move_into(stage: Path, target: Path, stem: str) -> None:
@@ -60,7 +76,7 @@ def move_into(stage: Path, target: Path, stem: str) -> None:
 
 def discard(folder: Path, stem: str) -> None:
     """Delete a run's report files (and its HTML page) from ``folder``."""
-    for part in report_files(stem) + [f"{report_name(stem)}.html"]:
+    for part in report_files(stem):
         path = folder / part
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -73,9 +89,11 @@ def where_it_stopped(notebook: Path) -> str | None:
     running or failed when the run ended, or None when every cell completed or there is no
     notebook. After a dead kernel papermill marks the cells it never reached "completed" without
     an end time: the first of those code cells is where it died."""
-    if not notebook.exists():
+    try:
+        cells = json.loads(notebook.read_text()).get("cells", [])
+    except (OSError, ValueError, AttributeError):   # none, or damaged: nothing to tell
         return None
-    code = [c for c in json.loads(notebook.read_text()).get("cells", []) if c.get("cell_type") == "code"]
+    code = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
     for number, cell in enumerate(code, 1):
         record = cell.get("metadata", {}).get("papermill", {})
         if record.get("status") in ("running", "failed") or (record and not record.get("end_time")):
@@ -119,21 +137,92 @@ def banners(notebook: Path, record: dict) -> None:
                    colour="#ffd", title=f"DRY RUN · {record.get('notebook', notebook.stem)}")
 
 
+@contextlib.contextmanager
+def uninterrupted():
+    """Ctrl-C (SIGINT) waits until the block has run; yields a list that then holds the signal
+    if one came. Outside the main thread (where no handler can be set) the block runs as is."""
+    caught = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def claim(stage: Path) -> Path | None:
+    """The stage renamed to ``<stage>.finishing`` (atomic: one process wins), or None when
+    another process claimed it first or it is gone."""
+    if stage.name.endswith(CLAIMED):
+        return None
+    claimed = stage.with_name(stage.name + CLAIMED)
+    try:
+        os.rename(stage, claimed)
+    except FileNotFoundError:
+        return None
+    return claimed
+
+
+def finished_by_another(claimed: Path, stem: str, seed: int | None, profile: str) -> tuple[dict, Path | None] | None:
+    """Once the process that claimed an attempt has put it in place: its record and page (the
+    newer of the run's folder and unfinished/); None when it never did (it stopped half-way)."""
+    deadline = time.time() + FINISH_WAIT_SECONDS
+    while claimed.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    if claimed.exists():
+        return None
+    folder, name = run_folder(profile, seed), report_name(stem)
+    placed = [f / f"{name}.metrics.json" for f in (folder, folder / UNFINISHED) if (f / f"{name}.metrics.json").exists()]
+    if not placed:
+        return None
+    newest = max(placed, key=lambda p: p.stat().st_mtime)
+    try:
+        record = records.read(newest)
+    except records.DamagedRecord:
+        return None
+    page = newest.parent / f"{name}.html"
+    return (record, page if page.exists() else None) if record else None
+
+
 def finish_attempt(stem: str, seed: int | None, profile: str, stage: Path, status: str, error: str | None,
                    seconds: float) -> tuple[dict, Path | None]:
     """Record an attempt's outcome (``status``, ``error``: what ``execute`` said) in its metrics
-    file, open its notebook with the banners its record calls for, put it in place (the run's
-    folder when it ended ok, else ``unfinished/``) and render it. Returns (the record, the HTML
-    page or None)."""
+    file, open its notebook with the banners its record calls for, render it, and put it in
+    place (the run's folder when it ended ok, else ``unfinished/``), the page with the other
+    files. Returns (the record, the HTML page or None). When another process claimed the stage
+    first, its result; Ctrl-C meanwhile waits, and is raised after an attempt that ended ok."""
+    mine = claim(stage)
+    if mine is None:
+        claimed = stage if stage.name.endswith(CLAIMED) else stage.with_name(stage.name + CLAIMED)
+        if (done := finished_by_another(claimed, stem, seed, profile)) is not None:
+            return done
+        if not claimed.exists():
+            raise FileNotFoundError(f"attempt {stage} is gone and left no record")
+        mine = claimed   # its finisher stopped half-way: finished here
+    with uninterrupted() as caught:
+        record, page = put_in_place(stem, seed, profile, mine, status, error, seconds)
+    if caught and record["status"] == "ok":
+        raise KeyboardInterrupt("interrupted while an attempt was put in place")
+    return record, page
+
+
+def put_in_place(stem: str, seed: int | None, profile: str, stage: Path, status: str, error: str | None,
+                 seconds: float) -> tuple[dict, Path | None]:
     folder, name = run_folder(profile, seed), report_name(stem)
     if status == "failed" and error and error.startswith("DeadKernelError") and (cell := where_it_stopped(stage / f"{name}.ipynb")):
         error += f" (kernel died in {cell})"
     record = records.mark_outcome(stage / f"{name}.metrics.json", stem, profile, status, error, seconds)
     ok = record["status"] == "ok"
     target = folder if ok else folder / UNFINISHED
-    banners(stage / f"{name}.ipynb", record)
+    notebook = stage / f"{name}.ipynb"
+    banners(notebook, record)
+    (stage / f"{name}.html").unlink(missing_ok=True)
+    if notebook.exists():   # rendered here, its links as from where it will lie
+        render_html(notebook, lies_in=target)
     move_into(stage, target, stem)
     if ok:
         discard(folder / UNFINISHED, stem)
-    notebook = target / f"{name}.ipynb"
-    return record, render_html(notebook) if notebook.exists() else None
+    page = target / f"{name}.html"
+    return record, page if page.exists() else None

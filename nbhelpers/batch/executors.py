@@ -24,10 +24,11 @@ ran them, every run on CPU computes with ``CPU_THREADS`` threads, sequential or 
 parallelism comes from running several at once (``--jobs`` at most the cores). Runs on a GPU
 get ``cores // jobs`` threads and, locally, a GPU each (round-robin over the visible ones).
 """
+import contextlib
 import dataclasses
 import os
 import shutil
-import sys
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from nbhelpers.batch.index import IndexRow
 from nbhelpers.batch.kernel import kernel_environment
 from nbhelpers.batch.order import chain_seconds, expected_seconds
 from nbhelpers.batch.plan import Task
+from nbhelpers.batch.run import BatchInterrupted
 from nbhelpers.batch.slurm import QUEUED_STATES, RUNNING_STATES, slurm_job_class, slurm_phase
 from nbhelpers.paths import in_terminal, profile_folder, report_name, run_folder
 from nbhelpers.report import records
@@ -126,6 +128,45 @@ def run_job(task: Task, variables: dict, run_one) -> IndexRow:
         return run_one(task)
 
 
+def interrupt_once(signum, frame):
+    """A job's Ctrl-C: the first stops its run; later ones (the batch cancelling it) are ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run_in_job(task: Task, variables: dict, run_one) -> IndexRow:
+    """``run_job`` as a submitit job runs it: its job controller ignores Ctrl-C (``Batch.submit``),
+    the run itself stops at the first; an interrupted run returns its row (recorded), so that
+    submitit has no error to print."""
+    signal.signal(signal.SIGINT, interrupt_once)
+    try:
+        return run_job(task, variables, run_one)
+    except BatchInterrupted as interruption:
+        return interruption.row
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # the row goes back whatever comes now
+
+
+def job_processes(job) -> list[int]:
+    """A local job's processes: the children of its submitit controller (whose pid is the job id)."""
+    try:
+        return [int(pid) for pid in Path(f"/proc/{job.job_id}/task/{job.job_id}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+@contextlib.contextmanager
+def controllers_ignore_ctrl_c():
+    """SIGINT ignored while local jobs are started, so that their submitit controllers inherit
+    it ignored: Ctrl-C in the terminal reaches the runs, never a controller (it would print a
+    traceback and kill its run a second later, half-way through putting it in place)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
 def run_tasks(tasks: list[Task], options: Options, run_one, variables: dict) -> list[IndexRow]:
     """Run every task (``run_one(task) -> IndexRow``) respecting ``after``, each with the batch's
     ``variables`` (``BatchContext.variables()``, the reports folder); the rows in task order."""
@@ -165,8 +206,8 @@ class Batch:
                 self.submit_ready()
                 time.sleep(POLL_SECONDS[self.options.executor])
                 self.poll()
-        except KeyboardInterrupt:
-            self.cancel()
+        except KeyboardInterrupt as interruption:
+            interruption.cancelled = self.cancel()
             raise
         return [self.rows[task.key] for task in self.tasks]
 
@@ -184,9 +225,10 @@ class Batch:
                        for task, slot in zip(ready, free)]
         if self.slurm:
             with self.executor.batch():   # one job array for the tasks that became ready together
-                jobs = [self.executor.submit(run_job, task, variables, self.run_one) for task, _, variables in submissions]
+                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one) for task, _, variables in submissions]
         else:
-            jobs = [self.executor.submit(run_job, task, variables, self.run_one) for task, _, variables in submissions]
+            with controllers_ignore_ctrl_c():
+                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one) for task, _, variables in submissions]
         for (task, slot, _), job in zip(submissions, jobs):
             self.pending.remove(task)
             self.running[task.key] = (task, job, slot, time.time())
@@ -254,23 +296,40 @@ class Batch:
         how = f"ended {job.state}" if self.slurm else "was killed or interrupted"
         return record_lost(task, status, f"job {job.job_id} {how} before its run finished", submitted)
 
-    def cancel(self) -> None:
-        """Ctrl-C: cancel every job still going, say which, record each as interrupted."""
+    def cancel(self) -> str:
+        """Ctrl-C: cancel every job still going (locally its run gets SIGINT, as from the
+        terminal: a second one is ignored), record each as interrupted; what was cancelled."""
+        with attempts.uninterrupted():   # a further Ctrl-C: the cancelling goes on
+            return self.cancel_jobs()
+
+    def interrupt(self, job) -> bool:
+        """SIGINT to a local job's run (its controller ignores it); whether it had one."""
+        processes = [] if self.slurm or self.phase(job) == "ended" else job_processes(job)
+        for pid in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        return bool(processes)
+
+    def cancel_jobs(self) -> str:
         going = list(self.running.values())
         for _, job, _, _ in going:
-            job.cancel(check=False)
-        print(f"\ncancelled {len(going)} running job(s) with {'scancel' if self.slurm else 'SIGINT'}: "
-              + (", ".join(f"{task.where} [job {job.job_id}]" for task, job, _, _ in going) or "none")
-              + (f"; {len(self.pending)} not started" if self.pending else ""), file=sys.stderr, flush=True)
+            if not self.interrupt(job):
+                job.cancel(check=False)
+        cancelled = (f"cancelled {len(going)} running job(s) with {'scancel' if self.slurm else 'SIGINT'}: "
+                     + (", ".join(f"{task.where} [job {job.job_id}]" for task, job, _, _ in going) or "none")
+                     + (f"; {len(self.pending)} not started" if self.pending else ""))
         deadline = time.time() + CANCEL_WAIT_SECONDS
         while time.time() < deadline:
             if self.slurm:
                 self.executor.job_class.watcher.update()
             if all(self.phase(job) == "ended" for _, job, _, _ in going):
                 break
+            for _, job, _, _ in going:   # again: a job still starting up ignores it (Batch.submit_ready)
+                self.interrupt(job)
             time.sleep(1)
         for task, job, _, submitted in going:
             self.rows[task.key] = self.outcome(task, job, submitted, "interrupted", wait=False)
+        return cancelled
 
 
 def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
@@ -282,8 +341,12 @@ def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
     unfinished, seconds = folder / attempts.UNFINISHED, time.time() - since
     candidates = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
     written = [path for path in candidates if path.exists() and path.stat().st_mtime >= since]
-    if written and (records.read(written[0]) or {}).get("status") in ("ok", "failed"):
-        record = records.read(written[0])
+    try:
+        record = records.read(written[0]) if written else None
+    except records.DamagedRecord:   # half-written by the run: its stage, if any, or a bare record
+        record, written = None, []
+    if record and record.get("status") in ("ok", "failed"):
+        pass
     elif written:
         record = records.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
     elif stages := attempts.stages_since(folder, task.stem, since):

@@ -55,13 +55,26 @@ def index_rows(profile: str, since: float | None = None) -> list[IndexRow]:
     there is one, its last unfinished attempt. Rows whose record was written after ``since``
     (the batch's start) are "this run", the others "earlier run"."""
     places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in records.seeds_present(profile) for stem in STUDY_NOTEBOOKS]
-    rows = []
+    rows, numbers = [], {}   # (stem, a run's identity): the seed whose record holds it
     for stem, seed in places:
         for attempt in ("", UNFINISHED):
             path = records.record_path(profile, stem, seed)
             path = path.parent / attempt / path.name if attempt else path
-            record = records.read(path)
-            if record is not None:
+            try:
+                record = records.read(path)
+            except records.DamagedRecord as damaged:   # named, never ok, never a crash
+                rows.append(IndexRow(stem=stem, seed=seed, status="damaged", seconds=None, error=str(damaged),
+                                     attempt=attempt, run="earlier run"))
+                continue
+            if record is not None and (wrong := records.misplaced(record, profile, stem, seed)):
+                rows.append(IndexRow(stem=stem, seed=seed, status="misplaced", seconds=None,
+                                     error=f"{path.name}: {wrong}", attempt=attempt, run="earlier run"))
+            elif record is not None and seed is not None and (identity := records.run_identity(record)) and \
+                    (twin := numbers.setdefault((stem, identity), seed)) != seed:
+                rows.append(IndexRow(stem=stem, seed=seed, status="duplicate", seconds=None, attempt=attempt,
+                                     error=f"{path.name}: the same numbers as seed {twin} (a copy of its run)",
+                                     run="earlier run"))
+            elif record is not None:
                 run = "this run" if since is not None and path.stat().st_mtime >= since else "earlier run"
                 rows.append(IndexRow.from_record(stem, seed, record, attempt=attempt, run=run))
     return rows
@@ -72,7 +85,7 @@ def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4
     (``side`` x ``side`` digits each, dark on white), written beside the run's samples; its link
     from the profile's index, or None when the run exported none."""
     from PIL import Image  # only to write a thumbnail
-    record = records.read(records.record_path(profile, stem, seed)) or {}
+    record = records.load(profile, stem, seed, finished=False) or {}
     grids = []
     for name in record.get("models") or {}:
         images = records.exported_samples(profile, stem, seed, name, side * side)

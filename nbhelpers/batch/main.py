@@ -23,7 +23,7 @@ from pathlib import Path
 
 from nbhelpers import data
 from nbhelpers.assets import AssetError
-from nbhelpers.batch import dryrun, executors, index, kernel, plan
+from nbhelpers.batch import attempts, dryrun, executors, index, kernel, plan
 from nbhelpers.batch.lock import BatchLock
 from nbhelpers.batch.run import run_one
 from nbhelpers.environment import BatchContext
@@ -195,15 +195,23 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list[plan.Task], opti
         kernel.ensure_kernel()
         rows = executors.run_tasks(tasks, options, run_one, variables)
     except KeyboardInterrupt as interruption:
-        index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
-        row = getattr(interruption, "row", None)
-        stopped = (f"{row.stem}" + (f" (seed {row.seed})" if row.seed is not None else "") +
-                   f" stopped ({row.error}), its attempt kept in unfinished/" if row else "stopped")
-        print(f"\ninterrupted: {stopped}; earlier reports are intact (index {in_terminal(index_page)}); "
-              "the same command resumes from the GAN checkpoints", file=sys.stderr)
-        return 130
+        with attempts.uninterrupted():   # stopping: a further Ctrl-C cuts nothing short
+            return report_interruption(interruption, out_dir, profile, started)
     index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
     print(f"\nsummary ({profile}, {time.time() - started:.0f} s in all)")
     print("\n".join(index.summary_lines(rows)))
     print(f"index: {in_terminal(index_page)}")
     return 0 if all(row.status == "ok" for row in rows) else 1
+
+
+def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile: str, started: float) -> int:
+    """After Ctrl-C: the index rewritten, one line on stderr, exit status 130."""
+    index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
+    row = getattr(interruption, "row", None)
+    stopped = (f"{row.stem}" + (f" (seed {row.seed})" if row.seed is not None else "") +
+               f" stopped ({row.error}), its attempt kept in unfinished/" if row else "stopped")
+    if cancelled := getattr(interruption, "cancelled", None):
+        stopped = f"{cancelled}, their attempts kept in unfinished/"
+    print(f"\ninterrupted: {stopped}; earlier reports are intact (index {in_terminal(index_page)}); "
+          "the same command resumes from the GAN checkpoints", file=sys.stderr)
+    return 130

@@ -191,17 +191,21 @@ def write_atomic(target: Path, text: str) -> None:
         raise
 
 
-def render_html(notebook: Path, target: Path | None = None, static_dir: Path | None = None) -> Path:
+def render_html(notebook: Path, target: Path | None = None, static_dir: Path | None = None,
+                lies_in: Path | None = None) -> Path:
     """Render ``notebook`` to ``target`` (default: beside it, ``.html``) for offline viewing.
 
-    MathJax goes to ``static_dir/mathjax/`` (default: ``default_static_dir(target)``, the
-    profile's ``_static``), linked from the page by a relative path. Returns ``target``."""
+    MathJax goes to ``static_dir/mathjax/`` (default: ``default_static_dir`` of where the page
+    will lie, the profile's ``_static``), linked from the page by a path relative to the folder
+    the page will lie in: ``lies_in`` when it is rendered elsewhere first (an attempt's stage,
+    moved there with the other report files), else its own. Returns ``target``."""
     notebook = Path(notebook)
     target = Path(target) if target is not None else notebook.with_suffix(".html")
-    static_dir = Path(static_dir) if static_dir is not None else default_static_dir(target)
+    lies_in = Path(lies_in) if lies_in is not None else target.parent
+    static_dir = Path(static_dir) if static_dir is not None else default_static_dir(lies_in / target.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     mathjax = install_mathjax(static_dir) / "MathJax.js"
-    url = f"{relative_url(mathjax, target.parent)}?config={MATHJAX_CONFIG}"
+    url = f"{relative_url(mathjax, lies_in)}?config={MATHJAX_CONFIG}"
     body, _ = offline_exporter(url).from_filename(str(notebook))
     write_atomic(target, body)
     return target

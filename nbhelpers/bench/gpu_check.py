@@ -58,7 +58,7 @@ from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN
 from nbhelpers.paths import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
 from nbhelpers.report import config
 from nbhelpers.report.context import git_commit
-from nbhelpers.studies import gan_study, ssgan_study, wgan_study
+from nbhelpers.studies import gan_compare, gan_study, ssgan_study, wgan_study
 
 PROFILE = "full"
 GAN_EPOCHS = 3            # epochs per GAN unit: the first (warm-up, compiling) is priced apart
@@ -107,13 +107,20 @@ def workload(params: dict[str, dict]) -> dict[str, Counter]:
             main = 1 + len(p["set_points"])
             units["final_eval" if p["sweep_fid_inception"] else "classifier_eval"] += controlled + constant - main
             units["final_eval"] += main
+            if p["ki_comparison"]:   # each set point with both I gains at the comparison's length, one already run
+                gains = {p["ki_comparison_ki"], p["ki"]}
+                runs = len(p["set_points"]) * (len(gains) - ((p["ki"], p["ki_comparison_epochs"]) == (p["ki"], p["epochs"])))
+                units["controlvae_epoch"] += runs * _epochs(p["ki_comparison_epochs"], p["train_limit"])
+                units["classifier_eval"] += runs
         elif stem in GAN_NOTEBOOKS:
-            quarters = gan.quarter_epochs(p["epochs"]) if p["inception_at_quarters"] else []
+            quarters = gan_compare.inception_epochs(p["inception_during_training"], p["epochs"])
             if stem == "04_wgan":
                 for setting in [p["setting"], *p["compare_settings"]]:
                     _gan_run(units, f"wgan_{setting}", p, p["epochs"], p["train_limit"], quarters)
             elif stem == "05_ssgan":
-                _gan_run(units, "ssgan", p, p["epochs"], p["train_limit"], quarters[:-1])  # last: the final evaluation
+                during = [epoch for epoch in quarters if epoch != p["epochs"]]   # the last: the final evaluation
+                for _ in range(1 + p["sngan_baseline"]):   # the SS-GAN, and the SN-GAN baseline on its networks
+                    _gan_run(units, "ssgan", p, p["epochs"], p["train_limit"], during)
                 short = dict(eval_every=1, final=False, last_iterate=False, evaluation="curve_eval")
                 for _ in p["ablation_alphas"]:
                     _gan_run(units, "ssgan", p, p["ablation_epochs"], p["ablation_train_limit"], **short)

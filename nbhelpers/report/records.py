@@ -335,15 +335,74 @@ def seeds_present(profile: str) -> list[int]:
     return sorted(found)
 
 
+class DamagedRecord(ValueError):
+    """A metrics file that cannot be read as a record (truncated, not a mapping, a value of the
+    wrong type); its message names the file. Every reader leaves such a record out, by name."""
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _malformed(record) -> str | None:
+    """What makes ``record`` unusable as a record, or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not a record"
+    models = record.get("models", {})
+    if not isinstance(models, dict):
+        return "its models are not a mapping"
+    if not _number(record.get("wall_seconds")):
+        return f"wall_seconds {record['wall_seconds']!r} is not a number"
+    for name, entry in models.items():
+        if not isinstance(entry, dict):
+            return f"model {name!r} is not a mapping"
+        for key in ("fid", "fid_last_iterate"):
+            rows = entry.get(key) or []
+            if not isinstance(rows, list) or not all(isinstance(row, dict) and _number(row.get("value")) for row in rows):
+                return f"model {name!r} has a {key} value that is not a number"
+    return None
+
+
 def read(path: Path) -> Record | None:
-    """The record at ``path`` (None when there is none)."""
+    """The record at ``path`` (None when there is none); DamagedRecord when it cannot be read."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:   # truncated, not UTF-8, ...
+        raise DamagedRecord(f"{display(path)} is damaged ({type(error).__name__}: {error}); "
+                            "rerunning its notebook replaces it") from None
+    if problem := _malformed(record):
+        raise DamagedRecord(f"{display(path)} is damaged ({problem}); rerunning its notebook replaces it")
+    return record
+
+
+def misplaced(record: Record, profile: str, stem: str, seed: int | None) -> str | None:
+    """How a record disagrees with where it lies (its profile, notebook and seed folder), e.g.
+    a seed folder copied to another seed's name; None when it agrees. Fields it lacks pass."""
+    said = {"profile": record.get("profile", profile), "notebook": record.get("notebook", stem),
+            "seed": record.get("seed", seed) if seed is not None else None}
+    where = {"profile": profile, "notebook": stem, "seed": seed}
+    wrong = [f"{key} {said[key]!r}" for key in where if said[key] != where[key]]
+    return f"its record says {', '.join(wrong)}, not where it lies" if wrong else None
+
+
+def run_identity(record: Record) -> str | None:
+    """What only one run's record holds (its environment and every number, timings included),
+    to tell a copy of it under another seed's name; None for a record without either."""
+    if not record.get("environment") or not record.get("models"):
+        return None
+    return json.dumps([record["environment"], record["models"]], sort_keys=True)
 
 
 def load(profile: str, stem: str, seed: int | None, finished: bool = True) -> Record | None:
-    """The record of one notebook, profile and seed; with ``finished``, only a run that ended ok."""
-    record = read(record_path(profile, stem, seed))
+    """The record of one notebook, profile and seed; with ``finished``, only a run that ended ok
+    (a damaged record is none)."""
+    try:
+        record = read(record_path(profile, stem, seed))
+    except DamagedRecord:
+        return None
     if record is None or (finished and record.get("status") != "ok"):
         return None
     return record
@@ -351,7 +410,7 @@ def load(profile: str, stem: str, seed: int | None, finished: bool = True) -> Re
 
 def typical_seconds(profile: str, stem: str) -> float | None:
     """How long the notebook's finished runs of this profile took (the median over the seeds on
-    disk), or None before its first."""
+    disk, damaged records left out), or None before its first."""
     seeds = [None] if stem == SUMMARY_STEM else seeds_present(profile)
     taken = [r["wall_seconds"] for seed in seeds if (r := load(profile, stem, seed)) and r.get("wall_seconds")]
     return float(np.median(taken)) if taken else None

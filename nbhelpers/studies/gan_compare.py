@@ -19,7 +19,6 @@ from nbhelpers.models import gan
 from nbhelpers.report import records
 from nbhelpers.studies.gan_study import epochs_to_reach, fid_curve, fid_halving, plot_coverage_history
 
-
 # ----------------------------------------------------------------------------- Inception during training
 
 INCEPTION_DURING_TRAINING = ("none", "first_quarter", "quarters")

@@ -21,10 +21,10 @@ import torch
 
 from nbhelpers.metrics import fid
 from nbhelpers.models import gan
-from nbhelpers.studies import gan_compare, gan_study
 from nbhelpers.models.gan import nets as gan_nets
-from nbhelpers.report import plots, records
 from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, rotate_quarters
+from nbhelpers.report import plots, records
+from nbhelpers.studies import gan_compare, gan_study
 
 ANGLES = (0, 90, 180, 270)
 

@@ -33,10 +33,9 @@ import numpy as np
 import pandas as pd
 
 from nbhelpers import paths
-from nbhelpers.studies import claims as registry
-from nbhelpers.studies import gan_study, stats
 from nbhelpers.report import config, plots, records
 from nbhelpers.report.config import check_seeds
+from nbhelpers.studies import claims as registry, gan_study, stats
 
 IGNORED_PARAMS = ("seed", "profile", "device")   # what may differ between seeds of one notebook
 ALPHA = 1 - stats.CONFIDENCE
@@ -110,11 +109,21 @@ def collect(profile: str, seeds=None, tuning_seeds=None) -> Runs:
         ignored = _ignored(stem, runs.later_seeds)
         found = {}
         for seed in seeds:
-            record = records.read(records.record_path(profile, stem, seed))
+            try:
+                record = records.read(records.record_path(profile, stem, seed))
+            except records.DamagedRecord as damaged:
+                runs.excluded.append(f"{stem}, seed {seed}: {damaged}")
+                continue
             if record is None:
                 continue
             if record.get("status") != "ok":
                 runs.excluded.append(f"{stem}, seed {seed}: status {record.get('status')!r}, not ok")
+                continue
+            if wrong := records.misplaced(record, profile, stem, seed):
+                runs.excluded.append(f"{stem}, seed {seed}: {wrong}")
+                continue
+            if twin := next((s for s, r in found.items() if _same_run(r, record)), None):
+                runs.excluded.append(f"{stem}, seed {seed}: the same numbers as seed {twin} (a copy of its run)")
                 continue
             found[seed] = record
         if not found:
@@ -129,6 +138,12 @@ def collect(profile: str, seeds=None, tuning_seeds=None) -> Runs:
                 del found[seed]
         runs.records[stem] = found
     return runs
+
+
+def _same_run(one: dict, other: dict) -> bool:
+    """Whether two records of a batch hold one run: the same environment and models' numbers,
+    timings included (two seeds never give equal ones)."""
+    return records.run_identity(one) is not None and records.run_identity(one) == records.run_identity(other)
 
 
 # ----------------------------------------------------------------------------- what the profile declares

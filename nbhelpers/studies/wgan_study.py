@@ -21,13 +21,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nbhelpers.studies import facts, gan_compare, gan_study
 from nbhelpers.environment import BatchContext
 from nbhelpers.metrics import fid
 from nbhelpers.models import gan
 from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets
 from nbhelpers.report import plots
-
+from nbhelpers.studies import facts, gan_compare, gan_study
 
 # ----------------------------------------------------------------------------- settings
 

@@ -2,6 +2,7 @@
 import matplotlib
 import pytest
 
+from nbhelpers.models import gan
 from nbhelpers.studies import gan_compare
 
 from .gan_fakes import curve, gan_record
@@ -102,3 +103,20 @@ def test_quarter_kid_lines_read_the_training_kid_rows():
     assert lines[1] == "WGAN: no Inception KID at epoch 6"
     assert lines[2] == "SS-GAN: no Inception KID at epoch 6 (no record)"
     assert gan_compare.quarter_kid_lines({"GAN": entries["GAN"]}, 12) == ["GAN: no Inception KID at epoch 12"]
+
+
+def test_every_profile_runs_the_reports_optimisers_on_the_last_iterate_and_measures_the_first_quarter():
+    from nbhelpers.report import config
+    from nbhelpers.studies import wgan_study
+    for profile in config.PROFILES:
+        for stem in ("03_gan_pixelshuffle", "04_wgan", "05_ssgan"):
+            values = config.resolve(stem, profile)
+            assert values["ema_decay"] == 0.0, (profile, stem)
+            epochs = gan_compare.inception_epochs(values["inception_during_training"], values["epochs"])
+            assert epochs[:1] == gan.quarter_epochs(values["epochs"])[:1], (profile, stem)
+            if stem == "04_wgan":
+                objective, optimiser = wgan_study.objective_for(values["setting"], values["report_n_critic"])
+                assert values["setting"] == "report" and optimiser["optimizer"] == "rmsprop"
+                assert optimiser["lr_generator"] == optimiser["lr_discriminator"] == 1e-3 and objective.clip == 0.01
+            else:
+                assert values["lr_generator"] == values["lr_discriminator"] == 1e-4, (profile, stem)

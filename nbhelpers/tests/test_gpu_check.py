@@ -15,26 +15,30 @@ def counts(profile: str) -> dict:
 def test_the_full_profiles_workload_counted_by_hand():
     full = counts("full")
     assert full["01_vae"] == {"vae_epoch": 50, "final_eval": 4}
-    # 02: baseline + 2 set points + 6 sweep points, then 8 constant-beta twins; Inception for all 17
-    assert full["02_controlvae"] == {"controlvae_epoch": 8 * 50, "vae_epoch": 9 * 50, "final_eval": 17}
-    # 03: 150 epochs, evaluated every 5th and at the quarters 38 and 113 (32), weight average and last
-    # iterate each; Inception at the four quarters, both again
-    assert full["03_gan_pixelshuffle"] == {"gan_epoch": 150, "gan_warmup": 1, "classifier_eval": 64,
-                                           "inception_eval": 8, "final_eval": 1}
+    # 02: baseline + 2 set points + 6 sweep points, then 8 constant-beta twins, 60 epochs each; Inception for all 17
+    assert full["02_controlvae"] == {"controlvae_epoch": 8 * 60, "vae_epoch": 9 * 60, "final_eval": 17}
+    # 03: 150 epochs, evaluated every 5th and at the quarters 38 and 113 (32); the last iterate only
+    # (no weight average); Inception at the three quarters before the end, the fourth the final evaluation's
+    assert full["03_gan_pixelshuffle"] == {"gan_epoch": 150, "gan_warmup": 1, "classifier_eval": 32,
+                                           "inception_eval": 4, "final_eval": 1}
     assert full["04_wgan"] == {"wgan_report_epoch": 150, "wgan_paper_epoch": 150, "wgan_report_warmup": 1,
-                               "wgan_paper_warmup": 1, "classifier_eval": 128, "inception_eval": 16, "final_eval": 2}
-    # 05: main run, five 30-epoch alphas (each with its final evaluation), two failure demos
-    assert full["05_ssgan"] == {"ssgan_epoch": 150 + 7 * 30, "ssgan_warmup": 8, "classifier_eval": 64,
-                                "inception_eval": 6, "curve_eval": 7 * 30, "final_eval": 1 + 5}
+                               "wgan_paper_warmup": 1, "classifier_eval": 64, "inception_eval": 8, "final_eval": 2}
+    # 05: the SS-GAN and its SN-GAN baseline, five 30-epoch alphas (each with its final evaluation),
+    # two failure demos
+    assert full["05_ssgan"] == {"ssgan_epoch": 2 * 150 + 7 * 30, "ssgan_warmup": 9, "classifier_eval": 2 * 32,
+                                "inception_eval": 2 * 3, "curve_eval": 7 * 30, "final_eval": 2 + 5}
 
 
 def test_a_run_on_fewer_images_counts_its_fraction_of_an_epoch():
     cpu = counts("cpu")
-    assert cpu["03_gan_pixelshuffle"]["gan_epoch"] == pytest.approx(24 * 10_000 / 60_000)
-    assert cpu["05_ssgan"]["ssgan_epoch"] == pytest.approx(24 / 6 + 3 * 3 * 6_000 / 60_000 + 2 * 3 * 6_000 / 60_000)
-    assert "inception_eval" not in +cpu["03_gan_pixelshuffle"]     # no Inception at the quarters in cpu
-    # 02: Inception only for the baseline and the two set points; the 3 sweep points and 5 twins classifier only
-    assert (cpu["02_controlvae"]["final_eval"], cpu["02_controlvae"]["classifier_eval"]) == (3, 8)
+    gan = config.resolve("03_gan_pixelshuffle", "cpu", seed=0)
+    assert cpu["03_gan_pixelshuffle"]["gan_epoch"] == pytest.approx(gan["epochs"] * gan["train_limit"] / 60_000)
+    assert cpu["03_gan_pixelshuffle"]["inception_eval"] == 1        # the first quarter only
+    # 02: Inception only for the baseline and the two set points; the 3 sweep points and 5 twins classifier only,
+    # and each comparison run of the I gains one classifier FID
+    p = config.resolve("02_controlvae", "cpu", seed=0)
+    comparison = 2 * len(p["set_points"]) if p["ki_comparison"] else 0
+    assert (cpu["02_controlvae"]["final_eval"], cpu["02_controlvae"]["classifier_eval"]) == (3, 8 + comparison)
 
 
 def test_extrapolate_prices_units_and_says_what_it_could_not():

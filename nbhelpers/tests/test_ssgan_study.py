@@ -11,11 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from nbhelpers.metrics import coverage  # noqa: E402
 from nbhelpers.models import gan  # noqa: E402
 from nbhelpers.models.gan import nets as gan_nets  # noqa: E402
-from nbhelpers.studies import gan_study, ssgan_study  # noqa: E402
 from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, rotate_quarters  # noqa: E402
+from nbhelpers.studies import gan_study, ssgan_study  # noqa: E402
 
 from .gan_fakes import MemoryMetrics, StubEvaluator  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

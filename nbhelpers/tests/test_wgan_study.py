@@ -13,8 +13,8 @@ from torch import nn
 
 from nbhelpers.models import gan
 from nbhelpers.models.gan import nets as gan_nets
-from nbhelpers.studies import wgan_study
 from nbhelpers.models.gan.losses import WassersteinGAN
+from nbhelpers.studies import wgan_study
 
 from .gan_fakes import StubEvaluator, fake_mnist
 
