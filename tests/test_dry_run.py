@@ -88,7 +88,7 @@ def test_the_gpu_checks_workload_counts_what_the_notebooks_ran(dry_run):
     _, root = dry_run
     counts = gpu_check.workload({stem: config.resolve(stem, "full", seed=SEED, first_seed=SEED) for stem in STUDY_NOTEBOOKS})
     wgans = [wgan_study.model_name(setting, "report") for setting in ("report", "paper")]
-    models = {"03_gan_pixelshuffle": ["gan"], "04_wgan": wgans, "05_ssgan": ["ssgan"]}
+    models = {"03_gan_pixelshuffle": ["gan"], "04_wgan": wgans, "05_ssgan": ["ssgan", "sngan"]}   # sngan: the SN-GAN baseline
     for stem, names in models.items():
         entries = [record(root, stem)["models"][name] for name in names]
         for unit, features in (("classifier_eval", "classifier"), ("inception_eval", "inception")):

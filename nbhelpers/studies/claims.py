@@ -223,7 +223,8 @@ CONTROLVAE = "02_controlvae"
 GAN, WGAN, SSGAN = ("03_gan_pixelshuffle", "gan"), ("04_wgan", "wgan"), ("05_ssgan", "ssgan")
 SNGAN = ("05_ssgan", "sngan")
 KL8, KL14 = "controlvae_kl8", "controlvae_kl14"
-NO_QUARTER_KID = ("no Inception KID at the first quarter: run the GAN notebooks with inception_at_quarters = true")
+NO_QUARTER_KID = ("no Inception KID at the first quarter: run the GAN notebooks with inception_during_training = "
+                  "\"first_quarter\" (or \"quarters\")")
 NO_LAST_ITERATE = ("no digit counts of the last iterate: the run averaged G's weights and its record holds no "
                    "class_coverage_last_iterate")
 

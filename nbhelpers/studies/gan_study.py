@@ -30,7 +30,7 @@ from nbhelpers.studies import facts
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
 # Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
 # differ only in these are still comparable.
-NOT_COMPARED = ("profile", "device", "grid_every", "inception_at_quarters")
+NOT_COMPARED = ("profile", "device", "grid_every", "inception_during_training")
 
 
 # ----------------------------------------------------------------------------- set-up

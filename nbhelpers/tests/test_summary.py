@@ -251,7 +251,7 @@ def test_without_the_quarter_kid_the_speed_claim_says_what_to_run(root):
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01)})
     runs = summary.collect("cpu")
     row = next(r for r in summary.claims(runs) if r["key"] == "wgan_faster")
-    assert row["verdict"] == "not measured" and "inception_at_quarters" in row["not measured because"][0]
+    assert row["verdict"] == "not measured" and "inception_during_training" in row["not measured because"][0]
     assert next(d for d in row["descriptive"])["n"] == 2      # the classifier FID over the first quarter still shows
 
 
