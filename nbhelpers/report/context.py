@@ -82,7 +82,7 @@ def environment(device: torch.device) -> dict:
 
 @dataclass
 class Run:
-    """What a notebook run knows about itself; ``outputs.Metrics`` writes it out."""
+    """What a notebook run knows about itself; ``records.Metrics`` writes it out."""
     stem: str
     profile: str
     seed: int | None            # None for the summary, which reads every seed's records

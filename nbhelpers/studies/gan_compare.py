@@ -1,4 +1,4 @@
-"""GAN runs side by side, from their metrics records (``results``): FID curves on one axis,
+"""GAN runs side by side, from their metrics records (``report.records``): FID curves on one axis,
 the final table, a plain-words verdict, and class coverage; and which epochs of a run measure
 the Inception FID and KID during training (``inception_epochs``).
 
