@@ -87,6 +87,7 @@ def test_a_record_with_other_parameters_is_left_out_by_name(smoke_run, tmp_path)
     shutil.copytree(out_dir, root / "smoke")
     odd = json.loads(report(root / "smoke", "01_vae", ".metrics.json", SECOND).read_text())
     odd["seed"], odd["params"]["seed"], odd["params"]["epochs"] = 7, 7, 99
+    odd["models"]["vae"]["test_recon"] += 1.0     # another run's numbers, not a copy of seed SECOND's
     (root / "smoke" / "seed7").mkdir()
     report(root / "smoke", "01_vae", ".metrics.json", 7).write_text(json.dumps(odd))
     assert main.main(["--profile", "smoke", "--only", "06_summary", "--reports-dir", str(root)]) == 0
