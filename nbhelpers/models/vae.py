@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nbhelpers.models.latent import traversal_codes
 from nbhelpers.report.progress import bar, epoch_line
 
 IMAGE_PIXELS = 28 * 28
@@ -176,7 +177,5 @@ def latent_traversal(model: VAE, steps: int = 10, span: float = 2.5) -> torch.Te
     """[latent_dim * steps, 1, 28, 28]: row j varies z_j over [-span, span], the rest at 0."""
     device = next(model.parameters()).device
     values = torch.linspace(-span, span, steps, device=device)
-    z = torch.zeros(model.latent_dim, steps, model.latent_dim, device=device)
-    for j in range(model.latent_dim):
-        z[j, :, j] = values
-    return torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim)))
+    codes = traversal_codes(torch.zeros(model.latent_dim, device=device), values)   # row j: z_j over the values
+    return torch.sigmoid(model.decode(codes))
