@@ -39,7 +39,8 @@ def auto_profile() -> str:
 def plan(args) -> tuple[str, list[int], list[Task]]:
     """Every input of the parsed command line checked (``config.ParameterError`` naming the
     problem): profile, seeds, notebook names, parameter names and types, ``--jobs``; then the
-    batch's tasks in order: each study notebook once per seed (its explorations for the first
+    batch's tasks in order: each study notebook once per seed (its explorations, and the
+    profile's ``first_seed_only`` notebooks unless ``--only`` names them, for the first
     evaluation seed only: ``config.first_seed``), 04/05 after 03 of the same seed, the summary
     last. Returns (profile, seeds, tasks)."""
     if args.profile not in PROFILE_CHOICES:
@@ -60,8 +61,9 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
         raise config.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
                                     f"{profile_folder(profile)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
     first = config.first_seed(profile, seeds)   # the explorations (later_seeds) run for this seed alone
+    alone = set(config.declarations(profile)["first_seed_only"]) - set(args.only)   # --only names a notebook: every seed
     resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed, first_seed=first)
-                for seed in seeds for stem in studies}
+                for seed in seeds for stem in studies if seed == first or stem not in alone}
     resolved[(SUMMARY_STEM, None)] = config.resolve(SUMMARY_STEM, profile, args.overrides)
     cuda = sorted({p["device"] for p in resolved.values() if str(p.get("device", "")).startswith("cuda")})
     if cuda and args.executor == "local" and not cuda_available():   # a cluster's nodes may have GPUs

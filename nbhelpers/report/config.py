@@ -12,6 +12,7 @@ Where a value comes from, later sources winning:
    verdict, never among ``seeds``); ``deviations`` from the original report, each with its
    reason; ``later_seeds``, per notebook the values that switch its explorations off for every
    seed but the batch's first evaluation seed (``resolve(..., first_seed=...)``, applied last);
+   ``first_seed_only``, the notebooks no claim reads, which a batch runs for that seed alone;
 3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``paths.GAN_NOTEBOOKS``) share
    (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
    each key applies to every GAN notebook that declares it, and a key that none declares
@@ -48,7 +49,7 @@ PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
 GROUP_FILES = {"_gan.yaml": GAN_NOTEBOOKS}   # a file of values shared by a group of notebooks
 CHOSEN_BY_THE_BATCH = ("profile", "seed")    # set per run by ./run_all.sh, never by files or --set
-PROFILE_KEYS = ("seeds", "tuning_seeds", "deviations", "later_seeds")   # _all.yaml keys that are no parameters
+PROFILE_KEYS = ("seeds", "tuning_seeds", "deviations", "later_seeds", "first_seed_only")   # _all.yaml keys that are no parameters
 # Profiles without a folder of their own: a notebook run from JupyterLab ("interactive") has
 # the cpu profile's values (test_config checks it), so it is declared by the cpu profile's file.
 DECLARED_BY = {"interactive": "cpu"}
@@ -243,7 +244,7 @@ def first_seed(profile: str, seeds: list[int]) -> int:
 def declarations(profile: str) -> dict:
     """What ``params/<profile>/_all.yaml`` declares beside the parameters, checked:
     {"seeds", "tuning_seeds", "deviations": [{"deviation", "reason"}], "later_seeds": {stem:
-    {parameter: value}}, "source": the file}. A profile in ``DECLARED_BY`` reads another's."""
+    {parameter: value}}, "first_seed_only": [stem], "source": the file}. A profile in ``DECLARED_BY`` reads another's."""
     name = DECLARED_BY.get(profile, profile)
     if name not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -271,8 +272,12 @@ def declarations(profile: str) -> dict:
             if key not in declared or key in CHOSEN_BY_THE_BATCH:
                 raise ParameterError(f"{path}: later_seeds: {stem} declares no parameter {key!r}")
             check_value(key, value, declared[key])
+    alone = content.get("first_seed_only", []) or []
+    if not isinstance(alone, list) or not all(stem in STUDY_NOTEBOOKS for stem in alone):
+        raise ParameterError(f"{path}: first_seed_only must list study notebooks ({', '.join(STUDY_NOTEBOOKS)}), "
+                             f"got {alone!r}")
     return {"seeds": seeds, "tuning_seeds": tuning, "deviations": deviations, "later_seeds": later,
-            "source": f"params/{name}/{SHARED_FILE}"}
+            "first_seed_only": alone, "source": f"params/{name}/{SHARED_FILE}"}
 
 
 def check_seeds(seeds, where: str = "seeds", empty: bool = False) -> list[int]:

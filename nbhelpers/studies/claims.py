@@ -27,8 +27,8 @@ from nbhelpers.report import records
 from nbhelpers.studies import facts, gan_study
 
 KL_TOLERANCE = 0.5        # nats: "the KL settles at the set point" (fixed with the notebook's check)
-SSGAN_GAN_FACTOR = 1.25   # "trains as well as a GAN": final classifier FID within this factor of the GAN's
-SSGAN_HALVING = 0.5       # ... and at most this share of its own first evaluation
+SSGAN_GAN_FACTOR = 1.25   # "trains as well as a GAN": final classifier FID within this factor of the GAN's,
+                          # and its fall from its first evaluation (final / first) within this factor of the GAN's
 
 
 # ----------------------------------------------------------------------------- the shapes
@@ -152,6 +152,12 @@ def first_classifier_fid(entry, record):
     """The classifier FID of the first evaluation during training."""
     curve = gan_study.fid_curve(records.fid_rows(entry))
     return curve[0]["value"] if curve else None
+
+
+def classifier_fid_fall(entry, record):
+    """Final / first classifier FID of training: how far the model's FID fell (lower: further)."""
+    first, final = first_classifier_fid(entry, record), final_classifier_fid(entry, record)
+    return None if not first or final is None else final / first
 
 
 def early_classifier_fid(entry, record):
@@ -321,18 +327,21 @@ REGISTRY = (
                                (Side(*WGAN, last_iterate_largest_digits),), form="text"))),
     Claim("ssgan_did_not_train", "the SS-GAN did not train", "report",
           (Measure(f"final classifier FID, SS-GAN / GAN (log of the ratio, paired; below ×{SSGAN_GAN_FACTOR:g} "
-                   f"= as well as a GAN)", (_clf(*SSGAN), _clf(*GAN)), form="log ratio", digits=3),
-           Measure(f"SS-GAN classifier FID, final / first evaluation (log of the ratio; below ×{SSGAN_HALVING:g} "
-                   f"= it trains)", (Side(*SSGAN, final_classifier_fid), Side(*SSGAN, first_classifier_fid)),
-                   form="log ratio", digits=3)),
-          Criterion((math.log(SSGAN_GAN_FACTOR), math.log(SSGAN_HALVING)),
-                    supports=f"either interval wholly above ×{SSGAN_GAN_FACTOR:g} / ×{SSGAN_HALVING:g}; contradicted "
-                             f"when both lie wholly below"),
-          "The report gives no number, so 'trains as well as a GAN' was fixed here beforehand: within "
-          f"{SSGAN_GAN_FACTOR:g}x of the same seed's GAN and at most {SSGAN_HALVING:g}x its own first evaluation, "
-          "in the classifier's features, the MNIST measure the notebooks track at every evaluation, so that both "
-          "ratios compare the SS-GAN with the GAN or with itself on one scale.",
-          descriptive=(Measure("final Inception KID, SS-GAN − GAN", (_kid(*SSGAN), _kid(*GAN)), digits=4),),
+                   f"= ends as well as a GAN)", (_clf(*SSGAN), _clf(*GAN)), form="log ratio", digits=3),
+           Measure(f"classifier FID final / first evaluation, SS-GAN's over the GAN's (log of the ratio, paired; "
+                   f"below ×{SSGAN_GAN_FACTOR:g} = falls as far as a GAN's)",
+                   (Side(*SSGAN, classifier_fid_fall), Side(*GAN, classifier_fid_fall)), form="log ratio", digits=3)),
+          Criterion((math.log(SSGAN_GAN_FACTOR), math.log(SSGAN_GAN_FACTOR)),
+                    supports=f"either interval wholly above ×{SSGAN_GAN_FACTOR:g}; contradicted when both lie wholly "
+                             f"below"),
+          "The report gives no number, so 'trains as well as a GAN' was fixed here on the tuning seed: its final FID "
+          f"and its fall from its own first evaluation both within {SSGAN_GAN_FACTOR:g}x of the same seed's GAN's, "
+          "in the classifier's features that the notebooks track at every evaluation, the fall measured against the "
+          "GAN's rather than a fixed share because the report's GAN itself did not halve its first FID on the tuning "
+          "seed (params/cpu/_gan.yaml).",
+          descriptive=(Measure("final Inception KID, SS-GAN − GAN", (_kid(*SSGAN), _kid(*GAN)), digits=4),
+                       Measure("SS-GAN classifier FID, final / first evaluation",
+                               (Side(*SSGAN, classifier_fid_fall),), form="value", digits=3)),
           note="tested on this project's own corrected SS-GAN (notebook 05): the report's code is unknown"),
     Claim("rotation_beyond_sn", "the rotation loss adds beyond spectral norm (this project's question, not the "
           "report's)", "project",

@@ -54,6 +54,7 @@ class Runs:
     tuning_seeds: list = field(default_factory=list)
     deviations: list = field(default_factory=list)
     later_seeds: dict = field(default_factory=dict)
+    first_seed_only: list = field(default_factory=list)
     declared_in: str = ""
 
     @property
@@ -104,7 +105,8 @@ def collect(profile: str, seeds=None, tuning_seeds=None) -> Runs:
     seeds = sorted(check_seeds(list(seeds), "seeds")) if seeds else records.seeds_present(profile)
     tuning = declared["tuning_seeds"] if tuning_seeds is None else list(tuning_seeds)
     runs = Runs(profile, seeds=list(seeds), tuning_seeds=[s for s in tuning], deviations=declared["deviations"],
-                later_seeds=declared["later_seeds"], declared_in=declared["source"])
+                later_seeds=declared["later_seeds"], first_seed_only=declared["first_seed_only"],
+                declared_in=declared["source"])
     for stem in paths.STUDY_NOTEBOOKS:
         ignored = _ignored(stem, runs.later_seeds)
         found = {}
@@ -161,6 +163,8 @@ def declared(runs: Runs) -> str:
     lines.append(f"Evaluation seeds (the verdicts use these only): {runs.evaluation_seeds or 'none'}; "
                  f"tuning seeds (settings chosen on them): {runs.tuning_seeds or 'none'}")
     lines += ["  " + line for line in seed_labels(runs)]
+    if runs.first_seed_only:
+        lines.append(f"Run for the first evaluation seed only (no claim reads them): {', '.join(runs.first_seed_only)}")
     if runs.later_seeds:
         lines.append("Explorations run for the first evaluation seed only (the other seeds: these values):")
         lines += [f"  {stem}: " + ", ".join(f"{k} = {v!r}" for k, v in values.items())
@@ -404,7 +408,8 @@ def record(metrics, runs: Runs, rows: list[dict] | None = None) -> dict:
     half-width, p-values, both verdicts)."""
     rows = claims(runs) if rows is None else rows
     metrics.data.update(seeds=runs.seeds, evaluation_seeds=runs.evaluation_seeds, tuning_seeds=runs.tuning_seeds,
-                        deviations=runs.deviations, later_seeds=runs.later_seeds, declared_in=runs.declared_in,
+                        deviations=runs.deviations, later_seeds=runs.later_seeds, first_seed_only=runs.first_seed_only,
+                        declared_in=runs.declared_in,
                         notebooks={stem: sorted(s) for stem, s in runs.records.items()}, excluded=runs.excluded,
                         aggregated=aggregated(runs), holm_family=len(rows), claims=rows)
     metrics.write()

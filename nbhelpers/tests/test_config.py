@@ -4,7 +4,9 @@ import pytest
 import yaml
 
 from nbhelpers import paths
+from nbhelpers.batch import main, plan
 from nbhelpers.report import config
+from nbhelpers.studies import claims
 
 
 def test_declared_parameters_come_from_the_parameters_cell():
@@ -226,12 +228,31 @@ def test_explorations_run_for_the_first_evaluation_seed_only():
     assert config.resolve("01_vae", "cpu", seed=2, first_seed=1) == config.resolve("01_vae", "cpu", seed=2)
 
 
+def test_a_batch_runs_first_seed_only_notebooks_once_unless_only_names_them():
+    assert config.declarations("cpu")["first_seed_only"] == ["01_vae"]
+    _, seeds, tasks = plan.plan(main.parse_args(["--profile", "cpu"]))
+    runs = {(t.stem, t.seed) for t in tasks}
+    assert seeds == [1, 2, 3] and ("01_vae", 1) in runs and ("01_vae", 2) not in runs and ("01_vae", 3) not in runs
+    assert {("02_controlvae", s) for s in seeds} <= runs
+    _, _, tasks = plan.plan(main.parse_args(["--profile", "cpu", "--only", "01_vae"]))
+    assert [t.seed for t in tasks if t.stem == "01_vae"] == [1, 2, 3]
+    _, _, tasks = plan.plan(main.parse_args(["--profile", "cpu", "--seeds", "0,2"]))   # the first evaluation seed: 2
+    assert [t.seed for t in tasks if t.stem == "01_vae"] == [2]
+
+
+def test_no_claim_reads_a_notebook_that_a_profile_runs_for_one_seed():
+    read = {stem for claim in claims.REGISTRY for m in claim.primary for stem in (s.stem for s in m.sides)}
+    for profile in config.PROFILES:
+        assert not read & set(config.declarations(profile)["first_seed_only"]), profile
+
+
 @pytest.mark.parametrize("extra, message", [
     ("later_seeds:\n  02_controlvae: {sweep: []}\n", "declares no parameter 'sweep'"),
     ("later_seeds:\n  07_other: {epochs: 1}\n", "not a study notebook"),
     ("later_seeds:\n  05_ssgan: {failure_demo: 3}\n", "'failure_demo' must be bool"),
     ("deviations: [shorter runs]\n", "deviations must be a list of"),
     ("tuning_seeds: [-1]\n", "tuning_seeds must be a list of integers"),
+    ("first_seed_only: [01_vea]\n", "first_seed_only must list study notebooks"),
 ])
 def test_bad_profile_declarations_are_refused_by_name(tmp_path, monkeypatch, extra, message):
     _profile_copy(tmp_path, monkeypatch)
