@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from nbhelpers.models import gan
-from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets, settings as gan_settings
+from nbhelpers.models.gan import (
+    average as average_module,
+    losses as gan_losses,
+    nets as gan_nets,
+    settings as gan_settings,
+)
 from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, WassersteinGAN
 
 LATENT = gan_nets.LATENT_DIM
@@ -438,6 +443,30 @@ def test_weight_average_follows_its_recursion_on_scripted_weights():
     assert average.warmup_decay(0) == pytest.approx(0.1) and average.warmup_decay(10_000) == 0.9
     assert torch.allclose(average.module[0].weight, torch.full((1, 2), 3.0), atol=0.05)  # it forgets the start
     assert not average.module.training and not any(p.requires_grad for p in average.module.parameters())
+
+
+def test_the_averages_batchnorm_statistics_are_measured_on_its_own_activations():
+    class Generator(torch.nn.Sequential):
+        latent_dim = 3
+
+    torch.manual_seed(0)
+    module = Generator(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    average = gan.WeightAverage(module, decay=0.9)
+    for _ in range(5):                                 # train-mode passes move the tracked BN statistics
+        module(torch.randn(16, 3) * 4 + 2)
+        average.update()
+    averaged = average.module[1].running_mean.clone()
+    average.measure_batchnorm(batch_size=8, seed=5)
+    noise = torch.Generator().manual_seed(5)
+    z = torch.cat([torch.randn(8, 3, generator=noise) for _ in range(average_module.BATCHNORM_BATCHES)])
+    with torch.no_grad():
+        features = average.module[0](z)
+    assert torch.allclose(average.module[1].running_mean, features.mean(0), atol=1e-5)
+    assert not torch.allclose(averaged, features.mean(0), atol=1e-2)   # what averaging the iterates' gave
+    assert average.module[1].momentum == module[1].momentum and not average.module.training
+    measured = average.module[1].running_var.clone()
+    average.measure_batchnorm(batch_size=8, seed=5)
+    assert torch.equal(average.module[1].running_var, measured)         # same weights and seed: same statistics
 
 
 def test_engine_reports_the_averaged_generator_and_can_evaluate_the_last_iterate(tmp_path):

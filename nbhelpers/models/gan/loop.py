@@ -228,6 +228,7 @@ class _Run(_Updates):
         if self.history.status == "finished":
             self.log(progress.line(self.name, f"already finished ({done} epochs): "
                                               f"loaded from {display(self.checkpoint.path)}"))
+            self._measure_average_batchnorm()
             self._save_models()
             return self.history
         self.G.train()
@@ -253,6 +254,7 @@ class _Run(_Updates):
             if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
                 self._save_checkpoint(epoch)
         epochs.close()
+        self._measure_average_batchnorm()
         self._save_models()
         self.log(progress.line(self.name, self.history.message))
         return self.history
@@ -300,6 +302,7 @@ class _Run(_Updates):
         if epoch not in self.grid_at and epoch not in self.evaluate_at:
             return {}
         shown = self.history.final_generator
+        self._measure_average_batchnorm()
         self.G.eval()
         try:
             if epoch in self.grid_at:
@@ -315,6 +318,12 @@ class _Run(_Updates):
         finally:
             self.G.train()
         return {}
+
+    def _measure_average_batchnorm(self) -> None:
+        """The weight average's BatchNorm statistics measured on its own forward passes
+        (``WeightAverage.measure_batchnorm``), before it is shown, evaluated or saved."""
+        if self.average:
+            self.average.measure_batchnorm(self.config.batch_size, seed=self.grid_seed + 1)
 
     def _evaluate(self, generator: nn.Module, epoch: int) -> dict:
         with torch.no_grad():
