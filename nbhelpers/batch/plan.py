@@ -1,9 +1,11 @@
 """What a batch will run: every input checked before anything long starts, and the runs in
 order, one ``Task`` each (each study notebook once per seed, the summary last)."""
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nbhelpers.batch import dryrun
-from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, SUMMARY_STEM, profile_folder
+from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, SUMMARY_STEM, in_terminal, profile_folder
 from nbhelpers.report import config, records
 
 PROFILE_CHOICES = (*config.PROFILES, "auto")
@@ -36,9 +38,38 @@ def auto_profile() -> str:
     return "full" if cuda_available() else "cpu"
 
 
+def check_reports_folder(folder: Path) -> None:
+    """ParameterError naming ``folder`` and the reason unless the batch can create it and write
+    in it. Tried by creating it and a probe file in it (permission bits do not tell root that a
+    filesystem is read-only), then removing whatever the try created: a refused batch leaves nothing."""
+    advice = "pass another --reports-dir (or NBH_REPORTS_DIR)"
+    created = []   # the folders the try makes, deepest first
+    try:
+        existing = folder
+        while not (existing.exists() or existing.is_symlink()):
+            created.append(existing)
+            existing = existing.parent
+        if not existing.is_dir():
+            raise config.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
+                                        f"{in_terminal(existing)} exists and is not a folder; {advice}")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        raise config.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
+                                    f"{error.strerror or error}; {advice}") from None
+    finally:
+        for path in created:
+            try:
+                path.rmdir()
+            except OSError:   # not made by this try, or no longer empty: left as it is
+                pass
+
+
 def plan(args) -> tuple[str, list[int], list[Task]]:
     """Every input of the parsed command line checked (``config.ParameterError`` naming the
-    problem): profile, seeds, notebook names, parameter names and types, ``--jobs``; then the
+    problem): profile, seeds, notebook names, parameter names and types, ``--jobs``, the reports
+    folder (set by the batch's environment: ``--reports-dir``, ``--dry-run``); then the
     batch's tasks in order: each study notebook once per seed (its explorations, and the
     profile's ``first_seed_only`` notebooks unless ``--only`` names them, for the first
     evaluation seed only: ``config.first_seed``), 04/05 after 03 of the same seed, the summary
@@ -56,6 +87,7 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
     seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
     selected = args.only or available
     config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
+    check_reports_folder(profile_folder(profile))
     studies = [stem for stem in selected if stem != SUMMARY_STEM]
     if not studies and not records.seeds_present(profile):
         raise config.ParameterError(f"the summary reads the study notebooks' records, and there are none in "

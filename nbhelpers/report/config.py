@@ -43,7 +43,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from nbhelpers.paths import GAN_NOTEBOOKS, NOTEBOOKS_DIR, PARAMS_DIR, STUDY_NOTEBOOKS
+from nbhelpers.paths import GAN_NOTEBOOKS, NOTEBOOKS_DIR, PARAMS_DIR, REPO_ROOT, STUDY_NOTEBOOKS
 
 PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
@@ -53,10 +53,16 @@ PROFILE_KEYS = ("seeds", "tuning_seeds", "deviations", "later_seeds", "first_see
 # Profiles without a folder of their own: a notebook run from JupyterLab ("interactive") has
 # the cpu profile's values (test_config checks it), so it is declared by the cpu profile's file.
 DECLARED_BY = {"interactive": "cpu"}
+SEED_LIMIT = 2**32   # numpy and torch take seeds in [0, 2**32 - 1]
 
 
 class ParameterError(ValueError):
     """A parameter is unknown, mistyped, or a profile/notebook does not exist."""
+
+
+def _shown(path: Path) -> str:
+    """A file as an error names it: relative to the repository when inside it."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 class Rule:
@@ -140,18 +146,37 @@ def _parameters_cell(stem: str) -> dict:
     path = NOTEBOOKS_DIR / f"{stem}.ipynb"
     if not path.exists():
         raise ParameterError(f"unknown notebook {stem!r}; available: {', '.join(notebook_stems())}")
-    cells = [c for c in json.loads(path.read_text())["cells"]
-             if "parameters" in c.get("metadata", {}).get("tags", [])]
+    try:
+        notebook = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ParameterError(f"{_shown(path)}, line {error.lineno}, column {error.colno}: not a notebook, "
+                             f"its JSON does not parse: {error.msg}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ParameterError(f"{_shown(path)}: cannot read the notebook: {error}") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise ParameterError(f"{_shown(path)}: not a notebook (no list of cells)")
+    cells = [c for c in notebook["cells"]
+             if isinstance(c, dict) and "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
-        raise ParameterError(f"{path} must have exactly one cell tagged 'parameters' (found {len(cells)})")
-    source = "".join(cells[0]["source"])
-    comments = {token.start[0]: token.string.lstrip("#").strip()
-                for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+        raise ParameterError(f"{_shown(path)} must have exactly one cell tagged 'parameters' (found {len(cells)})")
+    source = "".join(cells[0].get("source", ""))
+    where = f"{_shown(path)}, parameters cell"
+    try:
+        nodes = ast.parse(source).body
+        comments = {token.start[0]: token.string.lstrip("#").strip()
+                    for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    except SyntaxError as error:   # IndentationError included; what parses, tokenizes
+        raise ParameterError(f"{where}, line {error.lineno}: syntax error: {error.msg}") from None
     declared = {}
-    for node in ast.parse(source).body:
+    for node in nodes:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ParameterError(f"{path}: the parameters cell may hold only 'name = literal' lines")
-        declared[node.targets[0].id] = (ast.literal_eval(node.value), parse_rule(comments.get(node.lineno, "")))
+            raise ParameterError(f"{where}, line {node.lineno}: it may hold only 'name = literal' lines")
+        try:
+            default = ast.literal_eval(node.value)
+        except ValueError:
+            raise ParameterError(f"{where}, line {node.lineno}: the default of {node.targets[0].id!r} "
+                                 f"is not a literal (a number, string, list, ...)") from None
+        declared[node.targets[0].id] = (default, parse_rule(comments.get(node.lineno, "")))
     return declared
 
 
@@ -199,12 +224,27 @@ def check_value(name: str, value, default):
     return value
 
 
+def _yaml_problem(error: yaml.YAMLError) -> tuple[str, str]:
+    """(", line L, column C" or "", what is wrong) of a YAML error, on one line."""
+    mark = getattr(error, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    return where, " ".join((f"{problem} ({context})" if context else problem).split())
+
+
 def _load_yaml(path: Path) -> dict:
     if not path.exists():
         return {}
-    content = yaml.safe_load(path.read_text()) or {}
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        where, problem = _yaml_problem(error)
+        raise ParameterError(f"{_shown(path)}{where}: could not parse YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ParameterError(f"{_shown(path)}: cannot read it: {error}") from None
     if not isinstance(content, dict):
-        raise ParameterError(f"{path} must be a mapping of parameter names to values")
+        raise ParameterError(f"{_shown(path)} must be a mapping of parameter names to values")
     return content
 
 
@@ -281,9 +321,11 @@ def declarations(profile: str) -> dict:
 
 
 def check_seeds(seeds, where: str = "seeds", empty: bool = False) -> list[int]:
+    """``seeds`` as a list of distinct seeds that numpy and torch accept, or ParameterError."""
     if not isinstance(seeds, list) or not (seeds or empty) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ParameterError(f"{where} must be a {'' if empty else 'non-empty '}list of integers >= 0, got {seeds!r}")
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < SEED_LIMIT for s in seeds):
+        raise ParameterError(f"{where} must be a {'' if empty else 'non-empty '}list of integers in "
+                             f"[0, {SEED_LIMIT - 1}] (the seeds numpy and torch accept), got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ParameterError(f"{where} lists a seed twice: {seeds}")
     return list(seeds)
@@ -355,6 +397,43 @@ def resolve(stem: str, profile: str, overrides: list[str] = (), seed: int | None
     return values
 
 
+OVERRIDDEN = "override (--set)"   # a value that no parameter file gives
+
+
+def value_sources(stem: str, profile: str, values: dict) -> dict:
+    """Where each of a run's resolved ``values`` came from, in ``resolve``'s layering: "notebook
+    default", the last parameter file that sets it (``params/<profile>/...``), the profile's
+    ``later_seeds`` (a seed after the first), or OVERRIDDEN when no file gives that value (``--set``,
+    or a value the batch changed, e.g. a dry run's sample counts). ``profile`` and ``seed`` are
+    the batch's. A profile without files (``interactive``): the notebook's cell, default or edited."""
+    declared = declared_parameters(stem)
+    if profile not in PROFILES:
+        return {key: "notebook default" if value == declared.get(key) else "set in the notebook"
+                for key, value in values.items()}
+    folder = PARAMS_DIR / profile
+    where = {key: ("notebook default", default) for key, default in declared.items()}
+    layers = [SHARED_FILE] if stem in STUDY_NOTEBOOKS else []
+    layers += [name for name, group in GROUP_FILES.items() if stem in group] + [f"{stem}.yaml"]
+    for name in layers:
+        for key, value in _load_yaml(folder / name).items():
+            if key in where and key not in PROFILE_KEYS:
+                where[key] = (f"params/{profile}/{name}", value)
+    later = declarations(profile)["later_seeds"].get(stem, {})
+    sources = {}
+    for key, value in values.items():
+        if key == "profile":
+            sources[key] = "the batch (--profile)"
+        elif key == "seed":
+            sources[key] = f"the batch (seeds in params/{profile}/{SHARED_FILE}, or --seeds)"
+        elif key in where and value == where[key][1]:
+            sources[key] = where[key][0]
+        elif key in later and value == later[key]:
+            sources[key] = f"params/{profile}/{SHARED_FILE}: later_seeds (explorations on the first seed only)"
+        else:
+            sources[key] = OVERRIDDEN
+    return sources
+
+
 def check_overrides(stems: list[str], overrides: list[str]) -> None:
     """Every override must name a parameter of at least one selected notebook."""
     for text in overrides:
@@ -373,14 +452,12 @@ def check_overrides(stems: list[str], overrides: list[str]) -> None:
 def notebook_params(stem: str, namespace: dict) -> SimpleNamespace:
     """Inside a notebook: collect and re-check the parameters after papermill's injection.
 
-    ``namespace`` is the notebook's ``globals()``. Returns the values as attributes and
-    prints them, so every report shows what it ran with.
+    ``namespace`` is the notebook's ``globals()``. Returns the values as attributes;
+    ``context.start_run`` shows them, with their sources, so every report shows what it ran with.
     """
     declared = declared_parameters(stem)
     values = {name: check_value(name, namespace[name], default) for name, default in declared.items()}
     check_rules(stem, values)
-    width = max(map(len, values))
-    print("\n".join(f"{name:<{width}}  {value!r}" for name, value in values.items()))
     return SimpleNamespace(**values)
 
 

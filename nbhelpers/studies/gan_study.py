@@ -271,7 +271,11 @@ def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
              f"then this notebook again")
     record = records.load(profile, stem, seed)
     if record is None:
-        why = "has not run" if records.read(records.record_path(profile, stem, seed)) is None else "did not finish"
+        try:
+            why = "has not run" if records.read(records.record_path(profile, stem, seed)) is None else "did not finish"
+        except records.DamagedRecord as damaged:   # as if it had not run, the file named
+            return None, (f"The GAN notebook {stem} left no readable record for profile '{profile}' and seed {seed} "
+                          f"({damaged}), so there is no GAN to compare with: {rerun}.")
         return None, (f"The GAN notebook {stem} {why} for profile '{profile}' and seed {seed}, so there is no GAN "
                       f"to compare with: {rerun}.")
     entry = records.model(record, name)

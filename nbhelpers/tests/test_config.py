@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -263,3 +264,72 @@ def test_bad_profile_declarations_are_refused_by_name(tmp_path, monkeypatch, ext
     path.write_text(yaml.safe_dump(content) + extra)
     with pytest.raises(config.ParameterError, match=re.escape(message)):
         config.declarations("smoke")
+
+
+# ----------------------------------------------------------------------------- input that does not parse (issue 26)
+
+def _notebooks_copy(tmp_path, monkeypatch):
+    """The repository's notebooks in ``tmp_path/notebooks``, which becomes the notebooks folder."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for notebook in config.NOTEBOOKS_DIR.glob("*.ipynb"):
+        (folder / notebook.name).write_text(notebook.read_text())
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", folder)
+    return folder
+
+
+def test_a_params_file_that_is_not_yaml_is_refused_naming_the_file_and_line(tmp_path, monkeypatch):
+    _profile_copy(tmp_path, monkeypatch)
+    path = tmp_path / "smoke" / "_gan.yaml"
+    lines = path.read_text().splitlines()
+    broken = next(i for i, line in enumerate(lines) if line.startswith("epochs:"))
+    lines[broken] += ": 3"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(config.ParameterError) as refused:
+        config.resolve("03_gan_pixelshuffle", "smoke")
+    assert re.fullmatch(rf"{re.escape(str(path))}, line {broken + 1}, column \d+: could not parse YAML: "
+                        "mapping values are not allowed here", str(refused.value))
+    assert config._shown(paths.PARAMS_DIR / "cpu" / "_gan.yaml") == "params/cpu/_gan.yaml"   # the repository's
+
+
+def test_a_notebook_that_is_not_json_is_refused_naming_it(tmp_path, monkeypatch):
+    path = _notebooks_copy(tmp_path, monkeypatch) / "02_controlvae.ipynb"
+    path.write_text(path.read_text()[:-100])   # cut short, as by a full disk
+    with pytest.raises(config.ParameterError, match=rf"^{re.escape(str(path))}, line \d+, column \d+: not a notebook, "
+                                                    "its JSON does not parse: "):
+        config.declared_parameters("02_controlvae")
+
+
+@pytest.mark.parametrize("bad_line, problem", [
+    ("epochs = 20 20", "syntax error: invalid syntax"),
+    ("epochs = (20", "syntax error: '(' was never closed"),
+    ("    epochs = 20", "syntax error: unexpected indent"),
+    ("epochs = 2 * 10", "the default of 'epochs' is not a literal"),
+])
+def test_a_parameters_cell_that_does_not_parse_is_refused_naming_the_notebook_and_line(
+        tmp_path, monkeypatch, bad_line, problem):
+    path = _notebooks_copy(tmp_path, monkeypatch) / "01_vae.ipynb"
+    notebook = json.loads(path.read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+    lines = "".join(cell["source"]).splitlines()
+    broken = next(i for i, line in enumerate(lines) if line.startswith("epochs ="))
+    lines[broken] = bad_line
+    cell["source"] = "\n".join(lines)
+    path.write_text(json.dumps(notebook))
+    with pytest.raises(config.ParameterError,
+                       match=rf"^{re.escape(str(path))}, parameters cell, line {broken + 1}: {re.escape(problem)}"):
+        config.declared_parameters("01_vae")
+
+
+def test_seeds_beyond_what_numpy_and_torch_take_are_refused_naming_the_range(tmp_path, monkeypatch):
+    assert config.parse_seeds(str(2**32 - 1)) == [2**32 - 1]
+    for text in (str(2**32), f"1,{2**40}", "-1"):
+        with pytest.raises(config.ParameterError, match=re.escape("--seeds must be a non-empty list of integers in "
+                                                                  "[0, 4294967295]")):
+            config.parse_seeds(text)
+    _profile_copy(tmp_path, monkeypatch)
+    path = tmp_path / "smoke" / "_all.yaml"
+    path.write_text(path.read_text().replace("seeds: [1, 2] ", f"seeds: [1, {2**32}] "))
+    with pytest.raises(config.ParameterError, match=re.escape(f"[0, 4294967295] (the seeds numpy and torch accept), "
+                                                              f"got [1, {2**32}]")):
+        config.profile_seeds("smoke")
