@@ -6,6 +6,7 @@ after MathJax ran. The offline rendering must show typeset formulas and no raw T
 default rendering (MathJax from cdnjs) is rendered too and must fail the same check, which shows
 that the check can fail and that the browser really had no network.
 Needs Debian's ``chromium`` (listed in .ci/debian-packages); skipped where it is not installed.
+``test_report_browser`` reuses its notebook and its typesetting check (folded code, the index).
 """
 import subprocess
 from html.parser import HTMLParser

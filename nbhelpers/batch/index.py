@@ -1,19 +1,62 @@
-"""``reports/<profile>/index.html``: every report of a profile (this batch's and earlier ones',
-every seed, the last unfinished attempt beside the good report) with its status, duration,
-headline numbers and a thumbnail of its final samples. One row type, ``IndexRow``, built from
-a run's record in one place (``IndexRow.from_record``), serves the index, the batch's summary
-in the terminal and the executors' reports of each run."""
-import html
+"""``reports/<profile>/index.html``: the report's claims with their verdicts at a glance, then
+every report of a profile (this batch's and earlier ones', every seed, the last unfinished
+attempt beside the good report), one line each with its status, duration, two or three headline
+numbers and a thumbnail of its final samples. One row type, ``IndexRow``, built from a run's
+record in one place (``IndexRow.from_record``), serves the index, the batch's summary in the
+terminal and the executors' reports of each run. The claims come from the summary's record
+(``summary.metrics.json``), each linked to its row in summary.html; the page is rendered from
+``templates/index.html.j2``."""
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import numpy as np
 
 from nbhelpers.assets import atomic_save
 from nbhelpers.batch.attempts import UNFINISHED
 from nbhelpers.paths import STUDY_NOTEBOOKS, SUMMARY_STEM, report_name, run_folder
 from nbhelpers.report import records
+from nbhelpers.studies import claims as registry, summary
+
+HEADLINE_NUMBERS = 3   # at most, per run
+
+
+def claimed_models() -> dict:
+    """Per notebook, the models that the registry's claims compare: their numbers head the
+    notebook's line."""
+    found = {}
+    for claim in registry.REGISTRY:
+        for name in claim.models:
+            stem, _, model = name.partition("/")
+            if model not in found.setdefault(stem, []):
+                found[stem].append(model)
+    return found
+
+
+CLAIMED_MODELS = claimed_models()
+
+
+def model_number(name: str, entry: dict) -> str | None:
+    """One model's headline number: its final Inception KID (what the claims of sample quality
+    read), else its latest classifier FID, else its latest Inception FID."""
+    kid = records.kid(entry)
+    if kid and kid.get("features") == "inception" and kid.get("mean") is not None:
+        return f"{name}: Inception KID {kid['mean']:.4f} (N={kid.get('n')})"
+    for features in ("classifier", "inception"):
+        row = records.latest_fid(entry, features)
+        if row is not None and row.get("value") is not None:
+            return f"{name}: {features} FID {row['value']:.2f} (N={row.get('n')})"
+    return None
+
+
+def headline_numbers(stem: str, record: dict) -> tuple:
+    """A run's two or three headline numbers: one per model the claims compare (for a notebook
+    no claim reads, its first models), in the record's order, at most ``HEADLINE_NUMBERS``."""
+    models = record.get("models") or {}
+    names = [name for name in models if name in CLAIMED_MODELS.get(stem, [])] or list(models)
+    numbers = [number for name in names if (number := model_number(name, models[name] or {}))]
+    return tuple(numbers[:HEADLINE_NUMBERS])
 
 
 @dataclass(frozen=True)
@@ -26,6 +69,7 @@ class IndexRow:
     seconds: float | None           # wall time
     error: str | None = None        # what ended it, unless it is ok
     headline: str = ""              # the record's headline numbers, when it is ok
+    numbers: tuple = ()             # the index's few headline numbers (``headline_numbers``), when it is ok
     attempt: str = ""               # "": the run's report; UNFINISHED: its last unfinished attempt
     run: str = ""                   # "this run" or "earlier run" (the index's rows)
 
@@ -39,7 +83,7 @@ class IndexRow:
         ok = status == "ok"
         return cls(stem=stem, seed=seed, status=status, seconds=record.get("wall_seconds", seconds),
                    error=None if ok else record.get("error", error), headline=records.headline(record) if ok else "",
-                   attempt=attempt, run=run)
+                   numbers=headline_numbers(stem, record) if ok else (), attempt=attempt, run=run)
 
     def href(self, suffix: str) -> str:
         """A report file's link from the profile's index (relative, so that the folder can be moved)."""
@@ -103,32 +147,107 @@ def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4
     return f"seed{seed}/{stem}/thumbnail.png"
 
 
-def table_row(profile: str, row: IndexRow) -> str:
-    seed = "all" if row.seed is None else str(row.seed)
-    duration = f"{row.seconds:.0f} s" if row.seconds is not None else "?"
+# ----------------------------------------------------------------------------- the claims, from the summary's record
+
+VERDICT_COLOURS = {"supported": "supported", "contradicted": "contradicted", "not resolved": "unresolved"}
+
+
+def verdict_colour(verdict: str) -> str:
+    """The CSS class suffix of a verdict: supported, contradicted, unresolved, or missing (no
+    records, not measured, no evaluation seed)."""
+    return next((colour for start, colour in VERDICT_COLOURS.items() if str(verdict).startswith(start)), "missing")
+
+
+def interval_text(claim: dict) -> str:
+    """The estimate and its 95 % interval as the summary wrote it, else from its numbers."""
+    if claim.get("estimate [95% CI]"):
+        return claim["estimate [95% CI]"]
+    estimate, low, high = (claim.get(key) for key in ("estimate", "low", "high"))
+    if not isinstance(estimate, (int, float)):
+        return "—"
+    bounds = isinstance(low, (int, float)) and isinstance(high, (int, float))
+    return f"{estimate:.3g}" + (f" [{low:.3g}, {high:.3g}]" if bounds else "")
+
+
+@dataclass(frozen=True)
+class ClaimLine:
+    """One claim as the index shows it, linked to its row in summary.html."""
+
+    text: str
+    verdict: str
+    verdict_holm: str
+    n: int
+    seeds: list                    # the evaluation seeds that had a value
+    interval: str
+    href: str
+    note: str = ""                 # said with the verdict (e.g. which implementation was tested)
+
+    @property
+    def colour(self) -> str:
+        return verdict_colour(self.verdict)
+
+    @property
+    def colour_holm(self) -> str:
+        return verdict_colour(self.verdict_holm)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The claims of the summary's record, or, when there are none to show, why (one line)."""
+
+    lines: list
+    problem: str | None = None
+    seeds: list | None = None      # the evaluation seeds the verdicts used
+    written: str = ""              # when the summary's record was written
+
+
+def read_claims(out_dir: Path) -> Claims:
+    """The claims of ``out_dir/summary.metrics.json``; a missing, damaged or claimless record
+    gives no lines and a problem that says so."""
+    path = Path(out_dir) / f"{report_name(SUMMARY_STEM)}.metrics.json"
+    try:
+        record = records.read(path)
+    except records.DamagedRecord as damaged:
+        return Claims([], f"The claims cannot be shown: {damaged}.")
+    if record is None:
+        return Claims([], f"No summary record yet ({path.name}): the claims appear once {SUMMARY_STEM} has run.")
+    found = record.get("claims")
+    if not isinstance(found, list) or not all(isinstance(claim, dict) for claim in found) or not found:
+        return Claims([], f"The summary record ({path.name}, status {record.get('status', 'unknown')}) holds no "
+                          f"claims; rerun {SUMMARY_STEM}.")
+    lines = [ClaimLine(text=str(claim.get("claim", claim.get("key", "?"))), verdict=str(claim.get("verdict", "?")),
+                       verdict_holm=str(claim.get("verdict_holm", "?")), n=claim.get("n", 0),
+                       seeds=claim.get("seeds") or [], interval=interval_text(claim),
+                       href=f"{report_name(SUMMARY_STEM)}.html#{summary.claim_anchor(claim.get('key', ''))}",
+                       note=str(claim.get("note") or ""))
+             for claim in found]
+    written = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+    return Claims(lines, seeds=record.get("evaluation_seeds"), written=written)
+
+
+# ----------------------------------------------------------------------------- the page
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                            lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def page_row(profile: str, row: IndexRow) -> dict:
+    """What the template shows of one run: the row, its seed and duration as text, its thumbnail."""
     image = thumbnail(profile, row.stem, row.seed) if row.seed is not None and not row.attempt else None
-    picture = f"<img src='{image}' alt='final samples' height='64'>" if image else ""
-    kept = " (attempt kept in unfinished/)" if row.attempt else ""
-    return (f"<tr class='{row.status}'><td><a href='{row.href('.html')}'>{html.escape(row.stem)}</a></td><td>{seed}</td>"
-            f"<td>{picture}</td><td>{row.status}{kept}</td><td>{html.escape(row.run)}</td><td>{duration}</td>"
-            f"<td>{html.escape(row.headline or row.error or '')}</td>"
-            f"<td><a href='{row.href('.ipynb')}'>ipynb</a> · <a href='{row.href('.metrics.json')}'>metrics</a>"
-            f" · <a href='{row.href('.log')}'>log</a></td></tr>")
+    return {"row": row, "seed": "all" if row.seed is None else str(row.seed), "image": image,
+            "duration": f"{row.seconds:.0f} s" if row.seconds is not None else "?",
+            "numbers": " · ".join(row.numbers) or row.headline or row.error or ""}
 
 
 def write_index(out_dir: Path, profile: str, rows: list[IndexRow]) -> Path:
-    """Write ``out_dir/index.html`` (atomically) with ``rows``; its path."""
-    summary = ("<p><a href='summary.html'><b>Summary across notebooks and seeds</b></a>: every model with mean ± std "
-               "over seeds, and the original report's claims one by one.</p>" if (out_dir / "summary.html").exists() else "")
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>MNIST generative models: {profile}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.4em .8em}}
-tr.failed td{{background:#fdd}}tr.incomplete td,tr.interrupted td{{background:#ffd}}</style></head><body>
-<h1>MNIST generative models: profile <code>{profile}</code></h1>
-{summary}<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. FIDs name their feature extractor and sample count N; the
-reference set is the MNIST test set. Inception and classifier FIDs are on different scales.</p>
-<table><tr><th>notebook</th><th>seed</th><th>final samples</th><th>status</th><th>run</th><th>duration</th><th>headline</th>
-<th>files</th></tr>
-{''.join(table_row(profile, row) for row in rows)}</table></body></html>"""
+    """Write ``out_dir/index.html`` (atomically) from ``templates/index.html.j2``: the claims of
+    the summary's record first, then one line per run of ``rows``; its path."""
+    out_dir = Path(out_dir)
+    page = _PAGES.get_template("index.html.j2").render(
+        profile=profile, generated=time.strftime("%Y-%m-%d %H:%M:%S"), claims=read_claims(out_dir),
+        summary_html=f"{report_name(SUMMARY_STEM)}.html" if (out_dir / f"{report_name(SUMMARY_STEM)}.html").exists()
+        else None, runs=[page_row(profile, row) for row in rows])
     path = out_dir / "index.html"
     atomic_save(path, lambda handle: handle.write(page.encode()))
     return path

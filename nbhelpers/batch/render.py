@@ -1,4 +1,5 @@
-"""Render an executed notebook to HTML that works opened from disk, with no network.
+"""Render an executed notebook to HTML that works opened from disk, with no network, its code
+folded away until a reader asks for it.
 
 nbconvert's ``HTMLExporter`` points ``mathjax_url``, ``require_js_url`` and the mermaid URLs at
 cdnjs. A report opened without network then shows every formula as raw LaTeX
@@ -22,6 +23,11 @@ template, but:
 - **require.js, the Jupyter widgets loader and mermaid are left out** (blocks emptied and their
   URL traits set to ""): our outputs are static images, tables, text and math, which need none of
   them. A mermaid code block would show as its source text.
+- **Code on demand.** Every code cell's input is folded into ``<details class="nbh-code">`` with
+  a short ``<summary>`` ("code"; the parameters cell and the one papermill injected say so):
+  closed by default, opened by a click, no JavaScript. Outputs, figures and tables show as
+  before, and the input of a cell that raised is open, beside its traceback. Only the HTML
+  changes: the executed ``.ipynb`` keeps every input, and JupyterLab shows the notebook as ever.
 
 No ``<script src>`` or ``<link href>`` of the page points to another host. The HTML is written
 atomically (temporary file in the same folder + ``os.replace``): a browser or an interrupted run
@@ -63,6 +69,19 @@ _TEMPLATE = r"""{%- extends "index.html.j2" -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+<style>
+details.nbh-code > summary { cursor: pointer; color: #616161; font-size: 85%; padding: 2px 0 2px 4px; }
+details.nbh-code > summary:hover { color: #1976d2; }
+</style>
+{%- endblock extra_css -%}
+{% block input_group -%}
+{%- set tags = cell.metadata.get("tags", []) -%}
+<details class="nbh-code"{% if cell.outputs | selectattr("output_type", "equalto", "error") | list %} open{% endif %}>
+<summary>{% if "injected-parameters" in tags %}code: the parameters the batch injected{% elif "parameters" in tags %}code: the notebook's default parameters{% else %}code{% endif %}</summary>
+{{ super() }}
+</details>
+{%- endblock input_group %}
 {%- block html_head_js_mathjax -%}
 <script type="text/x-mathjax-config">
 MathJax.Hub.Config({
@@ -162,7 +181,8 @@ def relative_url(path: Path, start: Path) -> str:
 
 
 def offline_exporter(mathjax_url: str):
-    """An ``HTMLExporter`` with the "lab" template, MathJax from ``mathjax_url`` and nothing remote."""
+    """An ``HTMLExporter`` with the "lab" template, MathJax from ``mathjax_url``, nothing remote,
+    and every code input folded."""
     from jinja2 import DictLoader  # with nbconvert: only when a page is rendered
     from nbconvert import HTMLExporter  # heavy: only when a page is rendered
     return HTMLExporter(

@@ -1,5 +1,6 @@
-"""One call at the top of every notebook: seed, pick the device, record the environment, and
-read what the batch decided for this run (``environment.BatchContext``) into the run's context."""
+"""One call at the top of every notebook: seed, pick the device, record the environment, read
+what the batch decided for this run (``environment.BatchContext``) into the run's context, and
+show the run's parameters once, as one table with the source of each value."""
 import os
 import platform
 import random
@@ -14,9 +15,11 @@ import numpy as np
 import pandas
 import scipy
 import torch
+from IPython.display import display
 
 from nbhelpers.environment import BatchContext, batch_context
 from nbhelpers.paths import REPO_ROOT, notebook_output_dir, report_name, writing_folder
+from nbhelpers.report import config
 
 
 class ReportNote(UserWarning):
@@ -102,8 +105,28 @@ class Run:
         return writing_folder(self.profile, self.seed) / f"{report_name(self.stem)}.metrics.json"
 
 
+def parameter_table(stem: str, values: dict, dry_run: bool = False) -> pandas.DataFrame:
+    """One row per parameter: its value and where it came from (``config.value_sources``); in a
+    dry run an unexplained value may also be one of its smaller sample counts."""
+    sources = config.value_sources(stem, values["profile"], values)
+    if dry_run:
+        sources = {key: source + " or the dry run's cap" if source == config.OVERRIDDEN else source
+                   for key, source in sources.items()}
+    return pandas.DataFrame({"value": [repr(value) for value in values.values()], "source": list(sources.values())},
+                            index=pandas.Index(list(values), name="parameter"))
+
+
+def show_parameters(table: pandas.DataFrame) -> None:
+    """Display ``parameter_table`` once: an HTML table, left-aligned, in the report and JupyterLab;
+    whole lines of text where only text is read (a log, a terminal)."""
+    html = (table.reset_index().style.hide(axis="index").format(escape="html")
+            .set_table_styles([{"selector": "th, td", "props": "text-align: left;"}]).to_html())
+    display({"text/html": html, "text/plain": table.to_string(max_colwidth=None)}, raw=True)
+
+
 def start_run(stem: str, params) -> Run:
-    """Seed everything, choose the device, print and return the run's header."""
+    """Seed everything, choose the device, print the run's header, show its parameters
+    (``parameter_table``) and return the run."""
     values = dict(vars(params))
     show_notes_once()
     device = pick_device(values.get("device", "auto"))
@@ -116,4 +139,5 @@ def start_run(stem: str, params) -> Run:
           f"({run.env['device_name']}) | torch {torch.__version__} | commit {run.git_commit}")
     if run.batch.dry_run:
         print(f"DRY RUN: {run.batch.note}")
+    show_parameters(parameter_table(stem, values, run.batch.dry_run))
     return run

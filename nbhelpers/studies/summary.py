@@ -4,6 +4,7 @@ registry (``claims``) tested one by one. It reads metrics records only (``record
     runs = summary.collect(profile, seeds)      # the comparable records, and what was left out
     summary.declared(runs)                      # the profile's deviations from the report, its seeds
     summary.claims_table(runs)                  # claim, measurement, n and seeds, 95 % interval, verdicts
+    summary.claims_view(runs)                   # that table as notebook 06 shows it, a row id per claim
     summary.descriptive_table(runs)             # the other measurements beside each claim, never judged
     summary.model_table(runs)                   # mean ± std over seeds per model and metric
     summary.record(metrics, runs)               # all of it into summary.metrics.json
@@ -28,9 +29,11 @@ one suffices).
 import math
 from dataclasses import dataclass, field
 
+import jinja2
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from nbhelpers import paths
 from nbhelpers.report import config, plots, records
@@ -389,6 +392,41 @@ def claims_table(runs: Runs, rows: list[dict] | None = None) -> pd.DataFrame:
               ("; ".join(row["not measured because"]) if row["n"] == 0 else "")}
              for row in rows]
     return pd.DataFrame(table)
+
+
+def claim_anchor(key: str) -> str:
+    """The id of a claim's row in summary.html, which the profile's index links to."""
+    return f"claim-{key}"
+
+
+# pandas' table template, each body row's <tr> given its (hidden) index label as its id; the
+# cells as pandas writes them.
+_ROW_IDS = """{% extends "html_table.tpl" %}
+{% block tr %}
+    <tr id="{{ r[0].value }}">
+{% for c in r %}{% if c.is_visible != False %}
+      <{{c.type}} {%- if c.id is defined %} id="T_{{uuid}}_{{c.id}}" {%- endif %} class="{{c.class}}" {{c.attributes}}>{{c.display_value}}</{{c.type}}>
+{% endif %}{% endfor %}
+    </tr>
+{% endblock tr %}
+"""
+
+
+class RowIdStyler(Styler):
+    """A ``Styler`` whose body rows carry their index label as their id (a link target)."""
+
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader([jinja2.DictLoader({"row_ids.tpl": _ROW_IDS}), Styler.loader]),
+                             trim_blocks=True)
+    template_html_table = env.get_template("row_ids.tpl")
+
+
+def claims_view(runs: Runs, rows: list[dict] | None = None) -> Styler:
+    """``claims_table`` as notebook 06 shows it: no index column, each row's id its claim's
+    anchor (``claim_anchor``), and the row a link opened highlighted."""
+    rows = claims(runs) if rows is None else rows
+    table = claims_table(runs, rows).set_axis([claim_anchor(row["key"]) for row in rows])
+    return RowIdStyler(table).hide(axis="index").format(escape="html").set_table_styles(
+        [{"selector": "tr:target td", "props": "background-color: #fff3bf;"}])
 
 
 def descriptive_table(runs: Runs, rows: list[dict] | None = None) -> pd.DataFrame:

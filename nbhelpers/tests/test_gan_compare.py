@@ -113,7 +113,8 @@ def test_every_profile_runs_the_reports_optimisers_on_the_last_iterate_and_measu
             values = config.resolve(stem, profile)
             assert values["ema_decay"] == 0.0, (profile, stem)
             epochs = gan_compare.inception_epochs(values["inception_during_training"], values["epochs"])
-            assert epochs[:1] == gan.quarter_epochs(values["epochs"])[:1], (profile, stem)
+            if stem != "05_ssgan":   # the "learns faster" claim reads the GAN's and the WGAN's first quarter
+                assert epochs[:1] == gan.quarter_epochs(values["epochs"])[:1], (profile, stem)
             if stem == "04_wgan":
                 objective, optimiser = wgan_study.objective_for(values["setting"], values["report_n_critic"])
                 assert values["setting"] == "report" and optimiser["optimizer"] == "rmsprop"
