@@ -10,11 +10,19 @@ supersedes an earlier unfinished attempt); any other (failed, interrupted, incom
 One process finishes an attempt: the first to rename its stage to ``<stage>.finishing``
 (``claim``); another that comes to it (the batch, for a job that it cancelled) waits for that
 one's result. Finishing defers Ctrl-C (``uninterrupted``), so that a second one never cuts an
-attempt in half."""
+attempt in half. No attempt is ok without its HTML page: one whose page cannot be rendered is
+failed, saying why. A full disk (or quota) while finishing still records the attempt as failed,
+in the space its stage kept for that (``RESERVE``), and moves it to ``unfinished/``; its error
+then says that the disk is full (``disk_full_in``), and the batch stops.
+
+What a killed batch left (stages, temporary files of interrupted writes) the next batch records
+and removes before it starts (``tidy``)."""
 import contextlib
+import errno
 import html
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -25,19 +33,37 @@ from pathlib import Path
 from nbhelpers.assets import atomic_save
 from nbhelpers.batch import dryrun
 from nbhelpers.batch.render import render_html
-from nbhelpers.paths import report_name, run_folder
+from nbhelpers.paths import SUMMARY_STEM, profile_folder, report_name, run_folder
 from nbhelpers.report import records
 
 UNFINISHED = "unfinished"   # seed<k>/unfinished/: the last failed or interrupted attempt, kept beside the good one
 ATTEMPTS = ".attempts"      # seed<k>/.attempts/<name>-*/: the stages of runs in progress
 CLAIMED = ".finishing"      # a stage one process is finishing
+RESERVE = ".reserve"        # space a stage holds from its start, given up for its record if the disk fills
+RESERVE_BYTES = 1 << 16
 FINISH_WAIT_SECONDS = 120   # how long another process's finishing may take before this one takes it over
+KILLED = "killed: its batch ended before it did (recorded by the next batch)"
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_TEXT = re.compile("|".join(rf"\[Errno {code}\]|{os.strerror(code)}" for code in DISK_FULL_ERRNOS))
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says that a disk or a quota is full."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
+def disk_full_in(text: str | None) -> bool:
+    """Whether a run's error message (a kernel's, a job's) says that a disk or quota is full."""
+    return bool(text and DISK_FULL_TEXT.search(text))
 
 
 def stage_for(folder: Path, stem: str) -> Path:
-    """A new, private folder for one attempt (hidden beside the reports it may replace)."""
+    """A new, private folder for one attempt (hidden beside the reports it may replace), holding
+    ``RESERVE_BYTES`` of the disk for the attempt's record should the disk fill up meanwhile."""
     (folder / ATTEMPTS).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ATTEMPTS))
+    stage = Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ATTEMPTS))
+    (stage / RESERVE).write_bytes(bytes(RESERVE_BYTES))
+    return stage
 
 
 def stages_since(folder: Path, stem: str, since: float) -> list[Path]:
@@ -213,16 +239,89 @@ def put_in_place(stem: str, seed: int | None, profile: str, stage: Path, status:
     folder, name = run_folder(profile, seed), report_name(stem)
     if status == "failed" and error and error.startswith("DeadKernelError") and (cell := where_it_stopped(stage / f"{name}.ipynb")):
         error += f" (kernel died in {cell})"
-    record = records.mark_outcome(stage / f"{name}.metrics.json", stem, profile, status, error, seconds)
+    metrics = stage / f"{name}.metrics.json"
+    try:
+        record = records.mark_outcome(metrics, stem, profile, status, error, seconds)
+        problem = render_page(stage, name, record, folder)
+        if problem and record["status"] == "ok":   # no attempt is ok without its page
+            record = records.mark_outcome(metrics, stem, profile, "failed", f"its report could not be rendered: "
+                                          f"{problem}", seconds)
+    except OSError as full:
+        if not is_disk_full(full):
+            raise
+        (stage / RESERVE).unlink(missing_ok=True)   # room for the record
+        record = record_out_of_space(metrics, stem, profile, error, seconds, full)
     ok = record["status"] == "ok"
     target = folder if ok else folder / UNFINISHED
-    notebook = stage / f"{name}.ipynb"
-    banners(notebook, record)
-    (stage / f"{name}.html").unlink(missing_ok=True)
-    if notebook.exists():   # rendered here, its links as from where it will lie
-        render_html(notebook, lies_in=target)
     move_into(stage, target, stem)
     if ok:
         discard(folder / UNFINISHED, stem)
     page = target / f"{name}.html"
     return record, page if page.exists() else None
+
+
+def render_page(stage: Path, name: str, record: dict, folder: Path) -> str | None:
+    """Open the attempt's notebook with the banners its record calls for and render its HTML page
+    in the stage, its links as from where it will lie; None, or why there is no page (a full
+    disk raises)."""
+    notebook = stage / f"{name}.ipynb"
+    (stage / f"{name}.html").unlink(missing_ok=True)
+    if not notebook.exists():
+        return "the run left no notebook"
+    try:
+        banners(notebook, record)
+        render_html(notebook, lies_in=folder if record["status"] == "ok" else folder / UNFINISHED)
+    except Exception as error:   # a damaged notebook, nbconvert's error: said in the record
+        if is_disk_full(error):
+            raise
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def record_out_of_space(metrics: Path, stem: str, profile: str, error: str | None, seconds: float,
+                        full: OSError) -> dict:
+    """The record of an attempt that the disk filling up kept from being put in place: failed,
+    saying so after what ended the run, written if the space allows."""
+    said = f"{error}; " if error else ""
+    text = f"{said}its report could not be written: {full}"
+    try:
+        return records.mark_outcome(metrics, stem, profile, "failed", text, seconds)
+    except (OSError, ValueError):   # no space even for the record: the batch says it instead
+        return {"notebook": stem, "profile": profile, "status": "failed", "error": text, "wall_seconds": round(seconds, 1)}
+
+
+def tidy(profile: str) -> list[str]:
+    """What an earlier batch left when it was killed, dealt with before this one runs anything
+    (under the lock, after the killed batch's runs stopped): every stage in ``.attempts/`` is
+    recorded as a failed attempt (``KILLED``) and put in ``unfinished/``, rendered as far as it
+    got, oldest first; temporary files and folders of interrupted writes are removed. Returns
+    what was done, in words (none when there was nothing)."""
+    out_dir = profile_folder(profile)
+    stages = [path for pattern in (f"{ATTEMPTS}/*", f"seed*/{ATTEMPTS}/*") for path in out_dir.glob(pattern)
+              if path.is_dir()]
+    for stage in sorted(stages, key=lambda path: path.stat().st_mtime):
+        name = stage.name.removesuffix(CLAIMED).rsplit("-", 1)[0]
+        stem = SUMMARY_STEM if name == report_name(SUMMARY_STEM) else name
+        seed = None if stage.parent.parent == out_dir else int(stage.parent.parent.name.removeprefix("seed"))
+        times = [path.stat().st_mtime for path in stage.rglob("*")] or [0.0]
+        with uninterrupted():
+            put_in_place(stem, seed, profile, stage, "failed", KILLED, max(times) - min(times))
+    done = [f"{len(stages)} attempt(s) of killed runs recorded in unfinished/"] if stages else []
+    if removed := remove_temporary(out_dir):
+        done.append(f"{removed} temporary file(s) removed")
+    return done
+
+
+def remove_temporary(out_dir: Path) -> int:
+    """Delete what interrupted writes left in ``out_dir``: temporary files (``.<name>...tmp``,
+    from ``assets.atomic_save`` and ``render``), old reports set aside by a replacement that was
+    cut short (``.replaced-*``) and half-copied MathJax folders; how many."""
+    left = [path for path in out_dir.rglob(".*")
+            if path.name.endswith(".tmp") and path.is_file()
+            or path.name.startswith((".replaced-", ".mathjax-new-", ".mathjax-old-")) and path.is_dir()]
+    for path in left:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return len(left)

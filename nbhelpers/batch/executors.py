@@ -14,8 +14,10 @@ given: the batch's (its ``environment.BatchContext`` and reports folder) and the
 the machine. This process submits the ready tasks, polls the jobs' states and prints one line
 per change (queued, running, its outcome, with the job's log), and reads back each job's row. A
 job that ended without one (killed, cancelled, out of memory) is recorded as a failed run
-(``record_lost``). Ctrl-C cancels every job still going (submitit: SIGINT locally, ``scancel``
-on Slurm), says which, records them as interrupted and re-raises.
+(``record_lost``). Ctrl-C, or a run that found the disk full, cancels every job still going
+(submitit: SIGINT locally, ``scancel`` on Slurm), says which, records them as interrupted and
+re-raises. A job never outlives the batch: it follows the batch's ``lock.Lifeline`` and stops
+when the batch is gone, however it ended (``lock`` says how).
 
 Threads. A CPU run's floats depend on how many threads computed them (torch's reductions, MKL
 and oneDNN split their work by thread count: a loss can differ in its last digits between one
@@ -37,9 +39,10 @@ from nbhelpers.batch import attempts
 from nbhelpers.batch.execute import is_notebook_line
 from nbhelpers.batch.index import IndexRow
 from nbhelpers.batch.kernel import kernel_environment
+from nbhelpers.batch.lock import Heartbeat, Lifeline, follow_batch
 from nbhelpers.batch.order import chain_seconds, expected_seconds
 from nbhelpers.batch.plan import Task
-from nbhelpers.batch.run import BatchInterrupted
+from nbhelpers.batch.run import BatchInterrupted, OutOfSpace
 from nbhelpers.batch.slurm import QUEUED_STATES, RUNNING_STATES, slurm_job_class, slurm_phase
 from nbhelpers.paths import in_terminal, profile_folder, report_name, run_folder
 from nbhelpers.report import records
@@ -50,6 +53,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 LOCAL_TIME_LIMIT_MIN = 10 * 24 * 60   # submitit's local jobs time out (2 minutes by default); ours do not
 POLL_SECONDS = {"local": 1.0, "slurm": 5.0}
 CANCEL_WAIT_SECONDS = 60              # after Ctrl-C, how long the cancelled jobs get to end
+JOBS = ".jobs"                        # <profile>/.jobs/<batch>/: a batch's job files and logs
 
 
 @dataclass
@@ -134,15 +138,17 @@ def interrupt_once(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_in_job(task: Task, variables: dict, run_one) -> IndexRow:
-    """``run_job`` as a submitit job runs it: its job controller ignores Ctrl-C (``Batch.submit``),
-    the run itself stops at the first; an interrupted run returns its row (recorded), so that
-    submitit has no error to print."""
+def run_in_job(task: Task, variables: dict, run_one, lifeline: Lifeline) -> IndexRow:
+    """``run_job`` as a submitit job runs it, for as long as its batch (``lifeline``) runs: its
+    job controller ignores Ctrl-C (``Batch.submit``), the run itself stops at the first; an
+    interrupted run, or one that found the disk full, returns its row (recorded), so that
+    submitit has no error to print and the batch decides."""
+    follow_batch(lifeline)
     signal.signal(signal.SIGINT, interrupt_once)
     try:
         return run_job(task, variables, run_one)
-    except BatchInterrupted as interruption:
-        return interruption.row
+    except (BatchInterrupted, OutOfSpace) as stopped:
+        return stopped.row
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # the row goes back whatever comes now
 
@@ -184,7 +190,8 @@ class Batch:
         import submitit  # optional: only when runs go to jobs
         self.tasks, self.options, self.run_one, self.variables, self.gpus = tasks, options, run_one, variables, gpus
         self.slurm = options.executor == "slurm"
-        self.folder = profile_folder(tasks[0].profile) / ".jobs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        self.folder = profile_folder(tasks[0].profile) / JOBS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        self.lifeline = Lifeline.of_this_process(self.folder / "heartbeat", profile_folder(tasks[0].profile))
         if self.slurm:
             self.executor = submitit.SlurmExecutor(folder=self.folder)
             self.executor.job_class = slurm_job_class()
@@ -202,12 +209,13 @@ class Batch:
 
     def run(self) -> list[IndexRow]:
         try:
-            while self.pending or self.running:
-                self.submit_ready()
-                time.sleep(POLL_SECONDS[self.options.executor])
-                self.poll()
-        except KeyboardInterrupt as interruption:
-            interruption.cancelled = self.cancel()
+            with Heartbeat(Path(self.lifeline.heartbeat)):
+                while self.pending or self.running:
+                    self.submit_ready()
+                    time.sleep(POLL_SECONDS[self.options.executor])
+                    self.poll()
+        except (KeyboardInterrupt, OutOfSpace) as stopped:
+            stopped.cancelled = self.cancel()
             raise
         return [self.rows[task.key] for task in self.tasks]
 
@@ -225,10 +233,12 @@ class Batch:
                        for task, slot in zip(ready, free)]
         if self.slurm:
             with self.executor.batch():   # one job array for the tasks that became ready together
-                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one) for task, _, variables in submissions]
+                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one, self.lifeline)
+                        for task, _, variables in submissions]
         else:
             with controllers_ignore_ctrl_c():
-                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one) for task, _, variables in submissions]
+                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one, self.lifeline)
+                        for task, _, variables in submissions]
         for (task, slot, _), job in zip(submissions, jobs):
             self.pending.remove(task)
             self.running[task.key] = (task, job, slot, time.time())
@@ -276,6 +286,8 @@ class Batch:
             self.rows[key] = row
             print(f"{task.label} {task.where}: {row.status} in {row.seconds:.0f} s"
                   f"{' | ' + row.error if row.error else ''}", flush=True)
+            if attempts.disk_full_in(row.error):
+                raise OutOfSpace(row)
 
     def outcome(self, task: Task, job, submitted: float, status: str, wait: bool = True) -> IndexRow:
         """The row the job returned, or (it returned none) its run recorded as ``status``. On
@@ -316,8 +328,8 @@ class Batch:
             if not self.interrupt(job):
                 job.cancel(check=False)
         cancelled = (f"cancelled {len(going)} running job(s) with {'scancel' if self.slurm else 'SIGINT'}: "
-                     + (", ".join(f"{task.where} [job {job.job_id}]" for task, job, _, _ in going) or "none")
-                     + (f"; {len(self.pending)} not started" if self.pending else ""))
+                     + ", ".join(f"{task.where} [job {job.job_id}]" for task, job, _, _ in going) if going
+                     else "no job was running") + (f"; {len(self.pending)} not started" if self.pending else "")
         deadline = time.time() + CANCEL_WAIT_SECONDS
         while time.time() < deadline:
             if self.slurm:
@@ -356,3 +368,11 @@ def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
         unfinished.mkdir(parents=True, exist_ok=True)
         record = records.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
     return IndexRow.from_record(task.stem, task.seed, record, status=status, seconds=seconds, error=error)
+
+
+def remove_job_folders(out_dir: Path) -> int:
+    """Delete the job folders of earlier batches (their runs have ended: ``lock``); how many."""
+    folders = [path for path in (out_dir / JOBS).glob("*") if path.is_dir()]
+    for path in folders:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(folders)

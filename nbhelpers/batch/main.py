@@ -3,7 +3,8 @@ description of it (``./run_all.sh --help``), and the batch from start to end.
 
 1. Every input is checked before anything long starts (``plan``): profile, seeds, notebook
    names, parameter names and types, where and how many runs at once; then, under the reports
-   folder's lock (``lock``), the data and metric assets (MD5/SHA-verified).
+   folder's lock (``lock``), what a killed batch left is recorded and removed (``attempts.tidy``)
+   and the data and metric assets are prepared (MD5/SHA-verified, derived statistics included).
 2. The batch decides one ``environment.BatchContext`` (dry run, ``--fresh``, progress lines)
    and sets it, with the reports folder, in its own environment and so in every kernel's and
    job's (``kernel``, ``executors``).
@@ -11,10 +12,15 @@ description of it (``./run_all.sh --help``), and the batch from start to end.
    ``reports/<profile>/seed<k>/``, where ``executors`` says: a failing notebook does not stop the
    others. Last, the summary (``06_summary``) reads every seed's records.
 4. ``reports/<profile>/index.html`` links every report of the profile (``index``), also after
-   Ctrl-C. Exit status 0 when every run of this batch ended ok, 1 when one did not, 2 for bad
-   input (nothing written), 130 after Ctrl-C or SIGTERM.
+   Ctrl-C or a full disk. Exit status 0 when every run of this batch ended ok, 1 when one did
+   not, 2 for bad input (nothing ran), 3 when a disk or quota filled up (the batch stopped), 130
+   after Ctrl-C or SIGTERM (listed in ``EPILOG``, which ``--help`` shows).
 """
 import argparse
+import contextlib
+import errno
+import os
+import re
 import signal
 import sys
 import threading
@@ -25,10 +31,10 @@ from nbhelpers import data
 from nbhelpers.assets import AssetError
 from nbhelpers.batch import attempts, dryrun, executors, index, kernel, plan
 from nbhelpers.batch.lock import BatchLock
-from nbhelpers.batch.run import run_one
+from nbhelpers.batch.run import OutOfSpace, run_one
 from nbhelpers.environment import BatchContext
 from nbhelpers.metrics import fid
-from nbhelpers.paths import SUMMARY_STEM, in_terminal, profile_folder
+from nbhelpers.paths import SUMMARY_STEM, cache_dir, data_dir, in_terminal, profile_folder
 from nbhelpers.report import config
 from nbhelpers.report.context import pick_device
 
@@ -53,7 +59,15 @@ outputs:
   seed, reports/<profile>/summary.html and index.html; a dry run writes reports/<profile>-dry-run/.
   Profiles and seeds never overwrite each other, and a failed or interrupted run never replaces a
   good report (its attempt goes to seed<k>/unfinished/).
+
+exit status:
+  0    every run of this batch ended ok
+  1    a notebook run failed (the others went on)
+  2    bad input or a folder that cannot be written: nothing ran
+  3    the disk or a quota is full: the batch stopped (its runs so far are recorded)
+  130  interrupted (Ctrl-C, SIGTERM)
 """
+DISK_FULL_EXIT = 3   # see "exit status" in EPILOG
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,14 +153,14 @@ def batch_options(args, tasks: list[plan.Task]) -> executors.Options:
 
 
 def prepare_assets(resolved: list[dict]) -> None:
-    """Data, FID weights, the metric classifier and the largest Inception reference statistics
-    any selected notebook needs, all verified before the first notebook starts."""
+    """Data, FID weights, the metric classifier and the reference statistics of every size a
+    selected notebook uses (with what is derived from them), all verified before the first
+    notebook starts: a cache that cannot take them fails the batch here, before any training."""
     for name, md5 in data.prepare().items():
         print(f"  {name}: md5 {md5} OK")
-    if not resolved:   # only the summary: it reads records, no metric assets needed
-        return
-    fid.prepare(pick_device("auto"), ref_n_inception=max(p["fid_ref_n_inception"] for p in resolved),
-                ref_n_classifier=max(p["fid_ref_n_classifier"] for p in resolved))
+    sizes = {(p["fid_ref_n_inception"], p["fid_ref_n_classifier"]) for p in resolved}
+    for ref_n_inception, ref_n_classifier in sorted(sizes, reverse=True):   # the largest first: the others slice it
+        fid.prepare(pick_device("auto"), ref_n_inception=ref_n_inception, ref_n_classifier=ref_n_classifier)
 
 
 def interrupt_on_sigterm() -> None:
@@ -170,38 +184,84 @@ def main(argv=None) -> int:
         out_dir = profile_folder(profile)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            with BatchLock(out_dir):
-                return run_batch(args, profile, seeds, tasks, options, variables, out_dir)
+            with BatchLock(out_dir) as lock:
+                return run_batch(args, profile, seeds, tasks, options, variables, out_dir, lock.killed)
         except (config.ParameterError, AssetError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        except PermissionError as error:
-            print(f"error: cannot write {error.filename or out_dir}: permission denied; "
-                  "make it writable or pass another --reports-dir", file=sys.stderr)
+        except OSError as error:
+            if attempts.is_disk_full(error):   # before the batch started: writing its lock
+                return report_full_disk(error, out_dir, profile, started=None)
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            print(f"error: {unwritable(error, out_dir)}", file=sys.stderr)
             return 2
 
 
+def unwritable(error: OSError, out_dir: Path) -> str:
+    """A folder the batch must write to that it cannot, in one line, with what to do instead."""
+    path = Path(error.filename or out_dir)
+    if path.name.startswith(".") and path.name.endswith(".tmp"):   # the file it was writing, not a temporary name
+        path = path.with_name(path.name[1:].rsplit(".", 2)[0])
+    instead = ("point NBH_CACHE_DIR at a writable folder" if path.is_relative_to(cache_dir()) else
+               "point NBH_DATA_DIR at a writable folder" if path.is_relative_to(data_dir()) else
+               "pass another --reports-dir")
+    return f"cannot write {path}: {os.strerror(error.errno).lower()}; make it writable or {instead}"
+
+
+def runs_in_words(tasks: list[plan.Task], seeds: list[int]) -> str:
+    """The batch's runs as its opening line counts them, e.g. "14 runs: 4 notebooks x seeds
+    [1, 2, 3], 01_vae for seed 1 only, then the summary"."""
+    seeds_of = {}
+    for task in tasks:
+        if task.seed is not None:
+            seeds_of.setdefault(task.stem, []).append(task.seed)
+    every = [stem for stem, its in seeds_of.items() if sorted(its) == sorted(seeds)]
+    parts = [f"{len(every)} notebook{'s' * (len(every) != 1)} x seeds {seeds}"] if every else []
+    parts += [f"{stem} for seed{'s' * (len(its) != 1)} {', '.join(map(str, its))} only"
+              for stem, its in seeds_of.items() if stem not in every]
+    if any(task.seed is None for task in tasks):
+        parts.append("then the summary" if parts else "the summary")
+    return f"{len(tasks)} run{'s' * (len(tasks) != 1)}: {', '.join(parts)}"
+
+
 def run_batch(args, profile: str, seeds: list[int], tasks: list[plan.Task], options: executors.Options,
-              variables: dict, out_dir: Path) -> int:
-    """Prepare the assets, run every task, write the index (also after Ctrl-C: then exit 130)."""
-    studies = sorted({t.stem for t in tasks if t.seed is not None})
+              variables: dict, out_dir: Path, killed: str) -> int:
+    """Record what a killed batch left (``killed``: the lock's holder then), prepare the assets,
+    run every task, write the index (also after Ctrl-C: then exit 130; a full disk: exit 3)."""
     at_once = "Slurm jobs" if options.executor == "slurm" else f"{options.jobs} at a time"
-    print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {len(studies)} notebook(s) x seeds {seeds}, "
-          f"then the summary ({at_once}) -> {in_terminal(out_dir)}")
+    print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {runs_in_words(tasks, seeds)} "
+          f"({at_once}) -> {in_terminal(out_dir)}")
     started = time.time()
     try:
         interrupt_on_sigterm()
+        tidy(profile, out_dir, killed)
         prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
         kernel.ensure_kernel()
         rows = executors.run_tasks(tasks, options, run_one, variables)
+        index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
     except KeyboardInterrupt as interruption:
         with attempts.uninterrupted():   # stopping: a further Ctrl-C cuts nothing short
             return report_interruption(interruption, out_dir, profile, started)
-    index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
+    except (OutOfSpace, OSError) as full:
+        if not isinstance(full, OutOfSpace) and not attempts.is_disk_full(full):
+            raise
+        return report_full_disk(full, out_dir, profile, started)
     print(f"\nsummary ({profile}, {time.time() - started:.0f} s in all)")
     print("\n".join(index.summary_lines(rows)))
     print(f"index: {in_terminal(index_page)}")
     return 0 if all(row.status == "ok" for row in rows) else 1
+
+
+def tidy(profile: str, out_dir: Path, killed: str) -> None:
+    """What a killed batch left in the folder: its runs' stages recorded in unfinished/, its
+    temporary files and every earlier batch's job folder removed; one line when there was any."""
+    done = attempts.tidy(profile)
+    if jobs := executors.remove_job_folders(out_dir):
+        done.append(f"{jobs} job folder(s) of earlier batches removed")
+    if done:
+        before = f"the batch before this one was killed ({killed})" if killed else "earlier batches left files"
+        print(f"{before}: {'; '.join(done)}")
 
 
 def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile: str, started: float) -> int:
@@ -215,3 +275,52 @@ def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile:
     print(f"\ninterrupted: {stopped}; earlier reports are intact (index {in_terminal(index_page)}); "
           "the same command resumes from the GAN checkpoints", file=sys.stderr)
     return 130
+
+
+def report_full_disk(full: OSError | OutOfSpace, out_dir: Path, profile: str, started: float | None) -> int:
+    """A full disk or quota: temporary files removed, the index rewritten if there is room for
+    it (once the batch has ``started``), one line on stderr naming the filesystem and the space
+    left; exit status 3."""
+    attempts.remove_temporary(out_dir)
+    if started is not None:
+        with contextlib.suppress(OSError):
+            index.write_index(out_dir, profile, index.index_rows(profile, since=started))
+    text = str(full.row.error) if isinstance(full, OutOfSpace) else str(full)
+    named = re.search(r"\[Errno \d+\] [^:']*: '([^']+)'(?: -> '([^']+)')?", text)   # a copy names its target second
+    path = Path(named[2] or named[1]) if named else out_dir
+    quota = f"[Errno {errno.EDQUOT}]" in text or os.strerror(errno.EDQUOT) in text
+    where = f" (seed {full.row.seed})" if isinstance(full, OutOfSpace) and full.row.seed is not None else ""
+    stopped = (f"{full.row.stem}{where} recorded as failed in unfinished/" if isinstance(full, OutOfSpace)
+               else "the batch stopped")
+    cancelled = f"; {full.cancelled}" if getattr(full, "cancelled", None) else ""
+    print(f"\nerror: {'a disk quota is exceeded' if quota else 'no space left'} on {filesystem_of(path)}, "
+          f"writing {in_terminal(path)}; {stopped}{cancelled}; free space there (or pass another --reports-dir) "
+          "and run the same command again", file=sys.stderr)
+    return DISK_FULL_EXIT
+
+
+def filesystem_of(path: Path) -> str:
+    """The filesystem holding ``path``, as a person finds it: its mount point, type and the
+    space left, e.g. "/mnt/reports (tmpfs, 12 kB left of 20 MB)"."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    mount = path.resolve()
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    kind = "?"
+    with contextlib.suppress(OSError), open("/proc/mounts") as mounts:
+        for fields in (line.split() for line in mounts):
+            if len(fields) > 2 and fields[1].replace("\\040", " ") == str(mount):
+                kind = fields[2]   # the last one listed: the mount on top
+    stats = os.statvfs(path)
+    return (f"{mount} ({kind}, {in_bytes(stats.f_bavail * stats.f_frsize)} left of "
+            f"{in_bytes(stats.f_blocks * stats.f_frsize)})")
+
+
+def in_bytes(count: int) -> str:
+    """A size as a person reads it: "0 B", "12 kB", "20 MB", "1.5 GB"."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:.3g} {unit}" if unit != "B" else f"{count} B"
+        count /= 1000

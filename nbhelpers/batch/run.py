@@ -8,6 +8,7 @@ from nbhelpers.batch import attempts
 from nbhelpers.batch.execute import execute
 from nbhelpers.batch.index import IndexRow
 from nbhelpers.batch.kernel import kernel_environment
+from nbhelpers.batch.lock import putting_in_place
 from nbhelpers.batch.plan import Task
 from nbhelpers.environment import batch_context
 from nbhelpers.paths import in_terminal, report_name, run_folder
@@ -21,10 +22,20 @@ class BatchInterrupted(KeyboardInterrupt):
         self.row = row
 
 
+class OutOfSpace(Exception):
+    """A run found its disk (or quota) full, and was recorded as failed: the batch stops, since
+    every later run would fail the same way."""
+
+    def __init__(self, row: IndexRow):
+        super().__init__(row.error)
+        self.row = row
+
+
 def run_one(task: Task) -> IndexRow:
     """Execute, render and record one notebook run; its row. The kernel sees this process's
     ``BatchContext`` with the attempt's stage (``paths.stage_dir``) and the folder it then moves
-    to. Ctrl-C: the run is recorded, then ``BatchInterrupted``."""
+    to. Ctrl-C: the run is recorded, then ``BatchInterrupted``; a full disk: recorded as far as
+    the space allows, then ``OutOfSpace``."""
     folder, name = run_folder(task.profile, task.seed), report_name(task.stem)
     stage = attempts.stage_for(folder, task.stem)
     print(f"{task.label} {task.where}: running (log {in_terminal(stage / (name + '.log'))})", flush=True)
@@ -33,11 +44,14 @@ def run_one(task: Task) -> IndexRow:
     with kernel_environment(batch_context().with_stage(stage, folder).variables()):
         status, error = execute(task.stem, task.params, stage, label=label)
     seconds = time.time() - started
-    record, page = attempts.finish_attempt(task.stem, task.seed, task.profile, stage, status, error, seconds)
+    with putting_in_place():   # in a job: only while its batch runs
+        record, page = attempts.finish_attempt(task.stem, task.seed, task.profile, stage, status, error, seconds)
     row = IndexRow.from_record(task.stem, task.seed, record, seconds=seconds)
     shown = f" -> {in_terminal(page)}" if page else ""
     print(f"{task.label} {task.where}: {row.status} in {seconds:.0f} s{shown}"
           f"{' | ' + row.error if row.error else ''}", flush=True)
     if row.status == "interrupted":
         raise BatchInterrupted(row)
+    if attempts.disk_full_in(row.error):
+        raise OutOfSpace(row)
     return row

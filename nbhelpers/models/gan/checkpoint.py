@@ -5,8 +5,10 @@ earlier one.
 
 The file holds the networks, both optimisers, the weight average, both random generators and
 the history (``CHECKPOINT_FORMAT``); it is written whole or not at all, with its sha256
-recorded beside it (``assets.save_recorded``). A file that does not match its record is never
-read: it is set aside as ``<file>.corrupt`` and the run starts from the beginning.
+recorded beside it (``assets.save_recorded``: a kill between the file and its record never makes
+a valid checkpoint look corrupt). A file that does not match its record is never read: it is set
+aside as ``<file>.corrupt`` (``.corrupt-2`` and on for later ones, none replacing another) and
+the run starts from the beginning.
 """
 from collections.abc import Callable
 from pathlib import Path
