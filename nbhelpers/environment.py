@@ -57,6 +57,7 @@ class BatchContext:
 
 
 def batch_context() -> BatchContext:
-    """This process's ``BatchContext``: the batch's, or the interactive default."""
+    """This process's ``BatchContext``: the batch's, or the interactive default. Read once, where
+    a notebook run starts (``report.context.start_run``); the batch builds its own."""
     text = os.environ.get(BATCH_VARIABLE)
     return BatchContext(**json.loads(text)) if text else BatchContext()

@@ -1,9 +1,9 @@
 import pytest
 
 from nbhelpers.batch import main
-from nbhelpers.report import config
+from nbhelpers.report import parameters, profiles
 
-SMOKE_SEEDS = tuple(config.profile_seeds("smoke"))   # its evaluation seeds: two, so that the summary compares
+SMOKE_SEEDS = tuple(profiles.profile_seeds("smoke"))   # its evaluation seeds: two, so that the summary compares
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +18,4 @@ def smoke_run(tmp_path_factory):
 
 def pytest_generate_tests(metafunc):
     if "stem" in metafunc.fixturenames:
-        metafunc.parametrize("stem", config.notebook_stems())
+        metafunc.parametrize("stem", parameters.notebook_stems())

@@ -1,7 +1,7 @@
 """End to end: ``./run_all.sh --profile full --dry-run``. Every notebook runs with the full
 profile's parameters at a fraction of the work (``nbhelpers.batch.dryrun``: two batches an epoch,
 small sample counts, one seed), so that the full profile, which only a GPU runs for real,
-cannot break unnoticed. About 6 minutes on 2 idle CPU cores (README, "Dry run")."""
+cannot break unnoticed. About 6 minutes on 2 idle CPU cores (measured: docs/results.md)."""
 import json
 
 import pytest
@@ -11,11 +11,11 @@ from nbhelpers.batch import dryrun, main
 from nbhelpers.bench import gpu_check
 from nbhelpers.models import gan
 from nbhelpers.paths import STUDY_NOTEBOOKS
-from nbhelpers.report import config
+from nbhelpers.report import profiles
 from nbhelpers.studies import ssgan_study, wgan_study
 
 pytestmark = [pytest.mark.notebook, pytest.mark.dryrun]
-SEED = config.profile_seeds("full")[0]   # a dry run's one seed: the profile's first
+SEED = profiles.profile_seeds("full")[0]   # a dry run's one seed: the profile's first
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,8 @@ def record(root, stem):
     return json.loads((root / "full-dry-run" / f"{name}.metrics.json").read_text())
 
 
-def training_rows(entry, features, key="fid"):
-    return [row for row in entry.get(key, []) if row["features"] == features and "epoch" in row]
+def training_rows(entry, features):
+    return [row for row in entry.get("fid", []) if row["features"] == features and "epoch" in row]
 
 
 def test_it_runs_beside_the_real_reports_never_among_them(dry_run):
@@ -55,7 +55,7 @@ def test_every_report_says_dry_run(dry_run, stem):   # stem: every notebook (con
     page = (root / "full-dry-run" / f"{name}.html").read_text()
     assert "| DRY RUN |" in page     # the run header
     if stem != paths.SUMMARY_STEM:
-        full = config.resolve(stem, "full", seed=SEED, first_seed=SEED)
+        full = profiles.resolve(stem, "full", seed=SEED, first_seed=SEED)
         assert metrics["params"] == {**dryrun.limit(full), "profile": "full"}
 
 
@@ -75,22 +75,22 @@ def test_the_full_profiles_own_branches_ran(dry_run):
     wgan = record(root, "04_wgan")["models"]
     assert {wgan_study.model_name("report", "report"), wgan_study.model_name("paper", "report")} <= set(wgan)
     ssgan = record(root, "05_ssgan")
-    alphas = config.resolve("05_ssgan", "full")["ablation_alphas"]
+    alphas = profiles.resolve("05_ssgan", "full")["ablation_alphas"]
     assert len(alphas) == 5 and all(ssgan["models"][ssgan_study.alpha_name(a)]["epochs_trained"] == 30 for a in alphas)
     assert len(ssgan["failure_demo"]["runs"]) == 3
     controlvae = record(root, "02_controlvae")["models"]
-    for target in config.resolve("02_controlvae", "full")["sweep_set_points"]:
+    for target in profiles.resolve("02_controlvae", "full")["sweep_set_points"]:
         assert {row["features"] for row in controlvae[f"controlvae_kl{target:g}"]["fid"]} == {"inception", "classifier"}
         assert f"vae_settled_beta_kl{target:g}" in controlvae
 
 
 def test_the_gpu_checks_workload_counts_what_the_notebooks_ran(dry_run):
     _, root = dry_run
-    counts = gpu_check.workload({stem: config.resolve(stem, "full", seed=SEED, first_seed=SEED) for stem in STUDY_NOTEBOOKS})
+    counts = gpu_check.workload({stem: profiles.resolve(stem, "full", seed=SEED, first_seed=SEED) for stem in STUDY_NOTEBOOKS})
     wgans = [wgan_study.model_name(setting, "report") for setting in ("report", "paper")]
     models = {"03_gan_pixelshuffle": ["gan"], "04_wgan": wgans, "05_ssgan": ["ssgan", "sngan"]}   # sngan: the SN-GAN baseline
     for stem, names in models.items():
         entries = [record(root, stem)["models"][name] for name in names]
         for unit, features in (("classifier_eval", "classifier"), ("inception_eval", "inception")):
-            ran = sum(len(training_rows(e, features)) + len(training_rows(e, features, "fid_last_iterate")) for e in entries)
+            ran = sum(len(training_rows(e, features)) for e in entries)
             assert ran == counts[stem][unit], (stem, unit)

@@ -18,12 +18,12 @@ from nbhelpers.batch import attempts, executors, index, main, order, slurm
 from nbhelpers.batch.index import IndexRow
 from nbhelpers.batch.plan import Task
 from nbhelpers.environment import BatchContext, batch_context
-from nbhelpers.report import config, records
+from nbhelpers.report import parameters, profiles, records
 
 # The stand-in runs below travel to the jobs by value (this module is not importable there).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-SEED = config.profile_seeds("smoke")[0]   # the seed the real batches below run: the profile's first
+SEED = profiles.profile_seeds("smoke")[0]   # the seed the real batches below run: the profile's first
 TIMING = re.compile(r"seconds|per_second|^message$")   # keys whose values are wall-clock times
 
 
@@ -118,10 +118,10 @@ def test_a_killed_job_is_a_failed_run_and_the_others_go_on(reports, tmp_path):
 def test_options_that_cannot_work_are_refused_before_anything_starts(tmp_path, monkeypatch):
     tasks = tasks_for(tmp_path / "runs.jsonl")
     too_many = executors.cores() + 1
-    with pytest.raises(config.ParameterError, match=f"--jobs {too_many}: this machine has {executors.cores()} CPU cores"):
+    with pytest.raises(parameters.ParameterError, match=f"--jobs {too_many}: this machine has {executors.cores()} CPU cores"):
         executors.check_options(executors.Options(jobs=too_many), tasks)
     monkeypatch.setenv("PATH", str(tmp_path))   # no Slurm tools here
-    with pytest.raises(config.ParameterError, match="--executor slurm needs Slurm's sbatch, srun, sacct, scancel"):
+    with pytest.raises(parameters.ParameterError, match="--executor slurm needs Slurm's sbatch, srun, sacct, scancel"):
         executors.check_options(executors.Options(executor="slurm"), tasks)
 
 
@@ -134,7 +134,7 @@ def test_jobs_2_gives_the_sequential_numbers_in_order(smoke_run, tmp_path, capsy
     assert main.main(["--profile", "smoke", "--seeds", str(SEED), "--jobs", "2", "--reports-dir", str(tmp_path)]) == 0
     print(f"--jobs 2, seed {SEED}: {time.time() - started:.0f} s", file=sys.stderr)
     parallel = tmp_path / "smoke"
-    for stem in config.notebook_stems():
+    for stem in parameters.notebook_stems():
         if stem == paths.SUMMARY_STEM:
             continue
         ours, theirs = (json.loads((root / f"seed{SEED}" / f"{stem}.metrics.json").read_text())

@@ -13,7 +13,7 @@ import pytest
 
 from nbhelpers import paths
 from nbhelpers.batch import main
-from nbhelpers.report import config
+from nbhelpers.report import parameters, profiles
 
 SEED_LIMIT = 2**32
 
@@ -86,12 +86,12 @@ def copies(tmp_path, monkeypatch):
     """The repository's params and notebooks copied into ``tmp_path``, which the batch reads
     instead: (params folder, notebooks folder). The real ones are never touched."""
     params, notebooks = tmp_path / "params", tmp_path / "notebooks"
-    shutil.copytree(config.PARAMS_DIR, params)
+    shutil.copytree(profiles.PARAMS_DIR, params)
     notebooks.mkdir()
-    for notebook in config.NOTEBOOKS_DIR.glob("*.ipynb"):
+    for notebook in parameters.NOTEBOOKS_DIR.glob("*.ipynb"):
         shutil.copy(notebook, notebooks)
-    monkeypatch.setattr(config, "PARAMS_DIR", params)
-    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(profiles, "PARAMS_DIR", params)
+    monkeypatch.setattr(parameters, "NOTEBOOKS_DIR", notebooks)
     return params, notebooks
 
 

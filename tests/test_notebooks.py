@@ -9,10 +9,10 @@ import pytest
 
 from nbhelpers import paths
 from nbhelpers.batch import kernel, main
-from nbhelpers.report import config
+from nbhelpers.report import profiles
 
 pytestmark = pytest.mark.notebook
-SMOKE_SEEDS = FIRST, SECOND = config.profile_seeds("smoke")   # the smoke run's (conftest)
+SMOKE_SEEDS = FIRST, SECOND = profiles.profile_seeds("smoke")   # the smoke run's (conftest)
 
 
 def report(out_dir, stem, suffix, seed=FIRST):

@@ -13,12 +13,12 @@ import pytest
 
 from nbhelpers import data, paths
 from nbhelpers.batch import main
-from nbhelpers.report import config
+from nbhelpers.report import profiles
 
 pytestmark = pytest.mark.notebook
 
 GAN = "03_gan_pixelshuffle"
-SEED = config.profile_seeds("smoke")[0]   # one seed a batch: the profile's first
+SEED = profiles.profile_seeds("smoke")[0]   # one seed a batch: the profile's first
 FOLDER = f"seed{SEED}"
 
 

@@ -13,7 +13,7 @@ from test_offline_math import CHROMIUM, FORMULAS, typeset_problems, write_notebo
 
 from nbhelpers.batch import index, render
 from nbhelpers.batch.index import IndexRow
-from nbhelpers.studies import claims as registry, summary
+from nbhelpers.studies import claims as registry, collect, summary
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
 if not CHROMIUM.exists():
@@ -38,9 +38,9 @@ def reports(tmp_path, monkeypatch):
     (folder / "seed1").mkdir(parents=True)
     render.render_html(write_notebook(folder / "seed1" / "01_vae.ipynb"), static_dir=static)
 
-    claims_html = summary.claims_view(summary.Runs("cpu")).to_html()
+    claims_html = summary.claims_view(collect.Collected("cpu")).to_html()
     v4 = nbformat.v4
-    notebook = v4.new_notebook(cells=[v4.new_code_cell("display(summary.claims_view(runs, claim_rows))", execution_count=1,
+    notebook = v4.new_notebook(cells=[v4.new_code_cell("display(summary.claims_view(collected, results))", execution_count=1,
                                                        outputs=[v4.new_output("display_data", {"text/html": claims_html})])])
     nbformat.write(notebook, folder / "summary.ipynb")
     render.render_html(folder / "summary.ipynb", static_dir=static)

@@ -14,7 +14,7 @@ from test_executors import SEED, batch, numbers, wait_for_lines
 
 from nbhelpers import paths
 from nbhelpers.batch import index, main
-from nbhelpers.report import config
+from nbhelpers.report import parameters
 
 REASON = slurm_cluster.unavailable_reason()
 pytestmark = [pytest.mark.notebook, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
@@ -44,7 +44,7 @@ def test_the_smoke_notebooks_as_slurm_jobs_give_the_sequential_numbers(smoke_run
     assert status == 0
     assert main.main(["--profile", "smoke", "--seeds", str(SEED), "--executor", "slurm", "--slurm-time", "30",
                           "--reports-dir", str(tmp_path)]) == 0
-    for stem in config.notebook_stems():
+    for stem in parameters.notebook_stems():
         if stem != paths.SUMMARY_STEM:
             ours, theirs = (json.loads((root / f"seed{SEED}" / f"{stem}.metrics.json").read_text())
                             for root in (tmp_path / "smoke", sequential))

@@ -8,7 +8,7 @@ supersedes an earlier unfinished attempt); any other (failed, interrupted, incom
 (``where_it_stopped``).
 
 One process finishes an attempt: the first to rename its stage to ``<stage>.finishing``
-(``claim``); another that comes to it (the batch, for a job that it cancelled) waits for that
+(``take``); another that comes to it (the batch, for a job that it cancelled) waits for that
 one's result. Finishing defers Ctrl-C (``uninterrupted``), so that a second one never cuts an
 attempt in half. No attempt is ok without its HTML page: one whose page cannot be rendered is
 failed, saying why. A full disk (or quota) while finishing still records the attempt as failed,
@@ -30,15 +30,16 @@ import threading
 import time
 from pathlib import Path
 
-from nbhelpers.assets import atomic_save
 from nbhelpers.batch import dryrun
 from nbhelpers.batch.render import render_html
-from nbhelpers.paths import SUMMARY_STEM, profile_folder, report_name, run_folder
+from nbhelpers.files import atomic_save
+from nbhelpers.paths import SUMMARY_STEM, report_name
 from nbhelpers.report import records
+from nbhelpers.report.record_schema import Record
 
 UNFINISHED = "unfinished"   # seed<k>/unfinished/: the last failed or interrupted attempt, kept beside the good one
 ATTEMPTS = ".attempts"      # seed<k>/.attempts/<name>-*/: the stages of runs in progress
-CLAIMED = ".finishing"      # a stage one process is finishing
+TAKEN = ".finishing"        # a stage one process is finishing
 RESERVE = ".reserve"        # space a stage holds from its start, given up for its record if the disk fills
 RESERVE_BYTES = 1 << 16
 FINISH_WAIT_SECONDS = 120   # how long another process's finishing may take before this one takes it over
@@ -64,6 +65,11 @@ def stage_for(folder: Path, stem: str) -> Path:
     stage = Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ATTEMPTS))
     (stage / RESERVE).write_bytes(bytes(RESERVE_BYTES))
     return stage
+
+
+def run_folder_of(stage: Path) -> Path:
+    """The run folder an attempt belongs to: its stage lies in ``<run folder>/.attempts/`` (``stage_for``)."""
+    return stage.parent.parent
 
 
 def stages_since(folder: Path, stem: str, since: float) -> list[Path]:
@@ -178,28 +184,28 @@ def uninterrupted():
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
-def claim(stage: Path) -> Path | None:
+def take(stage: Path) -> Path | None:
     """The stage renamed to ``<stage>.finishing`` (atomic: one process wins), or None when
-    another process claimed it first or it is gone."""
-    if stage.name.endswith(CLAIMED):
+    another process took it first or it is gone."""
+    if stage.name.endswith(TAKEN):
         return None
-    claimed = stage.with_name(stage.name + CLAIMED)
+    taken = stage.with_name(stage.name + TAKEN)
     try:
-        os.rename(stage, claimed)
+        os.rename(stage, taken)
     except FileNotFoundError:
         return None
-    return claimed
+    return taken
 
 
-def finished_by_another(claimed: Path, stem: str, seed: int | None, profile: str) -> tuple[dict, Path | None] | None:
-    """Once the process that claimed an attempt has put it in place: its record and page (the
+def finished_by_another(taken: Path, stem: str) -> tuple[dict, Path | None] | None:
+    """Once the process that took an attempt has put it in place: its record and page (the
     newer of the run's folder and unfinished/); None when it never did (it stopped half-way)."""
     deadline = time.time() + FINISH_WAIT_SECONDS
-    while claimed.exists() and time.time() < deadline:
+    while taken.exists() and time.time() < deadline:
         time.sleep(0.5)
-    if claimed.exists():
+    if taken.exists():
         return None
-    folder, name = run_folder(profile, seed), report_name(stem)
+    folder, name = run_folder_of(taken), report_name(stem)
     placed = [f / f"{name}.metrics.json" for f in (folder, folder / UNFINISHED) if (f / f"{name}.metrics.json").exists()]
     if not placed:
         return None
@@ -212,40 +218,57 @@ def finished_by_another(claimed: Path, stem: str, seed: int | None, profile: str
     return (record, page if page.exists() else None) if record else None
 
 
-def finish_attempt(stem: str, seed: int | None, profile: str, stage: Path, status: str, error: str | None,
+def finish_attempt(stem: str, profile: str, stage: Path, status: str, error: str | None,
                    seconds: float) -> tuple[dict, Path | None]:
     """Record an attempt's outcome (``status``, ``error``: what ``execute`` said) in its metrics
     file, open its notebook with the banners its record calls for, render it, and put it in
     place (the run's folder when it ended ok, else ``unfinished/``), the page with the other
-    files. Returns (the record, the HTML page or None). When another process claimed the stage
+    files. Returns (the record, the HTML page or None). When another process took the stage
     first, its result; Ctrl-C meanwhile waits, and is raised after an attempt that ended ok."""
-    mine = claim(stage)
+    mine = take(stage)
     if mine is None:
-        claimed = stage if stage.name.endswith(CLAIMED) else stage.with_name(stage.name + CLAIMED)
-        if (done := finished_by_another(claimed, stem, seed, profile)) is not None:
+        taken = stage if stage.name.endswith(TAKEN) else stage.with_name(stage.name + TAKEN)
+        if (done := finished_by_another(taken, stem)) is not None:
             return done
-        if not claimed.exists():
+        if not taken.exists():
             raise FileNotFoundError(f"attempt {stage} is gone and left no record")
-        mine = claimed   # its finisher stopped half-way: finished here
+        mine = taken   # its finisher stopped half-way: finished here
     with uninterrupted() as caught:
-        record, page = put_in_place(stem, seed, profile, mine, status, error, seconds)
+        record, page = put_in_place(stem, profile, mine, status, error, seconds)
     if caught and record["status"] == "ok":
         raise KeyboardInterrupt("interrupted while an attempt was put in place")
     return record, page
 
 
-def put_in_place(stem: str, seed: int | None, profile: str, stage: Path, status: str, error: str | None,
+def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
+                 seconds: float) -> Record:
+    """After a batch ran a notebook: merge its outcome (status ok, failed or interrupted) into
+    the notebook's metrics file (writing one if the notebook never got that far)."""
+    record: Record = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
+        "notebook": stem, "profile": profile, "models": {}}
+    if status in ("failed", "interrupted"):
+        record["status"] = status
+        record["error"] = error
+    elif record.get("status") != "ok":  # ran without error but never reached metrics.finish()
+        record["status"] = "incomplete"
+    record["wall_seconds"] = round(seconds, 1)
+    text = json.dumps(record, indent=2)
+    atomic_save(metrics_path, lambda handle: handle.write(text.encode()))
+    return record
+
+
+def put_in_place(stem: str, profile: str, stage: Path, status: str, error: str | None,
                  seconds: float) -> tuple[dict, Path | None]:
-    folder, name = run_folder(profile, seed), report_name(stem)
+    folder, name = run_folder_of(stage), report_name(stem)
     if status == "failed" and error and error.startswith("DeadKernelError") and (cell := where_it_stopped(stage / f"{name}.ipynb")):
         error += f" (kernel died in {cell})"
     metrics = stage / f"{name}.metrics.json"
     try:
-        record = records.mark_outcome(metrics, stem, profile, status, error, seconds)
+        record = mark_outcome(metrics, stem, profile, status, error, seconds)
         problem = render_page(stage, name, record, folder)
         if problem and record["status"] == "ok":   # no attempt is ok without its page
-            record = records.mark_outcome(metrics, stem, profile, "failed", f"its report could not be rendered: "
-                                          f"{problem}", seconds)
+            record = mark_outcome(metrics, stem, profile, "failed", f"its report could not be rendered: "
+                                  f"{problem}", seconds)
     except OSError as full:
         if not is_disk_full(full):
             raise
@@ -285,27 +308,25 @@ def record_out_of_space(metrics: Path, stem: str, profile: str, error: str | Non
     said = f"{error}; " if error else ""
     text = f"{said}its report could not be written: {full}"
     try:
-        return records.mark_outcome(metrics, stem, profile, "failed", text, seconds)
+        return mark_outcome(metrics, stem, profile, "failed", text, seconds)
     except (OSError, ValueError):   # no space even for the record: the batch says it instead
         return {"notebook": stem, "profile": profile, "status": "failed", "error": text, "wall_seconds": round(seconds, 1)}
 
 
-def tidy(profile: str) -> list[str]:
+def tidy(profile: str, out_dir: Path) -> list[str]:
     """What an earlier batch left when it was killed, dealt with before this one runs anything
     (under the lock, after the killed batch's runs stopped): every stage in ``.attempts/`` is
     recorded as a failed attempt (``KILLED``) and put in ``unfinished/``, rendered as far as it
     got, oldest first; temporary files and folders of interrupted writes are removed. Returns
-    what was done, in words (none when there was nothing)."""
-    out_dir = profile_folder(profile)
+    what was done, in words (none when there was nothing). ``out_dir``: the profile's folder."""
     stages = [path for pattern in (f"{ATTEMPTS}/*", f"seed*/{ATTEMPTS}/*") for path in out_dir.glob(pattern)
               if path.is_dir()]
     for stage in sorted(stages, key=lambda path: path.stat().st_mtime):
-        name = stage.name.removesuffix(CLAIMED).rsplit("-", 1)[0]
+        name = stage.name.removesuffix(TAKEN).rsplit("-", 1)[0]
         stem = SUMMARY_STEM if name == report_name(SUMMARY_STEM) else name
-        seed = None if stage.parent.parent == out_dir else int(stage.parent.parent.name.removeprefix("seed"))
         times = [path.stat().st_mtime for path in stage.rglob("*")] or [0.0]
         with uninterrupted():
-            put_in_place(stem, seed, profile, stage, "failed", KILLED, max(times) - min(times))
+            put_in_place(stem, profile, stage, "failed", KILLED, max(times) - min(times))
     done = [f"{len(stages)} attempt(s) of killed runs recorded in unfinished/"] if stages else []
     if removed := remove_temporary(out_dir):
         done.append(f"{removed} temporary file(s) removed")
@@ -314,7 +335,7 @@ def tidy(profile: str) -> list[str]:
 
 def remove_temporary(out_dir: Path) -> int:
     """Delete what interrupted writes left in ``out_dir``: temporary files (``.<name>...tmp``,
-    from ``assets.atomic_save`` and ``render``), old reports set aside by a replacement that was
+    from ``files.atomic_save`` and ``render``), old reports set aside by a replacement that was
     cut short (``.replaced-*``) and half-copied MathJax folders; how many."""
     left = [path for path in out_dir.rglob(".*")
             if path.name.endswith(".tmp") and path.is_file()

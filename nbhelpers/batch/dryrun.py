@@ -5,7 +5,7 @@ run header (``describe``), their banner and in ``metrics.json`` (``"dry_run": tr
 numbers mean nothing.
 
 How it reaches the notebooks: the batch decides one ``environment.BatchContext`` per batch
-(``main.batch_context_of``): ``dry_run``, ``max_batches=BATCHES_PER_EPOCH``, ``fresh`` (a dry run
+(``plan.batch_context_of``): ``dry_run``, ``max_batches=BATCHES_PER_EPOCH``, ``fresh`` (a dry run
 never reuses a finished checkpoint: it proves that the training code runs) and ``note=describe()``.
 Its kernels inherit it (``NBH_BATCH``); a notebook reads it once with its run
 (``report.context.start_run``: ``run.batch``) and passes ``run.batch.max_batches`` to its training
@@ -26,9 +26,9 @@ What a dry run keeps and what it shrinks:
    is affordable: the classifier's counts stay at or above its 128 features, so its FID rows
    are unflagged and take the reference-square-root route exactly as in the profile.
    Inception's cannot: an unflagged Inception FID needs 2048 images a side, many minutes on a
-   CPU (README, "Dry run"). Its counts become 4 (KID's least: subsets of 2) and its rows are
+   CPU (docs/operations.md, "Dry run"). Its counts become 4 (KID's least: subsets of 2) and its rows are
    flagged biased, truthfully. The branches that only N >= 2048 takes do not depend on the
-   extractor (``fid.is_biased``, ``distances.fid_of_features``): classifier rows take them in
+   extractor (``evaluator.is_biased``, ``distances.fid_of_features``): classifier rows take them in
    every dry run, and the GPU check (``nbhelpers.bench.gpu_check``) runs them with Inception at
    the full profile's N.
 4. **Seeds**: one (the profile's first) unless ``--seeds`` names others (``seeds``). Seeds

@@ -1,6 +1,6 @@
 """One notebook through papermill, as the batch runs it: the executed notebook and its log
 (the kernel's stdout and stderr) in one folder, and in the terminal which cell of how many
-runs and the kernel's progress lines (``report.progress.is_progress_line``) with the time
+runs and the kernel's progress lines (``progress.is_progress_line``) with the time
 elapsed. Every line the batch prints about a running notebook starts with ``INDENT`` and its
 label (``is_notebook_line``), so that a job's output can be echoed the same way."""
 import contextlib
@@ -12,9 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+from nbhelpers import progress
 from nbhelpers.batch.kernel import KERNEL_NAME
 from nbhelpers.paths import NOTEBOOKS_DIR, report_name
-from nbhelpers.report import progress
 
 INDENT = "    "
 

@@ -2,10 +2,10 @@
 several at once on this machine (``--jobs N``, by default one per core on CPU), or as Slurm
 jobs (``--executor slurm``), through submitit.
 
-The unit of work is a ``plan.Task``, run by a ``run_one(task) -> IndexRow`` (``run.run_one``:
-it stages, executes, renders and records the run). A task starts only after the tasks it
-``after`` names have ended, whatever their outcome (04 and 05 of a seed after 03 of that seed;
-the summary after everything). Of the tasks ready together, the one heading the longest
+The unit of work is a ``plan.Task``, run by an ``execute_task(task) -> IndexRow``
+(``task.execute_task``: it stages, executes, renders and records the run). A task starts only
+after the tasks it ``after`` names have ended, whatever their outcome (04 and 05 of a seed after
+03 of that seed; the summary after everything). Of the tasks ready together, the one heading the longest
 expected chain starts first (``order``).
 
 Several at once or on Slurm, each run is a submitit job: a process of its own that calls
@@ -42,11 +42,11 @@ from nbhelpers.batch.kernel import kernel_environment
 from nbhelpers.batch.lock import Heartbeat, Lifeline, follow_batch
 from nbhelpers.batch.order import chain_seconds, expected_seconds
 from nbhelpers.batch.plan import Task
-from nbhelpers.batch.run import BatchInterrupted, OutOfSpace
 from nbhelpers.batch.slurm import QUEUED_STATES, RUNNING_STATES, slurm_job_class, slurm_phase
-from nbhelpers.paths import in_terminal, profile_folder, report_name, run_folder
+from nbhelpers.batch.task import BatchInterrupted, OutOfSpace
+from nbhelpers.paths import in_terminal, profile_folder, report_name
 from nbhelpers.report import records
-from nbhelpers.report.config import ParameterError
+from nbhelpers.report.parameters import ParameterError
 
 CPU_THREADS = 1
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -123,13 +123,13 @@ def resources(task: Task, options: Options, slot: int, gpus: list[str]) -> dict:
     return {**threads(max(1, cores() // options.jobs)), "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]}
 
 
-def run_job(task: Task, variables: dict, run_one) -> IndexRow:
+def run_job(task: Task, variables: dict, execute_task) -> IndexRow:
     """One notebook run with ``variables`` set for it and its kernel; its row. What a job
     executes (also in this process when the batch runs one at a time)."""
     if not set(THREAD_VARIABLES) & set(variables) and "SLURM_CPUS_ON_NODE" in os.environ:
         variables = {**variables, **threads(int(os.environ["SLURM_CPUS_ON_NODE"]))}   # a GPU job: its CPUs
     with kernel_environment(variables):
-        return run_one(task)
+        return execute_task(task)
 
 
 def interrupt_once(signum, frame):
@@ -138,7 +138,7 @@ def interrupt_once(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_in_job(task: Task, variables: dict, run_one, lifeline: Lifeline) -> IndexRow:
+def run_in_job(task: Task, variables: dict, execute_task, lifeline: Lifeline) -> IndexRow:
     """``run_job`` as a submitit job runs it, for as long as its batch (``lifeline``) runs: its
     job controller ignores Ctrl-C (``Batch.submit``), the run itself stops at the first; an
     interrupted run, or one that found the disk full, returns its row (recorded), so that
@@ -146,7 +146,7 @@ def run_in_job(task: Task, variables: dict, run_one, lifeline: Lifeline) -> Inde
     follow_batch(lifeline)
     signal.signal(signal.SIGINT, interrupt_once)
     try:
-        return run_job(task, variables, run_one)
+        return run_job(task, variables, execute_task)
     except (BatchInterrupted, OutOfSpace) as stopped:
         return stopped.row
     finally:
@@ -173,25 +173,26 @@ def controllers_ignore_ctrl_c():
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
-def run_tasks(tasks: list[Task], options: Options, run_one, variables: dict) -> list[IndexRow]:
-    """Run every task (``run_one(task) -> IndexRow``) respecting ``after``, each with the batch's
+def run_tasks(tasks: list[Task], options: Options, execute_task, variables: dict) -> list[IndexRow]:
+    """Run every task (``execute_task(task) -> IndexRow``) respecting ``after``, each with the batch's
     ``variables`` (``BatchContext.variables()``, the reports folder); the rows in task order."""
     gpus = local_gpus() if options.executor == "local" else []
     if options.executor == "local" and options.jobs == 1:
-        return [run_job(task, {**variables, **resources(task, options, 0, gpus)}, run_one) for task in tasks]
-    return Batch(tasks, options, run_one, variables, gpus).run()
+        return [run_job(task, {**variables, **resources(task, options, 0, gpus)}, execute_task) for task in tasks]
+    return Batch(tasks, options, execute_task, variables, gpus).run()
 
 
 class Batch:
     """The tasks as submitit jobs: submitted when their ``after`` tasks have ended (locally at
     most ``options.jobs`` at once, each in a slot that decides its GPU), polled until all ended."""
 
-    def __init__(self, tasks: list[Task], options: Options, run_one, variables: dict, gpus: list[str]):
+    def __init__(self, tasks: list[Task], options: Options, execute_task, variables: dict, gpus: list[str]):
         import submitit  # optional: only when runs go to jobs
-        self.tasks, self.options, self.run_one, self.variables, self.gpus = tasks, options, run_one, variables, gpus
-        self.slurm = options.executor == "slurm"
-        self.folder = profile_folder(tasks[0].profile) / JOBS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        self.lifeline = Lifeline.of_this_process(self.folder / "heartbeat", profile_folder(tasks[0].profile))
+        self.tasks, self.options, self.execute_task, self.variables = tasks, options, execute_task, variables
+        self.gpus, self.slurm = gpus, options.executor == "slurm"
+        out_dir = profile_folder(tasks[0].profile, tasks[0].batch.dry_run)
+        self.folder = out_dir / JOBS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        self.lifeline = Lifeline.of_this_process(self.folder / "heartbeat", out_dir)
         if self.slurm:
             self.executor = submitit.SlurmExecutor(folder=self.folder)
             self.executor.job_class = slurm_job_class()
@@ -233,11 +234,11 @@ class Batch:
                        for task, slot in zip(ready, free)]
         if self.slurm:
             with self.executor.batch():   # one job array for the tasks that became ready together
-                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one, self.lifeline)
+                jobs = [self.executor.submit(run_in_job, task, variables, self.execute_task, self.lifeline)
                         for task, _, variables in submissions]
         else:
             with controllers_ignore_ctrl_c():
-                jobs = [self.executor.submit(run_in_job, task, variables, self.run_one, self.lifeline)
+                jobs = [self.executor.submit(run_in_job, task, variables, self.execute_task, self.lifeline)
                         for task, _, variables in submissions]
         for (task, slot, _), job in zip(submissions, jobs):
             self.pending.remove(task)
@@ -349,7 +350,7 @@ def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
     recorded as ``status`` so that the index shows it: the run's own record if it wrote one
     after ``since`` (kept if it says ok or failed), else its stage (notebook and log so far)
     marked and moved to unfinished/ and rendered, else a bare record in unfinished/."""
-    folder, name = run_folder(task.profile, task.seed), report_name(task.stem)
+    folder, name = task.folder, report_name(task.stem)
     unfinished, seconds = folder / attempts.UNFINISHED, time.time() - since
     candidates = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
     written = [path for path in candidates if path.exists() and path.stat().st_mtime >= since]
@@ -360,13 +361,14 @@ def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
     if record and record.get("status") in ("ok", "failed"):
         pass
     elif written:
-        record = records.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
+        record = attempts.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
     elif stages := attempts.stages_since(folder, task.stem, since):
-        record, _ = attempts.finish_attempt(task.stem, task.seed, task.profile, stages[-1], status, error, seconds)
+        record, _ = attempts.finish_attempt(task.stem, task.profile, stages[-1], status, error, seconds)
     else:
         attempts.discard(unfinished, task.stem)
         unfinished.mkdir(parents=True, exist_ok=True)
-        record = records.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error, seconds)
+        record = attempts.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error,
+                                       seconds)
     return IndexRow.from_record(task.stem, task.seed, record, status=status, seconds=seconds, error=error)
 
 

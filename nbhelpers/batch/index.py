@@ -5,7 +5,8 @@ numbers and a thumbnail of its final samples. One row type, ``IndexRow``, built 
 record in one place (``IndexRow.from_record``), serves the index, the batch's summary in the
 terminal and the executors' reports of each run. The claims come from the summary's record
 (``summary.metrics.json``), each linked to its row in summary.html; the page is rendered from
-``templates/index.html.j2``."""
+``templates/index.html.j2``. A dry run's index (``dry_run``) reads the profile's dry-run folder
+(``paths.profile_folder``)."""
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,8 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from nbhelpers.assets import atomic_save
 from nbhelpers.batch.attempts import UNFINISHED
+from nbhelpers.files import atomic_save
 from nbhelpers.paths import STUDY_NOTEBOOKS, SUMMARY_STEM, report_name, run_folder
 from nbhelpers.report import records
 from nbhelpers.studies import claims as registry, summary
@@ -65,7 +66,7 @@ class IndexRow:
 
     stem: str
     seed: int | None                # None: the summary
-    status: str                     # ok, failed, interrupted, incomplete (records.mark_outcome)
+    status: str                     # ok, failed, interrupted, incomplete (attempts.mark_outcome)
     seconds: float | None           # wall time
     error: str | None = None        # what ended it, unless it is ok
     headline: str = ""              # the record's headline numbers, when it is ok
@@ -93,16 +94,17 @@ class IndexRow:
         return name if self.seed is None else f"seed{self.seed}/{name}"
 
 
-def index_rows(profile: str, since: float | None = None) -> list[IndexRow]:
+def index_rows(profile: str, since: float | None = None, dry_run: bool = False) -> list[IndexRow]:
     """The index's rows, read from the records on disk: the summary, then every study notebook
     of every seed folder of the profile in notebook order; for each, its good report and, when
     there is one, its last unfinished attempt. Rows whose record was written after ``since``
     (the batch's start) are "this run", the others "earlier run"."""
-    places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in records.seeds_present(profile) for stem in STUDY_NOTEBOOKS]
+    places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in records.seeds_present(profile, dry_run)
+                                       for stem in STUDY_NOTEBOOKS]
     rows, numbers = [], {}   # (stem, a run's identity): the seed whose record holds it
     for stem, seed in places:
         for attempt in ("", UNFINISHED):
-            path = records.record_path(profile, stem, seed)
+            path = records.record_path(profile, stem, seed, dry_run)
             path = path.parent / attempt / path.name if attempt else path
             try:
                 record = records.read(path)
@@ -124,15 +126,15 @@ def index_rows(profile: str, since: float | None = None) -> list[IndexRow]:
     return rows
 
 
-def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4) -> str | None:
+def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4, dry_run: bool = False) -> str | None:
     """A small PNG of the final samples of a run's first ``models`` models with exported samples
     (``side`` x ``side`` digits each, dark on white), written beside the run's samples; its link
     from the profile's index, or None when the run exported none."""
     from PIL import Image  # only to write a thumbnail
-    record = records.load(profile, stem, seed, finished=False) or {}
+    record = records.load(profile, stem, seed, finished=False, dry_run=dry_run) or {}
     grids = []
     for name in record.get("models") or {}:
-        images = records.exported_samples(profile, stem, seed, name, side * side)
+        images = records.exported_samples(profile, stem, seed, name, side * side, dry_run)
         if images is not None and len(images) == side * side:
             digits = (255 - images[:, 0].mul(255).round().byte().numpy())      # [n, 28, 28], dark on white
             grids.append(np.vstack([np.hstack(list(digits[r * side:(r + 1) * side])) for r in range(side)]))
@@ -142,7 +144,7 @@ def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4
         return None
     gap = np.full((grids[0].shape[0], 6), 255, np.uint8)
     strip = np.hstack([part for grid in grids for part in (grid, gap)][:-1])
-    path = run_folder(profile, seed) / stem / "thumbnail.png"
+    path = run_folder(profile, seed, dry_run) / stem / "thumbnail.png"
     atomic_save(path, lambda handle: Image.fromarray(strip).save(handle, format="PNG"))
     return f"seed{seed}/{stem}/thumbnail.png"
 
@@ -232,22 +234,22 @@ _PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescap
                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
-def page_row(profile: str, row: IndexRow) -> dict:
+def page_row(profile: str, row: IndexRow, dry_run: bool) -> dict:
     """What the template shows of one run: the row, its seed and duration as text, its thumbnail."""
-    image = thumbnail(profile, row.stem, row.seed) if row.seed is not None and not row.attempt else None
+    image = thumbnail(profile, row.stem, row.seed, dry_run=dry_run) if row.seed is not None and not row.attempt else None
     return {"row": row, "seed": "all" if row.seed is None else str(row.seed), "image": image,
             "duration": f"{row.seconds:.0f} s" if row.seconds is not None else "?",
             "numbers": " · ".join(row.numbers) or row.headline or row.error or ""}
 
 
-def write_index(out_dir: Path, profile: str, rows: list[IndexRow]) -> Path:
+def write_index(out_dir: Path, profile: str, rows: list[IndexRow], dry_run: bool = False) -> Path:
     """Write ``out_dir/index.html`` (atomically) from ``templates/index.html.j2``: the claims of
     the summary's record first, then one line per run of ``rows``; its path."""
     out_dir = Path(out_dir)
     page = _PAGES.get_template("index.html.j2").render(
         profile=profile, generated=time.strftime("%Y-%m-%d %H:%M:%S"), claims=read_claims(out_dir),
         summary_html=f"{report_name(SUMMARY_STEM)}.html" if (out_dir / f"{report_name(SUMMARY_STEM)}.html").exists()
-        else None, runs=[page_row(profile, row) for row in rows])
+        else None, runs=[page_row(profile, row, dry_run) for row in rows])
     path = out_dir / "index.html"
     atomic_save(path, lambda handle: handle.write(page.encode()))
     return path

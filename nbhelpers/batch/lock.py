@@ -1,7 +1,7 @@
 """One batch at a time per reports folder, and no run of a batch beyond its end.
 
 ``BatchLock`` is an exclusive ``flock`` on ``<folder>/.batch.lock``, which names its holder (pid,
-host, start, command) for the batch it refuses. The lock goes with the process, even after
+host, start, command) for the batch it refuses (``BatchLocked``). The lock goes with the process, even after
 ``kill -9``; a holder that ended cleanly empties the file, so the next batch can tell that the
 one before it was killed.
 
@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbhelpers.paths import in_terminal
-from nbhelpers.report.config import ParameterError
 
 BATCH_LOCK, RUNS_LOCK = ".batch.lock", ".runs.lock"
 WATCH_SECONDS = 1.0                # how often a job looks at its batch
@@ -44,6 +43,11 @@ HEARTBEAT_STALE_SECONDS = 300      # a heartbeat unchanged this long: the batch 
                                    # systems may show a file's time a minute late)
 RUNS_STOP_SECONDS = HEARTBEAT_STALE_SECONDS + 120   # the longest a killed batch's runs take to stop
 ORPHAN_EXIT = 75                   # the exit status of a job that stopped because its batch is gone
+
+
+class BatchLocked(Exception):
+    """The reports folder is another batch's, or the runs of a killed batch still write to it:
+    this batch is refused before it runs anything (its message says whose and what to do)."""
 
 
 class BatchLock:
@@ -62,8 +66,8 @@ class BatchLock:
             self.handle.seek(0)
             holder = self.handle.read().strip() or "another process"
             self.handle.close()
-            raise ParameterError(f"another batch is writing to {in_terminal(self.path.parent)} ({holder}); "
-                                 "wait for it to end, or pass another --reports-dir") from None
+            raise BatchLocked(f"another batch is writing to {in_terminal(self.path.parent)} ({holder}); "
+                              "wait for it to end, or pass another --reports-dir") from None
         self.handle.seek(0)
         self.killed = self.handle.read().strip()
         self.handle.seek(0)
@@ -86,15 +90,15 @@ class BatchLock:
 def await_runs_of_a_killed_batch(folder: Path, killed: str) -> None:
     """Return once no run of an earlier batch holds ``folder``'s runs lock and no kernel of the
     batch that held the lock when it was killed (``killed``: its holder line) is left; they stop
-    on their own, so wait, saying so once, and refuse (ParameterError) if they do not."""
+    on their own, so wait, saying so once, and refuse (``BatchLocked``) if they do not."""
     holder = re.match(r"pid (\d+) on (\S+),", killed)
     killed_pid = int(holder[1]) if holder and holder[2] == socket.gethostname() else None
     deadline, said = time.monotonic() + RUNS_STOP_SECONDS, False
     with open(folder / RUNS_LOCK, "a") as handle:   # closing it lets this batch's runs share it
         while going := still_going(handle, killed_pid):
             if time.monotonic() > deadline:
-                raise ParameterError(f"runs of a batch that was killed still write to {in_terminal(folder)} "
-                                     f"({going}) and did not stop; end them (kill, scancel), then run again")
+                raise BatchLocked(f"runs of a batch that was killed still write to {in_terminal(folder)} "
+                                  f"({going}) and did not stop; end them (kill, scancel), then run again")
             if not said:
                 print(f"waiting for the runs of a killed batch to stop ({going})", file=sys.stderr, flush=True)
                 said = True

@@ -5,10 +5,11 @@ description of it (``./run_all.sh --help``), and the batch from start to end.
    names, parameter names and types, where and how many runs at once; then, under the reports
    folder's lock (``lock``), what a killed batch left is recorded and removed (``attempts.tidy``)
    and the data and metric assets are prepared (MD5/SHA-verified, derived statistics included).
-2. The batch decides one ``environment.BatchContext`` (dry run, ``--fresh``, progress lines)
-   and sets it, with the reports folder, in its own environment and so in every kernel's and
-   job's (``kernel``, ``executors``).
-3. Each study notebook runs headless once per seed (``run``, ``execute``, ``attempts``), into
+2. The batch decides one ``environment.BatchContext`` (dry run, ``--fresh``, progress lines:
+   ``plan.batch_context_of``), which every task carries to the kernel it starts, and sets it,
+   with the reports folder, in its own environment and so in every kernel's and job's
+   (``kernel``, ``executors``).
+3. Each study notebook runs headless once per seed (``task``, ``execute``, ``attempts``), into
    ``reports/<profile>/seed<k>/``, where ``executors`` says: a failing notebook does not stop the
    others. Last, the summary (``06_summary``) reads every seed's records.
 4. ``reports/<profile>/index.html`` links every report of the profile (``index``), also after
@@ -29,14 +30,13 @@ from pathlib import Path
 
 from nbhelpers import data
 from nbhelpers.assets import AssetError
-from nbhelpers.batch import attempts, dryrun, executors, index, kernel, plan
-from nbhelpers.batch.lock import BatchLock
-from nbhelpers.batch.run import OutOfSpace, run_one
-from nbhelpers.environment import BatchContext
-from nbhelpers.metrics import fid
+from nbhelpers.batch import attempts, executors, index, kernel, plan
+from nbhelpers.batch.lock import BatchLock, BatchLocked
+from nbhelpers.batch.task import OutOfSpace, execute_task
+from nbhelpers.device import pick_device
+from nbhelpers.metrics import caches
 from nbhelpers.paths import SUMMARY_STEM, cache_dir, data_dir, in_terminal, profile_folder
-from nbhelpers.report import config
-from nbhelpers.report.context import pick_device
+from nbhelpers.report import parameters
 
 USAGE = """./run_all.sh [OPTIONS]             run the report notebooks and render HTML reports
        ./run_all.sh --test [PYTEST ARGS]  set up the same environment, then ruff and the test suite"""
@@ -92,7 +92,7 @@ def parse_args(argv) -> argparse.Namespace:
                         help="seeds, e.g. 1,2,3: every notebook runs once per seed (default: the profile's "
                              "seeds in params/<profile>/_all.yaml; adding a seed later keeps the others)")
     parser.add_argument("--only", action="append", default=[], metavar="STEM",
-                        help=f"run only this notebook (repeatable): {', '.join(config.notebook_stems())}; "
+                        help=f"run only this notebook (repeatable): {', '.join(parameters.notebook_stems())}; "
                              "the summary always runs last")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a parameter for this run; STEM.KEY=VALUE targets one notebook "
@@ -120,19 +120,10 @@ def parse_args(argv) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def batch_context_of(args) -> BatchContext:
-    """What this batch decides for every notebook run: the kernels' output is a log (progress
-    lines, no bars); a dry run caps the training loops' batches and never reuses a finished
-    checkpoint (it proves that the training code runs)."""
-    return BatchContext(dry_run=args.dry_run, max_batches=dryrun.BATCHES_PER_EPOCH if args.dry_run else None,
-                        fresh=args.fresh or args.dry_run, progress_lines=True,
-                        note=dryrun.describe() if args.dry_run else "")
-
-
 def batch_variables(args) -> dict:
     """The environment this batch, its kernels and its jobs share: its context and, with
     ``--reports-dir``, the reports folder (absolute: relative to where the batch started)."""
-    variables = batch_context_of(args).variables()
+    variables = plan.batch_context_of(args).variables()
     if args.reports_dir:
         variables["NBH_REPORTS_DIR"] = str(args.reports_dir.expanduser().resolve())
     return variables
@@ -160,7 +151,7 @@ def prepare_assets(resolved: list[dict]) -> None:
         print(f"  {name}: md5 {md5} OK")
     sizes = {(p["fid_ref_n_inception"], p["fid_ref_n_classifier"]) for p in resolved}
     for ref_n_inception, ref_n_classifier in sorted(sizes, reverse=True):   # the largest first: the others slice it
-        fid.prepare(pick_device("auto"), ref_n_inception=ref_n_inception, ref_n_classifier=ref_n_classifier)
+        caches.prepare(pick_device("auto"), ref_n_inception=ref_n_inception, ref_n_classifier=ref_n_classifier)
 
 
 def interrupt_on_sigterm() -> None:
@@ -178,20 +169,20 @@ def main(argv=None) -> int:
         try:
             profile, seeds, tasks = plan.plan(args)
             options = batch_options(args, tasks)
-        except config.ParameterError as error:
+        except parameters.ParameterError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        out_dir = profile_folder(profile)
+        out_dir = profile_folder(profile, args.dry_run)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             with BatchLock(out_dir) as lock:
                 return run_batch(args, profile, seeds, tasks, options, variables, out_dir, lock.killed)
-        except (config.ParameterError, AssetError) as error:
+        except (parameters.ParameterError, BatchLocked, AssetError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except OSError as error:
             if attempts.is_disk_full(error):   # before the batch started: writing its lock
-                return report_full_disk(error, out_dir, profile, started=None)
+                return report_full_disk(error, out_dir, profile, args.dry_run, started=None)
             if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise
             print(f"error: {unwritable(error, out_dir)}", file=sys.stderr)
@@ -238,15 +229,15 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list[plan.Task], opti
         tidy(profile, out_dir, killed)
         prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
         kernel.ensure_kernel()
-        rows = executors.run_tasks(tasks, options, run_one, variables)
-        index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
+        rows = executors.run_tasks(tasks, options, execute_task, variables)
+        index_page = index.write_index(out_dir, profile, index.index_rows(profile, started, args.dry_run), args.dry_run)
     except KeyboardInterrupt as interruption:
         with attempts.uninterrupted():   # stopping: a further Ctrl-C cuts nothing short
-            return report_interruption(interruption, out_dir, profile, started)
+            return report_interruption(interruption, out_dir, profile, args.dry_run, started)
     except (OutOfSpace, OSError) as full:
         if not isinstance(full, OutOfSpace) and not attempts.is_disk_full(full):
             raise
-        return report_full_disk(full, out_dir, profile, started)
+        return report_full_disk(full, out_dir, profile, args.dry_run, started)
     print(f"\nsummary ({profile}, {time.time() - started:.0f} s in all)")
     print("\n".join(index.summary_lines(rows)))
     print(f"index: {in_terminal(index_page)}")
@@ -256,7 +247,7 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list[plan.Task], opti
 def tidy(profile: str, out_dir: Path, killed: str) -> None:
     """What a killed batch left in the folder: its runs' stages recorded in unfinished/, its
     temporary files and every earlier batch's job folder removed; one line when there was any."""
-    done = attempts.tidy(profile)
+    done = attempts.tidy(profile, out_dir)
     if jobs := executors.remove_job_folders(out_dir):
         done.append(f"{jobs} job folder(s) of earlier batches removed")
     if done:
@@ -264,9 +255,10 @@ def tidy(profile: str, out_dir: Path, killed: str) -> None:
         print(f"{before}: {'; '.join(done)}")
 
 
-def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile: str, started: float) -> int:
+def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile: str, dry_run: bool,
+                        started: float) -> int:
     """After Ctrl-C: the index rewritten, one line on stderr, exit status 130."""
-    index_page = index.write_index(out_dir, profile, index.index_rows(profile, since=started))
+    index_page = index.write_index(out_dir, profile, index.index_rows(profile, started, dry_run), dry_run)
     row = getattr(interruption, "row", None)
     stopped = (f"{row.stem}" + (f" (seed {row.seed})" if row.seed is not None else "") +
                f" stopped ({row.error}), its attempt kept in unfinished/" if row else "stopped")
@@ -277,14 +269,15 @@ def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile:
     return 130
 
 
-def report_full_disk(full: OSError | OutOfSpace, out_dir: Path, profile: str, started: float | None) -> int:
+def report_full_disk(full: OSError | OutOfSpace, out_dir: Path, profile: str, dry_run: bool,
+                     started: float | None) -> int:
     """A full disk or quota: temporary files removed, the index rewritten if there is room for
     it (once the batch has ``started``), one line on stderr naming the filesystem and the space
     left; exit status 3."""
     attempts.remove_temporary(out_dir)
     if started is not None:
         with contextlib.suppress(OSError):
-            index.write_index(out_dir, profile, index.index_rows(profile, since=started))
+            index.write_index(out_dir, profile, index.index_rows(profile, started, dry_run), dry_run)
     text = str(full.row.error) if isinstance(full, OutOfSpace) else str(full)
     named = re.search(r"\[Errno \d+\] [^:']*: '([^']+)'(?: -> '([^']+)')?", text)   # a copy names its target second
     path = Path(named[2] or named[1]) if named else out_dir

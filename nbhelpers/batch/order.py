@@ -21,7 +21,7 @@ def first_guess_seconds() -> dict[str, float]:
 def expected_seconds(tasks: list[Task]) -> dict:
     """How long each task should take: its notebook's finished runs of this profile when every
     notebook of the batch has one, else the first guess."""
-    timed = {task.key: typical_seconds(task.profile, task.stem) for task in tasks}
+    timed = {task.key: typical_seconds(task.profile, task.stem, task.batch.dry_run) for task in tasks}
     if all(timed.values()):
         return timed
     guess = first_guess_seconds()

@@ -1,14 +1,16 @@
-"""What a batch will run: every input checked before anything long starts, and the runs in
-order, one ``Task`` each (each study notebook once per seed, the summary last)."""
+"""What a batch will run: every input checked before anything long starts, the runs in order,
+one ``Task`` each (each study notebook once per seed, the summary last), and what the batch
+decides for every run (``batch_context_of``), which each task carries."""
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbhelpers.batch import dryrun
-from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, SUMMARY_STEM, in_terminal, profile_folder
-from nbhelpers.report import config, records
+from nbhelpers.environment import BatchContext
+from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, SUMMARY_STEM, in_terminal, profile_folder, run_folder
+from nbhelpers.report import parameters, profiles, records
 
-PROFILE_CHOICES = (*config.PROFILES, "auto")
+PROFILE_CHOICES = (*profiles.PROFILES, "auto")
 
 
 @dataclass
@@ -22,11 +24,26 @@ class Task:
     profile: str
     label: str                  # "[3/16]" in the terminal
     after: list = field(default_factory=list)   # keys of the tasks that must end first
+    batch: BatchContext = field(default_factory=BatchContext)   # what the batch decided (batch_context_of)
 
     @property
     def where(self) -> str:
         """The run as the terminal names it: "04_wgan (seed 0)", "06_summary"."""
         return self.stem + (f" (seed {self.seed})" if self.seed is not None else "")
+
+    @property
+    def folder(self) -> Path:
+        """Where the run's reports go (``paths.run_folder``; a dry run's in its own folder)."""
+        return run_folder(self.profile, self.seed, self.batch.dry_run)
+
+
+def batch_context_of(args) -> BatchContext:
+    """What this batch decides for every notebook run: the kernels' output is a log (progress
+    lines, no bars); a dry run caps the training loops' batches and never reuses a finished
+    checkpoint (it proves that the training code runs)."""
+    return BatchContext(dry_run=args.dry_run, max_batches=dryrun.BATCHES_PER_EPOCH if args.dry_run else None,
+                        fresh=args.fresh or args.dry_run, progress_lines=True,
+                        note=dryrun.describe() if args.dry_run else "")
 
 
 def cuda_available() -> bool:
@@ -50,13 +67,13 @@ def check_reports_folder(folder: Path) -> None:
             created.append(existing)
             existing = existing.parent
         if not existing.is_dir():
-            raise config.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
+            raise parameters.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
                                         f"{in_terminal(existing)} exists and is not a folder; {advice}")
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
             pass
     except OSError as error:
-        raise config.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
+        raise parameters.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
                                     f"{error.strerror or error}; {advice}") from None
     finally:
         for path in created:
@@ -67,44 +84,44 @@ def check_reports_folder(folder: Path) -> None:
 
 
 def plan(args) -> tuple[str, list[int], list[Task]]:
-    """Every input of the parsed command line checked (``config.ParameterError`` naming the
+    """Every input of the parsed command line checked (``parameters.ParameterError`` naming the
     problem): profile, seeds, notebook names, parameter names and types, ``--jobs``, the reports
-    folder (set by the batch's environment: ``--reports-dir``, ``--dry-run``); then the
+    folder (``--reports-dir``, set in the batch's environment, and ``--dry-run``); then the
     batch's tasks in order: each study notebook once per seed (its explorations, and the
     profile's ``first_seed_only`` notebooks unless ``--only`` names them, for the first
-    evaluation seed only: ``config.first_seed``), 04/05 after 03 of the same seed, the summary
-    last. Returns (profile, seeds, tasks)."""
+    evaluation seed only: ``profiles.first_seed``), 04/05 after 03 of the same seed, the summary
+    last, each with the batch's context. Returns (profile, seeds, tasks)."""
     if args.profile not in PROFILE_CHOICES:
-        raise config.ParameterError(f"unknown profile {args.profile!r}; expected {', '.join(PROFILE_CHOICES[:-1])} "
+        raise parameters.ParameterError(f"unknown profile {args.profile!r}; expected {', '.join(PROFILE_CHOICES[:-1])} "
                                     f"or {PROFILE_CHOICES[-1]}")
     profile = auto_profile() if args.profile == "auto" else args.profile
-    available = config.notebook_stems()
+    available = parameters.notebook_stems()
     unknown = [stem for stem in args.only if stem not in available]
     if unknown:
-        raise config.ParameterError(f"unknown notebook {', '.join(map(repr, unknown))}; available: {', '.join(available)}")
+        raise parameters.ParameterError(f"unknown notebook {', '.join(map(repr, unknown))}; available: {', '.join(available)}")
     if args.jobs is not None and args.jobs < 1:
-        raise config.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
-    seeds = config.parse_seeds(args.seeds) if args.seeds else config.profile_seeds(profile)
+        raise parameters.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
+    seeds = profiles.parse_seeds(args.seeds) if args.seeds else profiles.profile_seeds(profile)
     selected = args.only or available
-    config.check_overrides(selected + [SUMMARY_STEM], args.overrides)
-    check_reports_folder(profile_folder(profile))
+    profiles.check_overrides(selected + [SUMMARY_STEM], args.overrides)
+    check_reports_folder(profile_folder(profile, args.dry_run))
     studies = [stem for stem in selected if stem != SUMMARY_STEM]
-    if not studies and not records.seeds_present(profile):
-        raise config.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
-                                    f"{profile_folder(profile)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
-    first = config.first_seed(profile, seeds)   # the explorations (later_seeds) run for this seed alone
-    alone = set(config.declarations(profile)["first_seed_only"]) - set(args.only)   # --only names a notebook: every seed
-    resolved = {(stem, seed): config.resolve(stem, profile, args.overrides, seed=seed, first_seed=first)
+    if not studies and not records.seeds_present(profile, args.dry_run):
+        raise parameters.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
+                                    f"{profile_folder(profile, args.dry_run)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
+    first = profiles.first_seed(profile, seeds)   # the explorations (later_seeds) run for this seed alone
+    alone = set(profiles.declarations(profile)["first_seed_only"]) - set(args.only)   # --only names a notebook: every seed
+    resolved = {(stem, seed): profiles.resolve(stem, profile, args.overrides, seed=seed, first_seed=first)
                 for seed in seeds for stem in studies if seed == first or stem not in alone}
-    resolved[(SUMMARY_STEM, None)] = config.resolve(SUMMARY_STEM, profile, args.overrides)
+    resolved[(SUMMARY_STEM, None)] = profiles.resolve(SUMMARY_STEM, profile, args.overrides)
     cuda = sorted({p["device"] for p in resolved.values() if str(p.get("device", "")).startswith("cuda")})
     if cuda and args.executor == "local" and not cuda_available():   # a cluster's nodes may have GPUs
-        raise config.ParameterError(f"device {cuda[0]!r} was asked for, but CUDA is not available here; "
+        raise parameters.ParameterError(f"device {cuda[0]!r} was asked for, but CUDA is not available here; "
                                     "use device=auto or device=cpu")
     if args.dry_run:   # one seed unless --seeds chose; small sample counts (dryrun.py says why)
         seeds = dryrun.seeds(seeds, chosen=bool(args.seeds))
         resolved = {key: dryrun.limit(params) for key, params in resolved.items() if key[1] in (None, *seeds)}
-    total, tasks = len(resolved), []
+    total, tasks, context = len(resolved), [], batch_context_of(args)
     for index, ((stem, seed), params) in enumerate(resolved.items(), 1):
         if stem == SUMMARY_STEM:
             after = [task.key for task in tasks]
@@ -113,5 +130,5 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
         else:
             after = []
         tasks.append(Task(key=(stem, seed), stem=stem, seed=seed, params=params, profile=profile,
-                          label=f"[{index}/{total}]", after=after))
+                          label=f"[{index}/{total}]", after=after, batch=context))
     return profile, seeds, tasks

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nbhelpers.data import load_mnist
-from nbhelpers.metrics import features, fid, inception
-from nbhelpers.report.context import pick_device
+from nbhelpers.device import pick_device
+from nbhelpers.metrics import distances, features, inception
+from nbhelpers.metrics.evaluator import Evaluator
 
 
 class PytorchFidWrapper(torch.nn.Module):
@@ -164,8 +165,8 @@ def ours(net, sets, device, batch_size):
     feats = [features.extract(lambda b: net(inception.preprocess(b)), images, device, batch_size) for images in sets]
     _sync(device)
     features_s = time.perf_counter() - started
-    mu, sigma = fid.statistics(feats[0])
-    value = fid.fid_of_features({"mu": mu, "sigma": sigma, "features": feats[0]}, feats[1])
+    mu, sigma = distances.statistics(feats[0])
+    value = distances.fid_of_features({"mu": mu, "sigma": sigma, "features": feats[0]}, feats[1])
     return value, time.perf_counter() - started, features_s
 
 
@@ -193,7 +194,7 @@ def write_pngs(images: torch.Tensor, folder: Path) -> None:
 
 def classifier_fid_seconds(device, n: int = 10_000) -> tuple[float, float, float]:
     """(first call incl. reference, warm call, value): classifier FID of n training images."""
-    ev = fid.Evaluator(device, n_inception=0, n_classifier=n, log=lambda *a: None)
+    ev = Evaluator(device, n_inception=0, n_classifier=n, log=lambda *a: None)
     ev.classifier()  # trained once per machine: not part of the timing
     train_x, _ = load_mnist("train", device, limit=n)
     started = time.perf_counter()

@@ -23,11 +23,11 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from nbhelpers import data
+from nbhelpers.device import pick_device
 from nbhelpers.models import gan
 from nbhelpers.models.gan.losses import NonSaturatingGAN
 from nbhelpers.models.gan.nets import Discriminator, Generator
 from nbhelpers.paths import data_dir
-from nbhelpers.report.context import pick_device
 
 LR, BETAS = 2e-4, (0.5, 0.999)
 

@@ -51,14 +51,15 @@ import torch
 from nbhelpers import data
 from nbhelpers.batch import main as batch
 from nbhelpers.environment import BatchContext
-from nbhelpers.metrics import fid
+from nbhelpers.metrics import caches
+from nbhelpers.metrics.evaluator import Evaluator
 from nbhelpers.models import control, gan, vae
 from nbhelpers.models.gan import nets as gan_nets
 from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN
 from nbhelpers.paths import GAN_NOTEBOOKS, STUDY_NOTEBOOKS
-from nbhelpers.report import config
+from nbhelpers.report import profiles
 from nbhelpers.report.context import git_commit
-from nbhelpers.studies import gan_compare, gan_study, ssgan_study, wgan_study
+from nbhelpers.studies import gan_compare, gan_study, sections, ssgan_study, wgan_study
 
 PROFILE = "full"
 GAN_EPOCHS = 3            # epochs per GAN unit: the first (warm-up, compiling) is priced apart
@@ -74,22 +75,20 @@ def _epochs(epochs: int, train_limit: int) -> float:
 
 
 def _gan_run(units: Counter, kind: str, params: dict, epochs: int, train_limit: int, inception_epochs=(),
-             final: bool = True, last_iterate: bool = True, eval_every: int | None = None,
-             evaluation: str = "classifier_eval") -> None:
-    """Add one GAN training run's units: its epochs, one warm-up, the engine's evaluations
-    (doubled when it also evaluates the last iterate), Inception's extra at ``inception_epochs``."""
+             final: bool = True, eval_every: int | None = None, evaluation: str = "classifier_eval") -> None:
+    """Add one GAN training run's units: its epochs, one warm-up, the engine's evaluations,
+    Inception's extra at ``inception_epochs``."""
     schedule = gan.GanConfig(epochs=epochs, eval_every=params["eval_every"] if eval_every is None else eval_every)
-    both = 2 if last_iterate and params.get("ema_decay", 0.999) > 0 else 1
     units[f"{kind}_epoch"] += _epochs(epochs, train_limit)
     units[f"{kind}_warmup"] += 1
-    units[evaluation] += len(gan.evaluation_epochs(schedule)) * both
-    units["inception_eval"] += len(inception_epochs) * both
+    units[evaluation] += len(gan.evaluation_epochs(schedule))
+    units["inception_eval"] += len(inception_epochs)
     units["final_eval"] += 1 if final else 0
 
 
 def workload(params: dict[str, dict]) -> dict[str, Counter]:
     """How many of each unit every study notebook runs, from its resolved parameters
-    (``config.resolve``), as the notebooks run them. Units: ``vae_epoch``, ``controlvae_epoch``,
+    (``profiles.resolve``), as the notebooks run them. Units: ``vae_epoch``, ``controlvae_epoch``,
     ``<kind>_epoch`` (60k images) and ``<kind>_warmup`` (one per run) for the GAN kinds,
     ``classifier_eval``, ``inception_eval`` (Inception's part of an evaluation), ``final_eval``
     (one sample set with every metric), ``curve_eval`` (05's classifier-only curves)."""
@@ -121,7 +120,7 @@ def workload(params: dict[str, dict]) -> dict[str, Counter]:
                 during = [epoch for epoch in quarters if epoch != p["epochs"]]   # the last: the final evaluation
                 for _ in range(1 + p["sngan_baseline"]):   # the SS-GAN, and the SN-GAN baseline on its networks
                     _gan_run(units, "ssgan", p, p["epochs"], p["train_limit"], during)
-                short = dict(eval_every=1, final=False, last_iterate=False, evaluation="curve_eval")
+                short = dict(eval_every=1, final=False, evaluation="curve_eval")
                 for _ in p["ablation_alphas"]:
                     _gan_run(units, "ssgan", p, p["ablation_epochs"], p["ablation_train_limit"], **short)
                     units["final_eval"] += 1
@@ -188,7 +187,7 @@ def gan_unit(kind: str, p: dict, images: torch.Tensor, compiled: bool, folder: P
     seconds = history.epochs["seconds"].tolist()
     steady = sum(seconds[1:]) / len(seconds[1:])
     return {"epoch_s": steady + (wall - sum(seconds)) / len(seconds), "warmup_s": max(seconds[0] - steady, 0.0),
-            "epochs_s": seconds, "wall_s": wall, "generator": history.final_generator}
+            "epochs_s": seconds, "wall_s": wall, "generator": generator}
 
 
 def measure_units(params: dict[str, dict], device: torch.device, step, folder: Path) -> dict:
@@ -235,7 +234,7 @@ def measure_units(params: dict[str, dict], device: torch.device, step, folder: P
     def evaluations():
         p = params["03_gan_pixelshuffle"]
         generator = generators.get("gan") or _gan_parts("gan", p)[0][0].to(device)
-        evaluator = gan_study.evaluator_for(SimpleNamespace(device=device), SimpleNamespace(**p))
+        evaluator = sections.evaluator_for(SimpleNamespace(device=device), SimpleNamespace(**p))
         classifier_only = gan_study.training_evaluator(evaluator)
         with_inception = gan_study.training_evaluator(evaluator, inception_epochs=[1])
         classifier_only(generator, 1)                                    # warm-up: weights, references
@@ -243,7 +242,7 @@ def measure_units(params: dict[str, dict], device: torch.device, step, folder: P
         row, both = _synchronised(lambda: with_inception(generator, 1))
         eager["inception_eval"] = max(both - eager["classifier_eval"], 0.0)
         final, eager["final_eval"] = _synchronised(lambda: gan_study.final_evaluation(evaluator, generator))
-        curves = fid.Evaluator(device, n_inception=0, n_classifier=params["05_ssgan"]["curve_n_classifier"],
+        curves = Evaluator(device, n_inception=0, n_classifier=params["05_ssgan"]["curve_n_classifier"],
                                ref_n_inception=p["fid_ref_n_inception"], ref_n_classifier=p["fid_ref_n_classifier"])
         gan_study.training_evaluator(curves)(generator, 1)
         _, eager["curve_eval"] = _synchronised(lambda: gan_study.training_evaluator(curves)(generator, 2))
@@ -316,8 +315,8 @@ def main(argv=None) -> int:
         return 2
     os.environ.update(BatchContext(progress_lines=True).variables())   # this process's output is a log: no progress bars
     device = torch.device("cuda")
-    params = {stem: config.resolve(stem, PROFILE, seed=0) for stem in STUDY_NOTEBOOKS}
-    seeds = len(config.profile_seeds(PROFILE))
+    params = {stem: profiles.resolve(stem, PROFILE, seed=0) for stem in STUDY_NOTEBOOKS}
+    seeds = len(profiles.profile_seeds(PROFILE))
     properties = torch.cuda.get_device_properties(device)
     record = {"check": "gpu_check", "profile": PROFILE, "git_commit": git_commit(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
               "device": {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
@@ -328,7 +327,7 @@ def main(argv=None) -> int:
     print(f"GPU check on {properties.name}, torch {torch.__version__}; writing {args.out}", flush=True)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         scratch = Path(scratch)
-        step("assets", lambda: {"data": data.prepare(), "fid": fid.prepare(
+        step("assets", lambda: {"data": data.prepare(), "fid": caches.prepare(
             device, ref_n_inception=params["01_vae"]["fid_ref_n_inception"],
             ref_n_classifier=params["01_vae"]["fid_ref_n_classifier"])})
         smoke = step("smoke", lambda: smoke_run(scratch / "reports"))

@@ -11,8 +11,8 @@ import time
 import torch
 
 from nbhelpers import data
+from nbhelpers.device import pick_device
 from nbhelpers.metrics import memorisation
-from nbhelpers.report.context import pick_device
 
 
 def _sync(device):

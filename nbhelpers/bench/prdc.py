@@ -10,8 +10,8 @@ import time
 import numpy as np
 import torch
 
+from nbhelpers.device import pick_device
 from nbhelpers.metrics import prdc
-from nbhelpers.report.context import pick_device
 
 
 def _sync(device):

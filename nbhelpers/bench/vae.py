@@ -8,9 +8,9 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from nbhelpers import data
+from nbhelpers.device import pick_device
 from nbhelpers.models import vae
 from nbhelpers.paths import data_dir
-from nbhelpers.report.context import pick_device
 
 
 def plain_dataloader_images_per_second(device, images: int, batch_size: int) -> float:

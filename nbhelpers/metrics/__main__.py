@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nbhelpers.assets import AssetError, atomic_save
+from nbhelpers.assets import AssetError
+from nbhelpers.device import pick_device
+from nbhelpers.files import atomic_save
+from nbhelpers.metrics.caches import prepare
 from nbhelpers.metrics.distances import KID_SUBSETS, fid_of_features, frechet_distance, kid, kid_subset_size, statistics
+from nbhelpers.metrics.evaluator import PRDC_K, Evaluator
 from nbhelpers.metrics.features import FEATURE_DIMS, FEATURES, MNIST_TEST_SIZE
-from nbhelpers.metrics.fid import PRDC_K, Evaluator, prepare
 from nbhelpers.metrics.images import check_images, load_images
 from nbhelpers.metrics.inception import INCEPTION_SOURCES
 from nbhelpers.metrics.prdc import density_coverage, precision_recall
 from nbhelpers.paths import PARAMS_DIR
-from nbhelpers.report.context import pick_device
 
 CLI_METRICS = ("fid", "kid", "prc", "dc")
 

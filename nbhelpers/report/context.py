@@ -6,7 +6,6 @@ import platform
 import random
 import subprocess
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,46 +16,17 @@ import scipy
 import torch
 from IPython.display import display
 
+from nbhelpers.device import pick_device
 from nbhelpers.environment import BatchContext, batch_context
+from nbhelpers.notes import show_notes_once
 from nbhelpers.paths import REPO_ROOT, notebook_output_dir, report_name, writing_folder
-from nbhelpers.report import config
-
-
-class ReportNote(UserWarning):
-    """A warning that a report shows once, as a one-line note in its output (not a stderr block)."""
-
-
-def show_notes_once() -> None:
-    """Show ``ReportNote`` warnings as "note: ..." lines on stdout, each text once per process;
-    every other warning as before."""
-    if getattr(warnings.showwarning, "shows_notes", False):
-        return
-    original, seen = warnings.showwarning, set()
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if not issubclass(category, ReportNote):
-            return original(message, category, filename, lineno, file, line)
-        if str(message) not in seen:
-            seen.add(str(message))
-            print(f"note: {message}")
-
-    show.shows_notes = True
-    warnings.showwarning = show
-    warnings.simplefilter("always", ReportNote)    # every text reaches show(), which dedups
+from nbhelpers.report import profiles
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {requested!r} was requested but CUDA is not available here")
-    return torch.device(requested)
 
 
 def git_commit() -> str:
@@ -98,19 +68,19 @@ class Run:
     @property
     def out_dir(self) -> Path:
         """``reports/<profile>/seed<k>/<stem>/``: samples and models of this run."""
-        return notebook_output_dir(self.profile, self.stem, self.seed)
+        return notebook_output_dir(self.profile, self.stem, self.seed, self.batch)
 
     @property
     def metrics_path(self) -> Path:
-        return writing_folder(self.profile, self.seed) / f"{report_name(self.stem)}.metrics.json"
+        return writing_folder(self.profile, self.seed, self.batch) / f"{report_name(self.stem)}.metrics.json"
 
 
 def parameter_table(stem: str, values: dict, dry_run: bool = False) -> pandas.DataFrame:
-    """One row per parameter: its value and where it came from (``config.value_sources``); in a
+    """One row per parameter: its value and where it came from (``profiles.value_sources``); in a
     dry run an unexplained value may also be one of its smaller sample counts."""
-    sources = config.value_sources(stem, values["profile"], values)
+    sources = profiles.value_sources(stem, values["profile"], values)
     if dry_run:
-        sources = {key: source + " or the dry run's cap" if source == config.OVERRIDDEN else source
+        sources = {key: source + " or the dry run's cap" if source == profiles.OVERRIDDEN else source
                    for key, source in sources.items()}
     return pandas.DataFrame({"value": [repr(value) for value in values.values()], "source": list(sources.values())},
                             index=pandas.Index(list(values), name="parameter"))

@@ -14,10 +14,10 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from nbhelpers.metrics import coverage, fid
+from nbhelpers.metrics import coverage, tables
 from nbhelpers.models import gan
 from nbhelpers.report import records
-from nbhelpers.studies.gan_study import epochs_to_reach, fid_curve, fid_halving, plot_coverage_history
+from nbhelpers.studies.gan_study import epochs_to_reach, fid_curve, first_and_last_fid, plot_coverage_history
 
 # ----------------------------------------------------------------------------- Inception during training
 
@@ -76,7 +76,7 @@ def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str 
     that there is no history; returns the notes on what was left out."""
     kept, notes = comparable_curves(curves, features)
     if kept:
-        fid.fid_curves(ax, kept, features=features, title=title)
+        tables.fid_curves(ax, kept, features=features, title=title)
         if logy:
             ax.set_yscale("log")
     else:
@@ -86,8 +86,8 @@ def plot_fid_overlay(ax, curves: dict, features: str = "classifier", title: str 
 
 # ----------------------------------------------------------------------------- the final table
 
-def _first_to_last(halving: dict) -> str | None:
-    return f"{halving['first']:.2f} → {halving['last']:.2f} (ratio {halving['ratio']:.2f})" if halving["ratio"] else None
+def _first_to_last(fids: dict) -> str | None:
+    return f"{fids['first']:.2f} → {fids['last']:.2f} (ratio {fids['ratio']:.2f})" if fids["ratio"] else None
 
 
 def model_summary(entry: dict | None, threshold: float) -> dict:
@@ -110,8 +110,7 @@ def model_summary(entry: dict | None, threshold: float) -> dict:
     for name, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):
         value = records.fidelity_diversity(entry, name)
         column[f"{name} (k={k})"] = round(value, 3) if value is not None else None
-    column["classifier FID first → last evaluation"] = _first_to_last(fid_halving(records.fid_rows(entry)))
-    column["last iterate: classifier FID first → last"] = _first_to_last(fid_halving(records.last_iterate_fid_rows(entry)))
+    column["classifier FID first → last evaluation"] = _first_to_last(first_and_last_fid(records.fid_rows(entry)))
     reached = epochs_to_reach(records.fid_rows(entry), threshold)
     column[f"epochs to classifier FID ≤ {threshold:g}"] = reached if reached is not None else "not reached"
     for key, title in (("epochs_trained", "epochs trained"), ("generator_steps", "generator steps"),
@@ -154,8 +153,6 @@ def verdict(entries: dict, threshold: float) -> str:
     best(lambda e: records.final_value(e, "inception"), "Inception FID (lower is better)")
     best(lambda e: records.final_value(e, "classifier"), "classifier FID (lower is better)")
     best(lambda e: (records.kid(e) or {}).get("mean"), "KID (lower is better)")
-    best(lambda e: fid_halving(records.last_iterate_fid_rows(e))["last"],
-         "last iterates' classifier FID at the last evaluation (lower is better)")
     best(records.largest_share, "largest digit share (closer to 10% is better)")
     best(lambda e: records.fidelity_diversity(e, "recall"), "recall (diversity; higher is better)", lower=False)
     best(lambda e: epochs_to_reach(records.fid_rows(e), threshold), f"epochs to classifier FID ≤ {threshold:g} (fewer is better)")

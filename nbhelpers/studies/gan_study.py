@@ -1,12 +1,12 @@
 """What the GAN, WGAN and SS-GAN studies (notebooks 03, 04, 05) share around the training
-engine: one run type, one way to train a variant, its evaluation and metrics record, the
+engine: one result type, one way to train a variant, its evaluation and metrics record, the
 acceptance checks, and the parameter-checked loader of the GAN notebook's run.
 
     config = gan_study.gan_config(P)
-    evaluator = gan_study.evaluator_for(run, P)
+    evaluator = sections.evaluator_for(run, P)
     result = gan_study.train_variant("gan", NonSaturatingGAN(), G, D, images, config, evaluator, run.out_dir)
     entry = gan_study.record(metrics, result)
-    gan_entry, note = gan_study.load_gan_run(run.profile, run.params)
+    gan_entry, note = gan_study.load_gan_run(run.profile, run.params, run.batch.dry_run)
 
 Comparisons and figures built on these live in ``gan_compare``.
 """
@@ -20,11 +20,12 @@ import torch
 
 from nbhelpers import paths
 from nbhelpers.environment import BatchContext
-from nbhelpers.metrics import coverage, fid
+from nbhelpers.metrics import coverage
+from nbhelpers.metrics.evaluator import Evaluator
 from nbhelpers.models import gan
 from nbhelpers.paths import checkpoint_folder, display
 from nbhelpers.report import plots, records
-from nbhelpers.report.config import ParameterError
+from nbhelpers.report.parameters import ParameterError
 from nbhelpers.studies import facts
 
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
@@ -35,18 +36,12 @@ NOT_COMPARED = ("profile", "device", "grid_every", "inception_during_training")
 
 # ----------------------------------------------------------------------------- set-up
 
-def evaluator_for(run, params) -> fid.Evaluator:
-    """The notebook's Evaluator, sized by the shared ``fid_*`` parameters."""
-    return fid.Evaluator(run.device, n_inception=params.fid_n_inception, n_classifier=params.fid_n_classifier,
-                         ref_n_inception=params.fid_ref_n_inception, ref_n_classifier=params.fid_ref_n_classifier)
-
-
 def gan_config(params, **overrides) -> gan.GanConfig:
     """The engine's settings from a GAN notebook's parameters (the fields it declares; the
     engine's defaults for the others), then ``overrides`` (e.g. a WGAN preset's optimiser).
     Adam's ``betas`` must be two numbers in [0, 1)."""
     names = ("epochs", "batch_size", "lr_generator", "lr_discriminator", "betas", "seed", "grid_every",
-             "eval_every", "ema_decay")
+             "eval_every")
     values = {name: getattr(params, name) for name in names if hasattr(params, name)}
     betas = values.get("betas")
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
@@ -56,7 +51,7 @@ def gan_config(params, **overrides) -> gan.GanConfig:
 
 # ----------------------------------------------------------------------------- evaluation
 
-def training_evaluator(evaluator: fid.Evaluator, inception_epochs=()):
+def training_evaluator(evaluator: Evaluator, inception_epochs=()):
     """``evaluate(generator, epoch)`` for ``gan.train``: classifier FID and class coverage at
     every evaluated epoch; at ``inception_epochs`` also the Inception FID (in ``fid_rows``) and
     the Inception KID on the same samples and features (``kid_rows``: one ``KidRow`` with its
@@ -83,27 +78,27 @@ def training_evaluator(evaluator: fid.Evaluator, inception_epochs=()):
     return evaluate
 
 
-def final_evaluation(evaluator: fid.Evaluator, generator) -> dict:
+def final_evaluation(evaluator: Evaluator, generator) -> dict:
     """Every metric of the final generator (Inception + classifier FID, KID, coverage)."""
     return evaluator.evaluate(lambda n: gan.sample_images(generator, n, seed=EVAL_SEED))
 
 
-def final_samples(generator, evaluator: fid.Evaluator) -> torch.Tensor:
+def final_samples(generator, evaluator: Evaluator) -> torch.Tensor:
     """The sample set that ``final_evaluation`` scored (for export and per-digit analyses)."""
     return gan.sample_images(generator, max(evaluator.n["inception"], evaluator.n["classifier"]), seed=EVAL_SEED)
 
 
 # ----------------------------------------------------------------------------- one trained variant
 
-@dataclass(eq=False)   # compared by identity: a run is one object
-class GanRun:
+@dataclass(eq=False)   # compared by identity: a result is one object
+class GanResult:
     """One trained (or diverged) variant and, when it finished, its final metrics."""
 
     name: str
     objective: object
     config: gan.GanConfig
     train_images: int                # training images used
-    generator: torch.nn.Module       # the reported generator (the weight average with ema_decay)
+    generator: torch.nn.Module       # the trained generator (the last iterate), as evaluated
     discriminator: torch.nn.Module
     history: gan.GanHistory
     final: dict | None = None        # final_evaluation output
@@ -117,25 +112,24 @@ class GanRun:
 
 
 def train_variant(name: str, objective, generator, discriminator, images: torch.Tensor, config: gan.GanConfig,
-                  evaluator: fid.Evaluator, out_dir: Path, inception_epochs=(), curve_evaluator=None,
-                  evaluate_last_iterate: bool = True, final: bool = True, save_models: bool = True,
-                  log=print, batch: BatchContext = BatchContext()) -> GanRun:
+                  evaluator: Evaluator, out_dir: Path, inception_epochs=(), curve_evaluator=None,
+                  final: bool = True, save_models: bool = True, log=print,
+                  batch: BatchContext = BatchContext()) -> GanResult:
     """Train ``generator`` against ``discriminator`` with ``objective`` (``gan.train``), with
-    checkpoints in ``paths.checkpoint_folder(out_dir)`` (outside a batch's stage, so that they
+    checkpoints in ``paths.checkpoint_folder(out_dir, batch)`` (outside a batch's stage, so that they
     outlive a failed attempt; a finished run is reloaded, not retrained) and the
     models in ``out_dir/models``; then, if it finished and ``final``, evaluate it.
 
     ``curve_evaluator`` (default: ``evaluator``) measures the training-time curves, Inception
     FID included at ``inception_epochs``; the final evaluation always uses ``evaluator``.
-    ``evaluate_last_iterate`` also measures the trained G itself when the run averages G.
     ``batch`` (the notebook's ``run.batch``) is what ``./run_all.sh`` decided: a dry run's cap on
     batches an epoch, and ``--fresh`` (retrain, replacing the checkpoint)."""
     history = gan.train(generator, discriminator, objective, images, config, name=name,
                         evaluate=training_evaluator(curve_evaluator or evaluator, inception_epochs),
-                        evaluate_last_iterate=evaluate_last_iterate, checkpoint_dir=checkpoint_folder(out_dir),
+                        checkpoint_dir=checkpoint_folder(out_dir, batch),
                         models_dir=Path(out_dir) / "models" if save_models else None, log=log,
-                        max_batches=batch.max_batches, fresh=batch.fresh)
-    result = GanRun(name, objective, config, len(images), history.final_generator, discriminator, history)
+                        max_batches=batch.max_batches, fresh=batch.fresh, progress_lines=batch.progress_lines)
+    result = GanResult(name, objective, config, len(images), generator, discriminator, history)
     if final and result.finished:  # a diverged generator may output NaN: no final metrics then
         result.final = final_evaluation(evaluator, result.generator)
     return result
@@ -146,13 +140,6 @@ def train_variant(name: str, objective, generator, discriminator, images: torch.
 def fid_history(history: gan.GanHistory) -> list[dict]:
     """The FID rows recorded during training, each with its ``epoch``."""
     return [row for detail in history.evaluation_details for row in detail.get("fid_rows", [])]
-
-
-def last_iterate_fid_history(history: gan.GanHistory) -> list[dict]:
-    """The FID rows of the trained generator itself, when the run reported its weight average
-    and evaluated the last iterate too (``evaluate_last_iterate``)."""
-    return [row for detail in history.evaluation_details
-            for row in detail.get("last_iterate", {}).get("fid_rows", [])]
 
 
 def coverage_history(history: gan.GanHistory) -> pd.DataFrame:
@@ -173,8 +160,9 @@ def last_epoch_fid(rows: list[dict], features: str = "classifier") -> float | No
     return curve[-1]["value"] if curve else None
 
 
-def fid_halving(rows: list[dict], features: str = "classifier") -> dict:
-    """First and last training-time FID of one extractor and their ratio (the 'at most half' check)."""
+def first_and_last_fid(rows: list[dict], features: str = "classifier") -> dict:
+    """First and last training-time FID of one extractor and their ratio last / first (None
+    each with fewer than two evaluations)."""
     curve = fid_curve(rows, features)
     if len(curve) < 2:
         return {"first": None, "last": None, "ratio": None}
@@ -191,23 +179,19 @@ def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classif
 
 # ----------------------------------------------------------------------------- the metrics record
 
-def record(metrics, result: GanRun, **extra) -> dict:
-    """Write one run's record to metrics.json: FID history + final rows, KID, coverage, status;
-    with a weight-averaged run, also the last iterate's FID history (``fid_last_iterate``)."""
+def record(metrics, result: GanResult, **extra) -> dict:
+    """Write one run's record to metrics.json: FID history + final rows (``fid_halving``: their
+    ``first_and_last_fid``), KID, coverage, status."""
     history, final = result.history, result.final
     rows = fid_history(history) + (final["fid"] if final else [])
     entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
              "training_seconds": round(history.training_seconds, 1), "fid": rows,
-             "fid_halving": fid_halving(rows),
-             "model_files": {role: display(path) for role, path in history.model_files.items()},
+             "fid_halving": first_and_last_fid(rows),
+             "model_files": {role: display(path, metrics.batch) for role, path in history.model_files.items()},
              "reused_checkpoint": history.reused or None, **extra}
     kid_rows = [row for detail in history.evaluation_details for row in detail.get("kid_rows", [])]
     if kid_rows:   # Inception KID measured during training (``inception_epochs``), each with its epoch
         entry["kid_rows"] = kid_rows
-    last_iterate = last_iterate_fid_history(history)
-    if last_iterate:
-        entry["fid_last_iterate"] = last_iterate
-        entry["fid_halving_last_iterate"] = fid_halving(last_iterate)
     if final:
         for key in ("kid", "class_coverage", "precision_recall", "density_coverage"):
             entry[key] = final.get(key)
@@ -219,17 +203,13 @@ def acceptance_checks(entry: dict, max_share: float = coverage.MAX_DIGIT_SHARE, 
                       gan_factor: float | None = None) -> pd.DataFrame:
     """The acceptance checks on one ``record`` entry, as a table (check -> value, holds; holds
     is None when the run lacks what the check needs): the last classifier FID of training is
-    at most half the first (of the reported generator; the last iterate's ratio is shown beside
-    it when recorded); the final samples cover all ten digits, none above ``max_share``; with
+    at most half the first; the final samples cover all ten digits, none above ``max_share``; with
     ``gan_factor``, the last classifier FID is within ``gan_factor`` times that of ``gan_entry``."""
-    halving, rows = fid_halving(records.fid_rows(entry)), []
+    halving, rows = first_and_last_fid(records.fid_rows(entry)), []
     if halving["ratio"] is None:
         rows.append(("last classifier FID ≤ half the first", "fewer than two evaluations", None))
     else:
         value = f"{halving['first']:.2f} → {halving['last']:.2f} (×{halving['ratio']:.3f})"
-        raw = fid_halving(records.last_iterate_fid_rows(entry))
-        if raw["ratio"] is not None:
-            value += f"; last iterate {raw['first']:.2f} → {raw['last']:.2f} (×{raw['ratio']:.3f})"
         rows.append(("last classifier FID ≤ half the first", value, halving["ratio"] <= 0.5))
     counts = records.class_coverage(entry)
     if counts:
@@ -257,10 +237,11 @@ def parameter_differences(theirs: dict, ours: dict) -> list[str]:
     return [f"{key} {theirs[key]!r} there, {ours[key]!r} here" for key in shared if theirs[key] != ours[key]]
 
 
-def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
+def load_gan_run(profile: str, params: dict, dry_run: bool = False) -> tuple[dict | None, str]:
     """The GAN notebook's (``paths.GAN_NOTEBOOK``) record of model ``facts.GAN_MODEL`` in the
     same profile and seed (``params["seed"]``), with a sentence saying where it came from, or
-    None and why there is none.
+    None and why there is none; ``dry_run`` (the notebook's ``run.batch.dry_run``) reads the
+    profile's dry run.
 
     The run must have finished, hold an FID history, and have been trained with the same
     values of every parameter both notebooks declare (seed, training length, sample sizes,
@@ -269,10 +250,11 @@ def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
     stem, name, seed = paths.GAN_NOTEBOOK, facts.GAN_MODEL, params.get("seed")
     rerun = (f"run `./run_all.sh --profile {profile} --seeds {seed} --only {stem}` with the same parameters, "
              f"then this notebook again")
-    record = records.load(profile, stem, seed)
+    record = records.load(profile, stem, seed, dry_run=dry_run)
     if record is None:
         try:
-            why = "has not run" if records.read(records.record_path(profile, stem, seed)) is None else "did not finish"
+            path = records.record_path(profile, stem, seed, dry_run)
+            why = "has not run" if records.read(path) is None else "did not finish"
         except records.DamagedRecord as damaged:   # as if it had not run, the file named
             return None, (f"The GAN notebook {stem} left no readable record for profile '{profile}' and seed {seed} "
                           f"({damaged}), so there is no GAN to compare with: {rerun}.")
@@ -289,10 +271,10 @@ def load_gan_run(profile: str, params: dict) -> tuple[dict | None, str]:
                    f"({entry.get('epochs_trained')} epochs; same shared parameters).")
 
 
-def load_gan_samples(profile: str, seed: int, count: int = 100) -> torch.Tensor | None:
+def load_gan_samples(profile: str, seed: int, count: int = 100, dry_run: bool = False) -> torch.Tensor | None:
     """The first ``count`` exported samples of the GAN notebook's run of this profile and seed
-    ([N, 1, 28, 28] in [0, 1]), or None when there are none."""
-    return records.exported_samples(profile, paths.GAN_NOTEBOOK, seed, facts.GAN_MODEL, count)
+    ([N, 1, 28, 28] in [0, 1]), or None when there are none (``dry_run`` as in ``load_gan_run``)."""
+    return records.exported_samples(profile, paths.GAN_NOTEBOOK, seed, facts.GAN_MODEL, count, dry_run)
 
 
 # ----------------------------------------------------------------------------- one run's figures

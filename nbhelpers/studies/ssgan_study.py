@@ -12,6 +12,7 @@ organises runs of it and reads out what the discriminator's rotation head learne
 Rotations follow ``gan_losses.rotate_quarters``: label k means ``torch.rot90(x, k, dims=(2, 3))``,
 i.e. k * 90 degrees counter-clockwise.
 """
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,7 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbhelpers.metrics import fid
+from nbhelpers.environment import BatchContext
+from nbhelpers.metrics import tables
+from nbhelpers.metrics.evaluator import Evaluator
 from nbhelpers.models import gan
 from nbhelpers.models.gan import nets as gan_nets
 from nbhelpers.models.gan.losses import NonSaturatingGAN, SelfSupervisedGAN, rotate_quarters
@@ -71,11 +74,11 @@ def is_self_supervised(objective) -> bool:
 
 
 def train(name: str, objective: NonSaturatingGAN, images: torch.Tensor, config: gan.GanConfig,
-          evaluator: fid.Evaluator, out_dir: Path, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32,
-          train_limit: int = 0, **options) -> gan_study.GanRun:
+          evaluator: Evaluator, out_dir: Path, norm: str = "spectral", g_channels=(64, 32), d_channels: int = 32,
+          train_limit: int = 0, **options) -> gan_study.GanResult:
     """Train one SS-GAN variant (``gan_study.train_variant``) from ``build_networks(config.seed,
     norm, ...)`` on the first ``train_limit`` images (0: all); ``options`` go to ``train_variant``
-    (curve evaluator, Inception epochs, final evaluation, saving, last iterate).
+    (curve evaluator, Inception epochs, final evaluation, saving).
 
     A plain ``NonSaturatingGAN`` objective trains the SN-GAN baseline: the same networks and
     initial weights without the rotation head (rotation weights 0)."""
@@ -86,7 +89,7 @@ def train(name: str, objective: NonSaturatingGAN, images: torch.Tensor, config: 
                                    **options)
 
 
-def record_fields(result: gan_study.GanRun) -> dict:
+def record_fields(result: gan_study.GanResult) -> dict:
     """What an SS-GAN run (or the SN-GAN baseline: rotation weights 0) adds to
     ``gan_study.record``: its settings and length."""
     objective = result.objective
@@ -94,7 +97,7 @@ def record_fields(result: gan_study.GanRun) -> dict:
     return {"alpha": objective.alpha if rotation else 0.0, "beta": objective.beta if rotation else 0.0,
             "score_rotated": objective.score_rotated if rotation else False, "objective": objective.describe(),
             "d_norm": result.discriminator.norm, "rotation_head": result.discriminator.rotation_head is not None,
-            "epochs": result.config.epochs, "train_images": result.train_images, "ema_decay": result.config.ema_decay,
+            "epochs": result.config.epochs, "train_images": result.train_images,
             "final_rotation_accuracy": final_rotation_accuracy(result.history)}
 
 
@@ -191,19 +194,19 @@ def plot_rotation_by_digit(ax, table: pd.DataFrame, title: str = ""):
 
 # ----------------------------------------------------------------------------- ablation and demo
 
-def results_table(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
-    """``fid.fid_table`` of finished runs (Inception FID with N, classifier FID, KID,
+def results_table(results: dict[str, gan_study.GanResult]) -> pd.DataFrame:
+    """``tables.fid_table`` of finished runs (Inception FID with N, classifier FID, KID,
     digits covered), plus the largest digit share and what each run trained on."""
-    finished = {label: r for label, r in runs.items() if r.final}
-    table = fid.fid_table({label: r.final for label, r in finished.items()})
+    finished = {label: r for label, r in results.items() if r.final}
+    table = tables.fid_table({label: r.final for label, r in finished.items()})
     table["largest digit share"] = [records.largest_share(r.final) for r in finished.values()]
     table["training"] = [f"{r.config.epochs} epochs x {r.train_images} images" for r in finished.values()]
     return table
 
 
-def digit_shares(runs: dict[str, gan_study.GanRun]) -> pd.DataFrame:
+def digit_shares(results: dict[str, gan_study.GanResult]) -> pd.DataFrame:
     """Share of each predicted digit (columns 0-9) in every finished run's final samples."""
-    return gan_compare.final_shares({label: r.final for label, r in runs.items() if r.final})
+    return gan_compare.final_shares({label: r.final for label, r in results.items() if r.final})
 
 
 def generator_view(history: gan.GanHistory, alpha: float) -> pd.Series:
@@ -214,12 +217,12 @@ def generator_view(history: gan.GanHistory, alpha: float) -> pd.Series:
     return np.exp(-(steps["loss_g"] - alpha * steps["rotation_loss_fake"]))
 
 
-def plot_demo(runs: dict[str, gan_study.GanRun]):
+def plot_demo(results: dict[str, gan_study.GanResult]):
     """The failure-mode runs side by side: classifier FID per epoch; D's outputs on real and
     generated images in D's update; the fakes' score in G's update; rotation accuracies."""
     fig, axes = plt.subplots(1, 4, figsize=(21, 4.4))
     rows = []
-    for i, (label, result) in enumerate(runs.items()):
+    for i, (label, result) in enumerate(results.items()):
         rows = sorted((r for r in result.fid_rows() if r["features"] == "classifier"), key=lambda r: r["epoch"])
         axes[0].plot([r["epoch"] for r in rows], [r["value"] for r in rows], marker="o", color=f"C{i}", label=label)
         steps = result.history.steps
@@ -268,3 +271,126 @@ def failure_verdicts(table: pd.DataFrame, correct: str, fid_column: str, damage_
             worst = (label, ratio)
     lines.append(f"most damaging here: {worst[0]}" if worst else "no failure mode did clear damage at this length")
     return lines
+
+
+# ----------------------------------------------------------------------------- short runs: the ablation and the demo
+
+@dataclass
+class ShortRuns:
+    """The ablation's and the failure demo's runs: the main run's settings shortened
+    (``config``), on the first ``train_limit`` images (0: all), with the curves measured by
+    ``curve_evaluator`` (fewer samples) and the final evaluation by ``evaluator``."""
+
+    images: torch.Tensor
+    config: gan.GanConfig
+    evaluator: Evaluator
+    curve_evaluator: Evaluator
+    out_dir: Path
+    batch: BatchContext
+    sizes: dict                  # the networks' sizes (``g_channels``, ``d_channels``), 03's
+    train_limit: int = 0
+
+    @property
+    def images_used(self) -> int:
+        return min(self.train_limit or len(self.images), len(self.images))
+
+    def describe(self, main: gan.GanConfig) -> str:
+        steps = self.config.epochs * (self.images_used // self.config.batch_size)
+        return (f"short runs: {self.config.epochs} epochs x {self.images_used} images ({steps} generator steps; "
+                f"the main run had {main.epochs * (len(self.images) // main.batch_size)})")
+
+    def train(self, name: str, objective: NonSaturatingGAN, norm: str = "spectral",
+              final: bool = True) -> gan_study.GanResult:
+        """One short run; without ``final`` neither evaluated at the end nor saved."""
+        return train(name, objective, self.images, self.config, self.evaluator, self.out_dir, batch=self.batch,
+                     norm=norm, **self.sizes, train_limit=self.train_limit, final=final, save_models=final,
+                     curve_evaluator=self.curve_evaluator)
+
+
+def plot_demo_samples(runs: dict[str, gan_study.GanResult]):
+    """The last generator of every demo run on the same 100 evaluation noise vectors."""
+    return plots.show_grids({f"{label}, epoch {r.history.last_epoch}": gan.sample_images(
+        r.generator, 100, seed=gan_study.EVAL_SEED) for label, r in runs.items()}, size=5)
+
+
+def curve_fid_column(n: int) -> str:
+    return f"classifier FID (N={n})"
+
+
+def demo_table(runs: dict[str, gan_study.GanResult], main_discriminator, curve_evaluator: Evaluator) -> pd.DataFrame:
+    """One row per demo run, from ``curve_evaluator``'s classifier sample count of its last
+    generator: the last training-time classifier FID, the share the main run's rotation head
+    calls upright, digits covered, precision/recall and coverage, and the rotation accuracies
+    of its last epoch."""
+    n, rows = curve_evaluator.n["classifier"], []
+    for label, r in runs.items():
+        many = gan.sample_images(r.generator, n, seed=gan_study.EVAL_SEED)
+        covered = curve_evaluator.class_coverage(many)
+        spread = curve_evaluator.fidelity_diversity(many)
+        rows.append({"run": label, "status": r.history.status,
+                     curve_fid_column(n): gan_study.last_epoch_fid(r.fid_rows()),
+                     "called upright by the main D": upright_share(main_discriminator, many),
+                     "digits covered": covered["covered"],
+                     "precision (k=3)": spread["precision_recall"]["precision"],
+                     "recall (k=3)": spread["precision_recall"]["recall"],
+                     "coverage (k=5)": spread["density_coverage"]["coverage"],
+                     "rotation acc. real (last epoch)": final_rotation_accuracy(r.history)["real"],
+                     "rotation acc. generated (last epoch)": final_rotation_accuracy(r.history)["fake"]})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def demo_record(short: ShortRuns, upright_test: float, verdicts: list[str], table: pd.DataFrame,
+                runs: dict[str, gan_study.GanResult]) -> dict:
+    """``failure_demo`` of the metrics record."""
+    return {"settings": f"{short.config.epochs} epochs x {short.images_used} images", "upright_share_test": upright_test,
+            "verdicts": verdicts, "runs": table.reset_index().to_dict(orient="records"),
+            "fid": {label: r.fid_rows() for label, r in runs.items()}}
+
+
+def plot_share_shift(ax, shares: pd.DataFrame, orientability: pd.DataFrame) -> float:
+    """Each digit's share change from the first to the last ablation setting (rows of
+    ``digit_shares``) against how well the main D orients it (``rotation_by_digit``'s "mean");
+    returns their correlation."""
+    shift = shares.iloc[-1] - shares.iloc[0]
+    accuracy = orientability.loc[shift.index, "mean"]
+    ax.scatter(accuracy, shift.values, c=range(10), cmap="tab10", s=60)
+    for d in shift.index:
+        ax.annotate(str(d), (accuracy[d], shift[d]), xytext=(5, 3), textcoords="offset points")
+    ax.axhline(0, color="0.4", linewidth=1)
+    ax.set(xlabel="rotation accuracy of the main D on test digits", ylabel=f"share({shares.index[-1]}) - share({shares.index[0]})",
+           title="does a large alpha favour easy-to-orient digits?")
+    return np.corrcoef(accuracy, shift.values)[0, 1]
+
+
+def findings(main: gan_study.GanResult, sngan: gan_study.GanResult | None, sngan_expected: bool,
+             gan_entry: dict | None, gan_note: str) -> list[str]:
+    """This run's numbers in lines: the main run, its classifier FID's fall, final metrics and
+    rotation accuracies, the gap to the SN-GAN baseline and the ratio to the GAN's FID."""
+    objective, history = main.objective, main.history
+    lines = [f"main run: {main.config.epochs} epochs x {main.train_images} images, alpha {objective.alpha:g}, "
+             f"beta {objective.beta:g}, {history.training_seconds:.0f} s of training; status {history.status}"]
+    fall = gan_study.first_and_last_fid(main.fid_rows())
+    if fall["ratio"] is not None:
+        lines.append(f"classifier FID {fall['first']:.2f} (epoch {main.fid_rows()[0]['epoch']}) -> {fall['last']:.2f} "
+                     f"(x{fall['ratio']:.3f})")
+    if main.final:
+        lines += [f"final {row['features']} FID {row['value']:.2f} (N={row['n']}, vs {row['ref']})" for row in main.final["fid"]]
+        kid = main.final["kid"]
+        lines += [f"final KID ({kid['features']}) {kid['mean']:.4f} +- {kid['std']:.4f}; digits covered "
+                  f"{main.final['class_coverage']['covered']}/10, largest share {records.largest_share(main.final):.1%}",
+                  "final fidelity and diversity: " + tables.fidelity_line(main.final)]
+    accuracy = final_rotation_accuracy(history)
+    lines.append(f"rotation accuracy, last epoch: real {accuracy['real']:.3f}, generated {accuracy['fake']:.3f}")
+    if sngan and sngan.final and main.final:
+        kid_gap = main.final["kid"]["mean"] - sngan.final["kid"]["mean"]
+        clf_gap = records.final_value(main.final, "classifier") - records.final_value(sngan.final, "classifier")
+        lines.append(f"SN-GAN baseline: final {sngan.final['kid']['features']} KID {sngan.final['kid']['mean']:.4f}, "
+                     f"classifier FID {records.final_value(sngan.final, 'classifier'):.2f}; SS-GAN minus SN-GAN (the "
+                     f"rotation loss on this seed): KID {kid_gap:+.4f}, classifier FID {clf_gap:+.2f} (negative: the "
+                     f"rotation loss helped)")
+    elif sngan_expected:
+        lines.append("SN-GAN baseline: no final evaluation (a run did not finish)")
+    if not gan_entry:
+        return lines + [gan_note]
+    ours, theirs = gan_study.last_epoch_fid(main.fid_rows()), gan_study.last_epoch_fid(records.fid_rows(gan_entry))
+    return lines + [f"GAN (03) final classifier FID {theirs:.2f}; SS-GAN/GAN = {ours / theirs:.3f}"]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from nbhelpers.environment import BatchContext
-from nbhelpers.metrics import fid
+from nbhelpers.metrics.evaluator import Evaluator
 from nbhelpers.models import gan
 from nbhelpers.models.gan import losses as gan_losses, nets as gan_nets
 from nbhelpers.report import plots
@@ -71,11 +71,11 @@ def build_networks(seed: int) -> tuple[gan_nets.Generator, gan_nets.Discriminato
     return gan_nets.Generator(), gan_nets.Discriminator(norm="none", output="logit")
 
 
-def train_setting(setting: str, images: torch.Tensor, params, evaluator: fid.Evaluator, out_dir: Path,
-                  name: str = "wgan", log=print, batch: BatchContext = BatchContext()) -> gan_study.GanRun:
+def train_setting(setting: str, images: torch.Tensor, params, evaluator: Evaluator, out_dir: Path,
+                  name: str = "wgan", log=print, batch: BatchContext = BatchContext()) -> gan_study.GanResult:
     """Train the named WGAN setting with the notebook's shared GAN parameters (``params``:
     epochs, batch_size, seed, grid_every, eval_every, inception_during_training and, optionally,
-    report_n_critic and ema_decay); ``gan_study.train_variant`` does the rest (checkpoints,
+    report_n_critic); ``gan_study.train_variant`` does the rest (checkpoints,
     models ``<name>_generator.pt`` and ``<name>_critic.pt``, the final evaluation). Every
     setting starts from the same initial weights, so settings differ only by their objective
     and optimiser. ``batch``: the notebook's ``run.batch`` (``gan_study.train_variant``)."""
@@ -108,13 +108,13 @@ def settings_table(settings, report_n_critic: int = 0) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def run_summary(run: gan_study.GanRun, setting: str) -> dict:
+def run_summary(result: gan_study.GanResult, setting: str) -> dict:
     """What a trained setting adds to its record: the setting, steps taken, the clip box at the end."""
-    steps = run.history.steps
-    stats = clip_statistics(run.discriminator, run.objective.clip)
-    return {"setting": setting, "objective": run.objective.describe(),
-            "optimizer": {"name": run.config.optimizer, "lr_generator": run.config.lr_generator,
-                          "lr_critic": run.config.lr_discriminator, "ema_decay": run.config.ema_decay},
+    steps = result.history.steps
+    stats = clip_statistics(result.discriminator, result.objective.clip)
+    return {"setting": setting, "objective": result.objective.describe(),
+            "optimizer": {"name": result.config.optimizer, "lr_generator": result.config.lr_generator,
+                          "lr_critic": result.config.lr_discriminator},
             "generator_steps": int(len(steps)), "critic_steps": int(steps["critic_steps"].sum()),
             "critic_share_at_clip_bounds": float(stats.loc["all", "share at bounds"])}
 

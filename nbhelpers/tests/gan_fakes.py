@@ -2,13 +2,15 @@
 records shaped like ``gan_study.record``'s, and an in-memory metrics writer."""
 import torch
 
+from nbhelpers.environment import BatchContext
+
 
 def fake_mnist(count: int = 96, seed: int = 0) -> torch.Tensor:
     return torch.rand(count, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
 
 
 class StubEvaluator:
-    """Stands in for fid.Evaluator in ``gan_study``: a fake FID that falls with the epoch and a
+    """Stands in for evaluator.Evaluator in ``gan_study``: a fake FID that falls with the epoch and a
     fixed coverage (eight digits, two each), without any network."""
 
     n = {"classifier": 16, "inception": 0}
@@ -26,7 +28,9 @@ class StubEvaluator:
 
 
 class MemoryMetrics:
-    """``outputs.Metrics``' model interface, in memory."""
+    """``records.Metrics``' model interface, in memory, of an interactive run."""
+
+    batch = BatchContext()
 
     def __init__(self):
         self.models = {}

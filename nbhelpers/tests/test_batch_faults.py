@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nbhelpers.batch import attempts, lock, main, plan
-from nbhelpers.report import config, records
+from nbhelpers.report import records
 from nbhelpers.tests.test_record_faults import STEM, notebook_saying, staged
 
 
@@ -90,7 +90,7 @@ def test_a_new_batch_waits_for_the_runs_of_a_killed_one_and_refuses_if_they_go_o
                              stdout=subprocess.PIPE, text=True)
     assert stuck.stdout.readline() == "held\n"
     monkeypatch.setattr(lock, "RUNS_STOP_SECONDS", 1)
-    with pytest.raises(config.ParameterError, match=rf"still write to .* \(pids {stuck.pid}\) and did not stop"):
+    with pytest.raises(lock.BatchLocked, match=rf"still write to .* \(pids {stuck.pid}\) and did not stop"):
         with lock.BatchLock(tmp_path):
             pass
     stuck.kill()
@@ -154,9 +154,9 @@ def failing_render(error):
 
 def test_an_attempt_whose_page_cannot_be_rendered_is_not_ok(root, monkeypatch):
     folder = root / "smoke" / "seed0"
-    attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 30.0, "good run"), "ok", None, 1.0)
+    attempts.finish_attempt(STEM, "smoke", staged(root, 0, 30.0, "good run"), "ok", None, 1.0)
     monkeypatch.setattr(attempts, "render_html", failing_render(ValueError("not a notebook")))
-    record, page = attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 12.0, "rerun"), "ok", None, 1.0)
+    record, page = attempts.finish_attempt(STEM, "smoke", staged(root, 0, 12.0, "rerun"), "ok", None, 1.0)
     assert record["status"] == "failed" and page is None            # before: "ok", without a page
     assert record["error"] == "its report could not be rendered: ValueError: not a notebook"
     assert records.read(folder / attempts.UNFINISHED / f"{STEM}.metrics.json")["status"] == "failed"
@@ -165,10 +165,10 @@ def test_an_attempt_whose_page_cannot_be_rendered_is_not_ok(root, monkeypatch):
 
 def test_a_full_disk_while_an_attempt_is_put_in_place_records_it_as_failed(root, monkeypatch):
     folder = root / "smoke" / "seed0"
-    attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 30.0, "good run"), "ok", None, 1.0)
+    attempts.finish_attempt(STEM, "smoke", staged(root, 0, 30.0, "good run"), "ok", None, 1.0)
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(root / "smoke" / "_static" / "x.js"))
     monkeypatch.setattr(attempts, "render_html", failing_render(full))
-    record, page = attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 12.0, "rerun"), "ok", None, 1.0)
+    record, page = attempts.finish_attempt(STEM, "smoke", staged(root, 0, 12.0, "rerun"), "ok", None, 1.0)
     assert record["status"] == "failed" and page is None and attempts.disk_full_in(record["error"])
     assert "its report could not be written: [Errno 28] No space left on device" in record["error"]
     assert json.loads((folder / attempts.UNFINISHED / f"{STEM}.metrics.json").read_text()) == record
@@ -178,7 +178,7 @@ def test_a_full_disk_while_an_attempt_is_put_in_place_records_it_as_failed(root,
 
 def test_a_full_disk_is_told_in_one_line_naming_the_filesystem(tmp_path, capsys):
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "smoke" / "index.html"))
-    assert main.report_full_disk(full, tmp_path, "smoke", started=None) == main.DISK_FULL_EXIT == 3
+    assert main.report_full_disk(full, tmp_path, "smoke", False, started=None) == main.DISK_FULL_EXIT == 3
     line = capsys.readouterr().err.strip()
     assert "\n" not in line and line.startswith("error: no space left on /")
     assert re.search(r"\(\w+, [\d.]+ [kMGT]?B left of [\d.]+ [kMGT]?B\), writing ", line), line
@@ -192,6 +192,24 @@ def test_the_opening_line_counts_the_runs_the_cpu_profile_plans(root):
                                                 "then the summary")
     _, seeds, tasks = plan.plan(main.parse_args(["--profile", "cpu", "--only", "01_vae", "--seeds", "4"]))
     assert main.runs_in_words(tasks, seeds) == "2 runs: 1 notebook x seeds [4], then the summary"
+
+
+def test_a_dry_runs_tasks_carry_its_context_and_write_into_its_own_folder(root, monkeypatch):
+    monkeypatch.delenv("NBH_BATCH", raising=False)                  # the batch builds its context; it reads none
+    args = main.parse_args(["--profile", "smoke", "--dry-run"])
+    _, _, tasks = plan.plan(args)
+    assert {task.batch for task in tasks} == {plan.batch_context_of(args)} and tasks[0].batch.dry_run
+    assert {task.folder.relative_to(root).parts[0] for task in tasks} == {"smoke-dry-run"}
+    _, _, real = plan.plan(main.parse_args(["--profile", "smoke"]))
+    assert {task.folder.relative_to(root).parts[0] for task in real} == {"smoke"}
+
+
+def test_a_batch_refused_by_the_lock_says_so_in_one_line_with_exit_status_2(root, capsys):
+    (root / "smoke").mkdir()
+    with lock.BatchLock(root / "smoke"):                              # another batch holds the folder
+        status = main.main(["--profile", "smoke", "--only", "01_vae", "--reports-dir", str(root)])
+    said = capsys.readouterr().err
+    assert status == 2 and said.startswith("error: another batch is writing to ") and said.count("\n") == 1
 
 
 def test_a_zombie_is_no_batch():

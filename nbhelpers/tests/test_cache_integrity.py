@@ -3,7 +3,7 @@ a flipped byte or a truncated file is set aside and computed again, never read i
 import numpy as np
 import pytest
 
-from nbhelpers import assets
+from nbhelpers import files
 from nbhelpers.metrics import features
 
 
@@ -34,11 +34,11 @@ def test_damaged_reference_features_are_recomputed_not_used(classifier_reference
     reference, folder = classifier_reference
     clean = reference()
     (cached,) = folder.glob("*-features.npy")
-    assert assets.recorded_mismatch(cached) is None
+    assert files.recorded_mismatch(cached) is None
     damage(cached, how)
     again = reference()
     assert np.array_equal(again["mu"], clean["mu"]) and np.array_equal(again["sigma"], clean["sigma"])
-    assert (folder / (cached.name + ".corrupt")).exists() and assets.recorded_mismatch(cached) is None
+    assert (folder / (cached.name + ".corrupt")).exists() and files.recorded_mismatch(cached) is None
     assert f"cached file {cached.name} not used: its sha256" in capsys.readouterr().out
 
 
@@ -53,6 +53,6 @@ def test_a_damaged_square_root_of_sigma_is_recomputed(classifier_reference):
 def test_a_file_without_a_recorded_hash_is_not_trusted(tmp_path):
     path = tmp_path / "stats.npy"
     np.save(path, np.ones(3))
-    assert "no sha256 was recorded" in assets.recorded_mismatch(path)
-    assets.save_recorded(path, lambda handle: np.save(handle, np.ones(3)))
-    assert assets.recorded_mismatch(path) is None
+    assert "no sha256 was recorded" in files.recorded_mismatch(path)
+    files.save_recorded(path, lambda handle: np.save(handle, np.ones(3)))
+    assert files.recorded_mismatch(path) is None

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from nbhelpers import assets
+from nbhelpers import files
 from nbhelpers.models.gan.checkpoint import Checkpoint
 
 SETTINGS = {"epochs": 2, "lr": 1e-4}
@@ -72,14 +72,14 @@ def test_files_set_aside_keep_names_of_their_own(tmp_path):
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary_one(tmp_path):
     path = tmp_path / "stats.npy"
-    assets.save_recorded(path, lambda handle: handle.write(b"old"))
+    files.save_recorded(path, lambda handle: handle.write(b"old"))
 
     def disk_full(handle):
         handle.write(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    for save in (assets.atomic_save, assets.save_recorded):
+    for save in (files.atomic_save, files.save_recorded):
         with pytest.raises(OSError):
             save(path, disk_full)
-        assert path.read_bytes() == b"old" and assets.recorded_mismatch(path) is None
+        assert path.read_bytes() == b"old" and files.recorded_mismatch(path) is None
         assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.npy", "stats.npy.sha256"]

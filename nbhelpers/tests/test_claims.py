@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nbhelpers import paths
-from nbhelpers.report import config
+from nbhelpers.report import profiles
 from nbhelpers.studies import claims as registry, gan_study, stats
 
 from .test_summary import CLASSIFIER, INCEPTION, gan, kid_row
@@ -64,7 +64,7 @@ def test_a_kid_is_read_only_in_its_own_feature_space_and_on_one_basis():
 
 
 class InceptionStub:
-    """``fid.Evaluator``'s interface to the training evaluator, with Inception switched on."""
+    """``evaluator.Evaluator``'s interface to the training evaluator, with Inception switched on."""
 
     n = {"classifier": 16, "inception": 8}
 
@@ -94,9 +94,10 @@ def test_the_training_evaluator_measures_the_inception_kid_beside_the_inception_
 def _my_texts() -> dict:
     """The text of every file of the registry's part of the project."""
     root = paths.REPO_ROOT
-    files = ["nbhelpers/studies/summary.py", "nbhelpers/studies/claims.py", "nbhelpers/studies/stats.py",
-             "nbhelpers/studies/facts.py", "nbhelpers/report/config.py"]
-    files += [f"params/{profile}/_all.yaml" for profile in config.PROFILES]
+    files = ["nbhelpers/studies/summary.py", "nbhelpers/studies/verdicts.py", "nbhelpers/studies/collect.py",
+             "nbhelpers/studies/claims.py", "nbhelpers/studies/stats.py", "nbhelpers/studies/facts.py",
+             "nbhelpers/report/parameters.py", "nbhelpers/report/profiles.py"]
+    files += [f"params/{profile}/_all.yaml" for profile in profiles.PROFILES]
     texts = {name: (root / name).read_text() for name in files}
     notebook = json.loads((root / "notebooks" / "06_summary.ipynb").read_text())
     texts["06_summary.ipynb"] = "\n".join("".join(cell["source"]) for cell in notebook["cells"])

@@ -6,8 +6,9 @@ import shutil
 import pytest
 import torch
 
-from nbhelpers.assets import AssetError, file_digest, save_recorded
+from nbhelpers.assets import AssetError
 from nbhelpers.data import load_mnist
+from nbhelpers.files import file_digest, save_recorded
 from nbhelpers.metrics import classifier as clf
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from nbhelpers.data import load_mnist
-from nbhelpers.metrics import coverage, fid
+from nbhelpers.metrics import coverage
+from nbhelpers.metrics.evaluator import Evaluator
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -90,7 +91,7 @@ def test_the_band_of_the_share_table_follows_the_named_tolerance():
 
 def test_classifier_confidence_agrees_with_the_evaluators_predictions():
     images, labels = load_mnist("test", limit=300)
-    evaluator = fid.Evaluator("cpu", n_inception=0, n_classifier=300, ref_n_classifier=1000, log=lambda *a: None)
+    evaluator = Evaluator("cpu", n_inception=0, n_classifier=300, ref_n_classifier=1000, log=lambda *a: None)
     predicted, confidence = coverage.classifier_confidence(evaluator, images)
     assert torch.equal(predicted, evaluator.predict(images).cpu())
     assert (predicted == labels).float().mean() > 0.97          # the real classifier reads real digits

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nbhelpers import assets, data
+from nbhelpers import assets, data, files
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,7 +55,7 @@ def test_corrupt_or_partial_files_are_refused_with_a_recovery_hint(tmp_path):
 def test_idx_writer_matches_the_canonical_layout(tmp_path):
     labels = np.frombuffer((data.raw_dir() / "t10k-labels-idx1-ubyte").read_bytes()[8:], dtype=np.uint8)
     data._write_idx(tmp_path / "labels", labels)
-    assert assets.file_digest(tmp_path / "labels", "md5") == data.CANONICAL_MD5["t10k-labels-idx1-ubyte"]
+    assert files.file_digest(tmp_path / "labels", "md5") == data.CANONICAL_MD5["t10k-labels-idx1-ubyte"]
 
 
 def test_restricted_unpickler_refuses_arbitrary_globals():

@@ -10,14 +10,14 @@ from nbhelpers.environment import BatchContext
 from nbhelpers.models import gan, vae
 from nbhelpers.models.gan import nets as gan_nets
 from nbhelpers.models.gan.losses import SelfSupervisedGAN, WassersteinGAN
-from nbhelpers.report import config, context
+from nbhelpers.report import context, profiles
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def decided(*args: str) -> BatchContext:
     """The context the batch decides for its notebook runs from its command line."""
-    return main.batch_context_of(main.parse_args(list(args)))
+    return plan.batch_context_of(main.parse_args(list(args)))
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def dry(monkeypatch):
 
 
 def test_limit_caps_sample_counts_and_keeps_everything_else():
-    full = config.resolve("05_ssgan", "full", seed=0)
+    full = profiles.resolve("05_ssgan", "full", seed=0)
     limited = dryrun.limit(full)
     for key, cap in dryrun.CAPS.items():
         assert limited[key] == min(full[key], cap) <= cap
@@ -45,7 +45,7 @@ def test_limit_leaves_small_and_switched_off_counts_alone():
 
 def test_the_full_profiles_switches_survive_the_plan():
     profile, seeds, tasks = plan.plan(main.parse_args(["--profile", "full", "--dry-run"]))
-    first = config.profile_seeds("full")[0]
+    first = profiles.profile_seeds("full")[0]
     assert profile == "full" and seeds == [first] and {t.seed for t in tasks} == {first, None}
     params = {t.stem: t.params for t in tasks}
     assert params["04_wgan"]["compare_settings"] == ["paper"]
@@ -56,10 +56,10 @@ def test_the_full_profiles_switches_survive_the_plan():
     assert seeds == [1, 2] and {t.seed for t in tasks} == {1, 2, None}
 
 
-@pytest.mark.parametrize("profile", config.PROFILES)
+@pytest.mark.parametrize("profile", profiles.PROFILES)
 def test_every_profile_has_a_dry_run(profile):
     _, seeds, tasks = plan.plan(main.parse_args(["--profile", profile, "--dry-run"]))
-    assert seeds == config.profile_seeds(profile)[:1]
+    assert seeds == profiles.profile_seeds(profile)[:1]
     assert all(t.params.get(key, 0) <= cap for t in tasks for key, cap in dryrun.CAPS.items())
 
 

@@ -13,7 +13,10 @@ from PIL import Image
 
 from nbhelpers.assets import AssetError
 from nbhelpers.data import load_mnist
-from nbhelpers.metrics import __main__ as fid_cli, classifier, distances, fid, inception
+from nbhelpers.metrics import __main__ as fid_cli, classifier, distances, inception, tables
+from nbhelpers.metrics.evaluator import Evaluator, SmallSampleWarning
+from nbhelpers.metrics.features import extract
+from nbhelpers.metrics.images import check_images, load_images
 from nbhelpers.report.records import to_uint8
 
 
@@ -25,20 +28,20 @@ def gaussian_features(n, d, seed, scale=1.0, shift=0.0):
 
 def test_statistics_match_numpy_cov():
     x = gaussian_features(50, 7, seed=0)
-    mu, sigma = fid.statistics(x)
+    mu, sigma = distances.statistics(x)
     assert mu.dtype == sigma.dtype == np.float64
     np.testing.assert_allclose(mu, x.numpy().mean(0), rtol=1e-12)
     np.testing.assert_allclose(sigma, np.cov(x.numpy(), rowvar=False), rtol=1e-10, atol=1e-12)
 
 
 def test_identical_sets_give_zero():
-    mu, sigma = fid.statistics(gaussian_features(500, 64, seed=1))
-    assert abs(fid.frechet_distance(mu, sigma, mu, sigma)) < 1e-9 * np.trace(sigma)
+    mu, sigma = distances.statistics(gaussian_features(500, 64, seed=1))
+    assert abs(distances.frechet_distance(mu, sigma, mu, sigma)) < 1e-9 * np.trace(sigma)
 
 
 def test_identical_rank_deficient_sets_give_zero():
-    mu, sigma = fid.statistics(gaussian_features(20, 256, seed=2))  # N < D: singular covariance
-    value = fid.frechet_distance(mu, sigma, mu, sigma)
+    mu, sigma = distances.statistics(gaussian_features(20, 256, seed=2))  # N < D: singular covariance
+    value = distances.frechet_distance(mu, sigma, mu, sigma)
     assert abs(value) < 1e-6 * np.trace(sigma)
 
 
@@ -48,27 +51,27 @@ def test_diagonal_gaussians_closed_form():
     mu1, mu2 = rng.normal(size=30), rng.normal(size=30)
     s1, s2 = rng.uniform(0.1, 3, 30), rng.uniform(0.1, 3, 30)
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2)
-    assert fid.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected, rel=1e-10)
+    assert distances.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected, rel=1e-10)
 
 
 def test_diagonal_with_zero_variances_is_finite():
     s1, s2 = np.array([0.0, 1.0, 4.0]), np.array([2.0, 0.0, 1.0])
     expected = np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2)
-    assert fid.frechet_distance(np.zeros(3), np.diag(s1), np.zeros(3), np.diag(s2)) == pytest.approx(expected, abs=1e-9)
+    assert distances.frechet_distance(np.zeros(3), np.diag(s1), np.zeros(3), np.diag(s2)) == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize("n", [300, 40])  # full rank and rank-deficient (N < D = 64)
 def test_agrees_with_pytorch_fid(n):
     fid_score = pytest.importorskip("pytorch_fid.fid_score")
     a, b = gaussian_features(n, 64, seed=4), gaussian_features(n, 64, seed=5, scale=1.3, shift=0.2)
-    (mu1, s1), (mu2, s2) = fid.statistics(a), fid.statistics(b)
+    (mu1, s1), (mu2, s2) = distances.statistics(a), distances.statistics(b)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             theirs = fid_score.calculate_frechet_distance(mu1, s1, mu2, s2)
     except TypeError:  # scipy >= 1.18 dropped sqrtm(disp=...), which pytorch-fid 0.3.0 passes
         pytest.skip("pytorch-fid is incompatible with this scipy")
-    assert fid.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(theirs, rel=1e-6)
+    assert distances.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(theirs, rel=1e-6)
 
 
 def low_rank_fid(x1, x2):
@@ -86,24 +89,24 @@ def low_rank_fid(x1, x2):
 def test_every_route_matches_the_singular_value_closed_form(n1, n2):
     a, b = gaussian_features(n1, 64, seed=13), gaussian_features(n2, 64, seed=14, scale=0.7, shift=0.1)
     expected = low_rank_fid(a, b)
-    (mu1, s1), (mu2, s2) = fid.statistics(a), fid.statistics(b)
-    assert fid.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-7)
-    reference = {"mu": mu1, "sigma": s1, "features": a.float(), "sqrt_sigma": lambda: fid.sqrtm_psd(s1)}
-    assert fid.fid_of_features(reference, b) == pytest.approx(expected, rel=1e-5)
+    (mu1, s1), (mu2, s2) = distances.statistics(a), distances.statistics(b)
+    assert distances.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-7)
+    reference = {"mu": mu1, "sigma": s1, "features": a.float(), "sqrt_sigma": lambda: distances.sqrtm_psd(s1)}
+    assert distances.fid_of_features(reference, b) == pytest.approx(expected, rel=1e-5)
 
 
 def test_cached_square_root_gives_the_same_value():
-    (mu1, s1), (mu2, s2) = fid.statistics(gaussian_features(200, 32, 6)), fid.statistics(gaussian_features(200, 32, 7))
-    assert fid.frechet_distance(mu1, s1, mu2, s2, sqrt_sigma1=fid.sqrtm_psd(s1)) == pytest.approx(
-        fid.frechet_distance(mu1, s1, mu2, s2), rel=1e-12)
+    (mu1, s1), (mu2, s2) = distances.statistics(gaussian_features(200, 32, 6)), distances.statistics(gaussian_features(200, 32, 7))
+    assert distances.frechet_distance(mu1, s1, mu2, s2, sqrt_sigma1=distances.sqrtm_psd(s1)) == pytest.approx(
+        distances.frechet_distance(mu1, s1, mu2, s2), rel=1e-12)
 
 
 def test_frechet_rejects_mismatched_or_nonfinite_statistics():
     mu, sigma = np.zeros(3), np.eye(3)
     with pytest.raises(ValueError, match="do not match"):
-        fid.frechet_distance(mu, sigma, np.zeros(4), np.eye(4))
+        distances.frechet_distance(mu, sigma, np.zeros(4), np.eye(4))
     with pytest.raises(ValueError, match="NaN or inf"):
-        fid.frechet_distance(mu, sigma, np.array([0.0, np.nan, 0.0]), sigma)
+        distances.frechet_distance(mu, sigma, np.array([0.0, np.nan, 0.0]), sigma)
 
 
 def reference_mmd2(x, y):
@@ -118,7 +121,7 @@ def reference_mmd2(x, y):
 
 def test_kid_single_subset_equals_the_formula():
     x, y = gaussian_features(60, 16, 8), gaussian_features(60, 16, 9, shift=0.3)
-    mean, std = fid.kid(x, y, n_subsets=1, subset_size=1000, seed=5)   # m = 60 // 2 = 30
+    mean, std = distances.kid(x, y, n_subsets=1, subset_size=1000, seed=5)   # m = 60 // 2 = 30
     rng = np.random.default_rng(5)
     xs, ys = x[rng.choice(60, 30, replace=False)], y[rng.choice(60, 30, replace=False)]
     assert mean == pytest.approx(reference_mmd2(xs, ys), rel=1e-5) and std == 0.0
@@ -126,19 +129,19 @@ def test_kid_single_subset_equals_the_formula():
 
 def test_kid_subsets_are_a_proper_part_of_each_set_so_their_spread_means_something():
     assert distances.kid_subset_size(500, 500) == 250 and distances.kid_subset_size(200, 10_000) == 100
-    assert distances.kid_subset_size(20_000, 10_000) == fid.KID_SUBSET_SIZE
+    assert distances.kid_subset_size(20_000, 10_000) == distances.KID_SUBSET_SIZE
     x, y = gaussian_features(500, 16, 1), gaussian_features(500, 16, 2)
-    _, std = fid.kid(x, y, n_subsets=20)
+    _, std = distances.kid(x, y, n_subsets=20)
     assert std > 0                                   # 500 vs 500 used to print +- 0.000000
     with pytest.raises(ValueError, match="at least 4 samples"):
-        fid.kid(x[:3], y)
+        distances.kid(x[:3], y)
 
 
 def test_kid_is_unbiased_for_equal_distributions_and_positive_otherwise():
     x, y = gaussian_features(400, 32, 10), gaussian_features(400, 32, 11)
-    mean, std = fid.kid(x, y, n_subsets=50, subset_size=100)
+    mean, std = distances.kid(x, y, n_subsets=50, subset_size=100)
     assert abs(mean) < 3 * std + 1e-3
-    shifted, _ = fid.kid(x, gaussian_features(400, 32, 12, shift=0.5), n_subsets=50, subset_size=100)
+    shifted, _ = distances.kid(x, gaussian_features(400, 32, 12, shift=0.5), n_subsets=50, subset_size=100)
     assert shifted > 10 * max(std, 1e-4)
 
 
@@ -155,24 +158,24 @@ def test_kid_is_unbiased_for_equal_distributions_and_positive_otherwise():
 ])
 def test_check_images_explains_what_is_wrong(images, message):
     with pytest.raises(ValueError, match=message):
-        fid.check_images(images)
+        check_images(images)
 
 
 def test_classifier_needs_28x28_grey():
     with pytest.raises(ValueError, match=r"\[N, 1, 28, 28\]"):
-        fid.check_images(torch.zeros(4, 1, 32, 32), grey_28=True)
+        check_images(torch.zeros(4, 1, 32, 32), grey_28=True)
 
 
 def test_load_npz_shapes_and_errors(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
     np.savez(tmp_path / "grey.npz", images=images)
-    loaded = fid.load_images(tmp_path / "grey.npz")
+    loaded = load_images(tmp_path / "grey.npz")
     assert loaded.shape == (5, 1, 28, 28) and loaded.dtype == torch.uint8
     assert torch.equal(loaded[:, 0], torch.from_numpy(images))
     np.savez(tmp_path / "rgb.npz", images=np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
-    assert fid.load_images(tmp_path / "rgb.npz").shape == (3, 3, 32, 32)
+    assert load_images(tmp_path / "rgb.npz").shape == (3, 3, 32, 32)
     np.savez(tmp_path / "float.npz", images=images / 255.0)
-    assert torch.equal(fid.load_images(tmp_path / "float.npz")[:, 0], torch.from_numpy(images))
+    assert torch.equal(load_images(tmp_path / "float.npz")[:, 0], torch.from_numpy(images))
 
     cases = {"nokey.npz": ({"x": images}, "no array named 'images'"),
              "stats.npz": ({"mu": np.zeros(2), "sigma": np.eye(2)}, "FID statistics"),
@@ -183,26 +186,26 @@ def test_load_npz_shapes_and_errors(tmp_path):
     for name, (arrays, message) in cases.items():
         np.savez(tmp_path / name, **arrays)
         with pytest.raises(ValueError, match=message):
-            fid.load_images(tmp_path / name)
+            load_images(tmp_path / name)
     with pytest.raises(ValueError, match="no such file"):
-        fid.load_images(tmp_path / "missing.npz")
+        load_images(tmp_path / "missing.npz")
 
 
 def test_load_folder_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
-        fid.load_images(tmp_path / "empty")
+        load_images(tmp_path / "empty")
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     Image.new("L", (28, 28)).save(mixed / "a.png")
     Image.new("L", (32, 32)).save(mixed / "b.png")
     with pytest.raises(ValueError, match="differ in size"):
-        fid.load_images(mixed)
+        load_images(mixed)
     grey_rgb = tmp_path / "greyrgb"
     grey_rgb.mkdir()
     Image.new("L", (28, 28), 7).save(grey_rgb / "a.png")
     Image.new("RGB", (28, 28), (7, 7, 7)).save(grey_rgb / "b.png")
-    loaded = fid.load_images(grey_rgb)
+    loaded = load_images(grey_rgb)
     assert loaded.shape == (2, 1, 28, 28)  # grey stored as RGB collapses to one channel
 
 
@@ -222,7 +225,7 @@ def test_official_weights_path_builds_pytorch_fids_network(tmp_path, monkeypatch
     official one would be cached, its hash prefix declared, must load into pytorch-fid's
     architecture and give [N, 2048]. The stand-in is never used for a metric."""
     pf_inception = pytest.importorskip("pytorch_fid.inception")
-    from nbhelpers.assets import file_digest
+    from nbhelpers.files import file_digest
     monkeypatch.setenv("NBH_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(inception, "_INCEPTION", {})
     import torchvision
@@ -272,19 +275,19 @@ def test_cli_agrees_with_pytorch_fid_pipeline(tmp_path, mnist_small, capsys):
     files = [sorted((tmp_path / name).glob("*.png")) for name in "ab"]
     acts = [fid_score.get_activations(f, PytorchFidWrapper(net), batch_size=4, dims=2048, num_workers=0)
             for f in files]
-    ours_a = fid.extract(lambda b: net(inception.preprocess(b)), sets[0], "cpu", 50).double().numpy()
+    ours_a = extract(lambda b: net(inception.preprocess(b)), sets[0], "cpu", 50).double().numpy()
     np.testing.assert_allclose(ours_a, acts[0], rtol=1e-4, atol=1e-4)
     assert ours == pytest.approx(low_rank_fid(acts[0], acts[1]), rel=1e-3)
 
 
 def test_evaluator_inception_row_is_flagged_biased(mnist_small):
     test_x, train_x = mnist_small
-    ev = fid.Evaluator("cpu", n_inception=4, n_classifier=4, ref_n_inception=4, ref_n_classifier=4)
-    with pytest.warns(fid.SmallSampleWarning, match="rank-deficient"):
+    ev = Evaluator("cpu", n_inception=4, n_classifier=4, ref_n_inception=4, ref_n_classifier=4)
+    with pytest.warns(SmallSampleWarning, match="rank-deficient"):
         row = ev.fid(train_x, "inception", epoch=3)
     assert row["features"] == "inception" and row["n"] == 4 and row["ref"] == "mnist-test[:4]"
     assert row["biased"] is True and row["epoch"] == 3 and row["value"] > 0
-    with pytest.warns(fid.SmallSampleWarning):
+    with pytest.warns(SmallSampleWarning):
         same = ev.fid(test_x, "inception")
     assert abs(same["value"]) < 1e-3 * row["value"]  # the reference itself: ~0
     k = ev.kid(test_x)  # the same tensor as the last call: its features are reused
@@ -297,13 +300,13 @@ def test_evaluator_inception_row_is_flagged_biased(mnist_small):
 
 @pytest.fixture(scope="module")
 def evaluator():
-    return fid.Evaluator("cpu", n_inception=0, n_classifier=2000, ref_n_inception=2, ref_n_classifier=10_000,
+    return Evaluator("cpu", n_inception=0, n_classifier=2000, ref_n_inception=2, ref_n_classifier=10_000,
                          kid_subsets=10)
 
 
 def test_classifier_fid_of_the_reference_is_zero_and_real_digits_are_close(evaluator):
     test_x, _ = load_mnist("test")
-    whole = fid.Evaluator("cpu", n_inception=0, n_classifier=10_000, ref_n_classifier=10_000)
+    whole = Evaluator("cpu", n_inception=0, n_classifier=10_000, ref_n_classifier=10_000)
     assert abs(whole.fid(test_x, "classifier")["value"]) < 1e-6  # the reference set itself
     row = evaluator.fid(test_x, "classifier")
     assert row == {"features": "classifier", "weights": classifier.SHIPPED_SHA256[:16], "n": 2000, "ref": "mnist-test",
@@ -332,17 +335,17 @@ def test_evaluate_with_a_sampler_and_the_table(evaluator):
     assert cov["n"] == 2000 and sum(cov["counts"]) == 2000 and cov["covered"] == 10
     ones = load_mnist("train", limit=3000)
     digit_one = ones[0][ones[1] == 1][:50]
-    narrow = fid.Evaluator("cpu", n_inception=0, n_classifier=50, ref_n_classifier=10_000).class_coverage(digit_one)
+    narrow = Evaluator("cpu", n_inception=0, n_classifier=50, ref_n_classifier=10_000).class_coverage(digit_one)
     assert narrow["covered"] == 1 and narrow["counts"][1] >= 49
 
     rows_inception = [{"features": "inception", "n": 64, "ref": "mnist-test[:64]", "value": 150.0, "biased": True}]
-    table = fid.fid_table({"train": result, "other": rows_inception + result["fid"]})
+    table = tables.fid_table({"train": result, "other": rows_inception + result["fid"]})
     assert {"Inception FID", "Inception N", "Inception ref", "classifier FID", "classifier N",
             "classifier ref", "Inception biased"} <= set(table.columns)
     assert table.loc["other", "Inception FID"] == 150.0 and table.loc["train", "classifier N"] == 2000
     assert bool(table.loc["train", "Inception biased"]) is False
     with pytest.raises(ValueError, match="epoch curve"):
-        fid.fid_table({"x": result["fid"] * 2})
+        tables.fid_table({"x": result["fid"] * 2})
 
 
 def test_fid_curves_label_n_and_refuse_mixed_settings():
@@ -352,10 +355,10 @@ def test_fid_curves_label_n_and_refuse_mixed_settings():
     rows = [{"features": "classifier", "n": 10_000, "ref": "mnist-test", "value": v, "epoch": e}
             for e, v in [(2, 3.0), (1, 5.0)]]
     fig, ax = plt.subplots()
-    fid.fid_curves(ax, {"gan": rows, "wgan": rows})
+    tables.fid_curves(ax, {"gan": rows, "wgan": rows})
     assert list(ax.lines[0].get_xdata()) == [1, 2] and "N=10000, vs mnist-test" in ax.get_ylabel()
     with pytest.raises(ValueError, match="not comparable"):
-        fid.fid_curves(ax, {"gan": rows, "small": [dict(rows[0], n=500)]})
+        tables.fid_curves(ax, {"gan": rows, "small": [dict(rows[0], n=500)]})
     plt.close(fig)
 
 
@@ -373,7 +376,7 @@ def test_evaluator_refuses_too_few_samples_and_bad_sizes(evaluator):
     with pytest.raises(ValueError, match="features must be"):
         evaluator.fid(torch.rand(100, 1, 28, 28), "lenet")
     with pytest.raises(ValueError, match="ref_n_classifier"):
-        fid.Evaluator(ref_n_classifier=20_000)
+        Evaluator(ref_n_classifier=20_000)
 
 
 def test_cli_classifier_on_npz_and_errors(tmp_path, capsys):
@@ -388,7 +391,7 @@ def test_cli_classifier_on_npz_and_errors(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     value = float(out[0].removeprefix("FID: "))
     assert out[1].startswith("KID: ") and out[2] == "features: classifier, N = 500 vs 10000"
-    ev = fid.Evaluator("cpu", n_inception=0, n_classifier=500, ref_n_classifier=10_000)
+    ev = Evaluator("cpu", n_inception=0, n_classifier=500, ref_n_classifier=10_000)
     assert value == pytest.approx(ev.fid(train_x, "classifier")["value"], rel=1e-5)
     np.savez(tmp_path / "big.npz", images=np.zeros((4, 32, 32), np.uint8))
     assert fid_cli.main([str(tmp_path / "a.npz"), str(tmp_path / "big.npz"), "--features", "classifier"]) == 1

@@ -1,12 +1,13 @@
 """The GAN engine, objectives and networks, on tiny random data (fast, CPU)."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from nbhelpers.models import gan
 from nbhelpers.models.gan import (
-    average as average_module,
+    loop as gan_loop,
     losses as gan_losses,
     nets as gan_nets,
     settings as gan_settings,
@@ -425,105 +426,75 @@ def test_sample_images_are_reproducible_and_in_range():
     assert generator.training
 
 
-# ----------------------------------------------------------------------------- weight average
+# ----------------------------------------------------------------------------- step records by name
 
-def test_weight_average_follows_its_recursion_on_scripted_weights():
-    module = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
-    average = gan.WeightAverage(module, decay=0.9)
-    expected = module[0].weight.detach().clone()
-    for t, value in enumerate([1.0, -2.0, 4.0, 0.5] + [3.0] * 40):
-        with torch.no_grad():
-            module[0].weight.fill_(value)
-        module[1].num_batches_tracked.fill_(t + 7)
-        average.update()
-        b = min(0.9, (1 + t) / (10 + t))                  # warm-up, then the set decay
-        expected = b * expected + (1 - b) * value
-        assert torch.allclose(average.module[0].weight, expected, atol=1e-6), t
-        assert average.module[1].num_batches_tracked.item() == t + 7   # integer buffers are copied
-    assert average.warmup_decay(0) == pytest.approx(0.1) and average.warmup_decay(10_000) == 0.9
-    assert torch.allclose(average.module[0].weight, torch.full((1, 2), 3.0), atol=0.05)  # it forgets the start
-    assert not average.module.training and not any(p.requires_grad for p in average.module.parameters())
+class WithFakeMean(NonSaturatingGAN):
+    """The GAN objective with one more statistic of G's update: the mean fake pixel."""
+    generator_stats = ("fake_mean",)
+
+    def generator_loss(self, discriminator, fake):
+        loss, stats = super().generator_loss(discriminator, fake)
+        return loss, {**stats, "fake_mean": fake.detach().mean()}
 
 
-def test_the_averages_batchnorm_statistics_are_measured_on_its_own_activations():
-    class Generator(torch.nn.Sequential):
-        latent_dim = 3
-
-    torch.manual_seed(0)
-    module = Generator(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
-    average = gan.WeightAverage(module, decay=0.9)
-    for _ in range(5):                                 # train-mode passes move the tracked BN statistics
-        module(torch.randn(16, 3) * 4 + 2)
-        average.update()
-    averaged = average.module[1].running_mean.clone()
-    average.measure_batchnorm(batch_size=8, seed=5)
-    noise = torch.Generator().manual_seed(5)
-    z = torch.cat([torch.randn(8, 3, generator=noise) for _ in range(average_module.BATCHNORM_BATCHES)])
-    with torch.no_grad():
-        features = average.module[0](z)
-    assert torch.allclose(average.module[1].running_mean, features.mean(0), atol=1e-5)
-    assert not torch.allclose(averaged, features.mean(0), atol=1e-2)   # what averaging the iterates' gave
-    assert average.module[1].momentum == module[1].momentum and not average.module.training
-    measured = average.module[1].running_var.clone()
-    average.measure_batchnorm(batch_size=8, seed=5)
-    assert torch.equal(average.module[1].running_var, measured)         # same weights and seed: same statistics
+def test_a_new_statistic_is_recorded_by_its_name_alone():
+    _, _, history = run(WithFakeMean(), config=tiny_config(epochs=2))
+    steps = history.steps
+    assert list(steps.columns) == ["epoch", "step", "loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "critic_steps",
+                                   "d_real", "d_fake", "fake_mean"]
+    assert steps["fake_mean"].between(-1, 1).all() and steps["critic_steps"].dtype.kind == "i"
+    by_epoch = steps.groupby("epoch")["fake_mean"].mean()
+    assert history.epochs["fake_mean"].to_numpy() == pytest.approx(by_epoch.to_numpy())
+    _, _, plain = run(config=tiny_config(epochs=2))   # the same updates: the extra statistic changes nothing
+    assert steps.drop(columns="fake_mean").equals(plain.steps)
 
 
-def test_engine_reports_the_averaged_generator_and_can_evaluate_the_last_iterate(tmp_path):
-    seen = []
+def test_steps_copied_to_the_host_in_blocks_are_the_steps_copied_one_by_one():
+    """The CUDA path (one device -> host copy every ``sync_every`` steps), run on the CPU."""
+    def one_epoch(sync_every):
+        generator, discriminator = networks()
+        t = gan_loop._start(generator, discriminator, NonSaturatingGAN(), fake_mnist(80), tiny_config(), None, None,
+                            name="gan", evaluate=None, models_dir=None, log=print, progress_lines=True)
+        t.sync_every = sync_every
+        return gan_loop._train_epoch(t, epoch=1)
 
-    def evaluate(generator, epoch):
-        seen.append(generator)
-        return {"mean": sample_mean(generator)}
-
-    config = tiny_config(epochs=2, eval_every=1, ema_decay=0.99)
-    generator, _, history = run(config=config, evaluate=evaluate, evaluate_last_iterate=True, models_dir=tmp_path)
-    average = history.final_generator
-    assert average is not generator and seen == [average, generator, average, generator]
-    assert not torch.equal(average.project.weight, generator.project.weight)
-    details = history.evaluation_details
-    assert details[-1]["last_iterate"]["mean"] == pytest.approx(sample_mean(generator))
-    assert details[-1]["mean"] == pytest.approx(sample_mean(average)) != details[-1]["last_iterate"]["mean"]
-    assert "last_iterate" not in history.evaluations.columns            # nested, not a scalar column
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gan_discriminator.pt", "gan_generator.pt",
-                                                          "gan_generator_last_iterate.pt"]
-    saved = torch.load(tmp_path / "gan_generator.pt", weights_only=True)
-    assert torch.equal(saved["project.weight"], average.project.weight)
-    assert torch.equal(history.grids[2], gan.sample_images(average, 8, seed=1_000_003).cpu())
+    blocks, used = one_epoch(3)
+    single, _ = one_epoch(1)
+    assert used == 5 and [len(b) for b in blocks] == [3, 2] and [len(b) for b in single] == [1] * 5
+    assert np.array_equal(np.concatenate(blocks), np.concatenate(single))
+    assert np.concatenate(blocks)["step"].tolist() == [0, 1, 2, 3, 4]
 
 
-def test_average_resumes_exactly_and_only_a_set_decay_changes_the_settings(tmp_path):
-    config = tiny_config(epochs=3, ema_decay=0.9)
-    _, _, full = run(config=config)
+# ----------------------------------------------------------------------------- the checkpoint key
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_2(generator, epoch):
-        if epoch == 2:
-            raise Stop
-        return {}
-
-    with pytest.raises(Stop):
-        run(config=config.with_overrides(eval_every=1), evaluate=stop_at_2, checkpoint_dir=tmp_path)
-    _, _, resumed = run(config=config.with_overrides(eval_every=1), checkpoint_dir=tmp_path)
-    assert resumed.resumed_at_epoch == 1
-    assert all(torch.equal(a, b) for a, b in zip(full.final_generator.state_dict().values(),
-                                                 resumed.final_generator.state_dict().values()))
-    generator, discriminator = networks()
-    without = gan.run_settings(generator, discriminator, NonSaturatingGAN(), fake_mnist(), tiny_config())
-    assert "ema_decay" not in without["config"]            # checkpoints from before the average still resume
-    with_average = gan.run_settings(generator, discriminator, NonSaturatingGAN(), fake_mnist(), config)
-    assert with_average["config"]["ema_decay"] == 0.9
-    with pytest.raises(ValueError, match="ema_decay"):
-        tiny_config(ema_decay=1.0)
+LOOP_SOURCE = Path(gan_loop.__file__).read_text()
 
 
-def sample_mean(generator) -> float:
-    z = torch.randn(4, LATENT, generator=torch.Generator().manual_seed(7))
-    was_training = generator.training
-    generator.eval()
-    try:
-        return generator(z).mean().item()
-    finally:
-        generator.train(was_training)
+def fingerprint_of(tmp_path, source: str) -> str:
+    copy = tmp_path / "loop.py"
+    copy.write_text(source)
+    return gan_settings.code_fingerprint([copy])
+
+
+def test_a_comment_docstring_or_layout_edit_keeps_the_checkpoint_key(tmp_path):
+    assert fingerprint_of(tmp_path, LOOP_SOURCE) == gan_settings.code_fingerprint([gan_loop.__file__])
+    edited = (LOOP_SOURCE.replace('"""The one GAN training loop', '"""The one GAN training loop (edited)', 1)
+              .replace("Algorithm 1 for one epoch.", "Algorithm 1, one epoch at a time.", 1)
+              .replace("# e.g. WGAN weight clipping", "# for example the WGAN's weight clipping", 1)
+              .replace("import time\n", "import time  # a new comment\n\n\n", 1))
+    assert edited.count("(edited)") == 1 and "one epoch at a time" in edited and "a new comment" in edited
+    assert "the WGAN's weight clipping" in edited
+    assert fingerprint_of(tmp_path, edited) == gan_settings.code_fingerprint([gan_loop.__file__])
+
+
+def test_changing_an_operation_changes_the_checkpoint_key(tmp_path):
+    changed = LOOP_SOURCE.replace("RMSprop(parameters, lr=lr)", "RMSprop(parameters, lr=lr * 1.0)", 1)
+    assert changed != LOOP_SOURCE
+    assert fingerprint_of(tmp_path, changed) != gan_settings.code_fingerprint([gan_loop.__file__])
+
+
+def test_the_key_covers_every_training_source_in_order():
+    paths = [gan_settings.MODELS_DIR / name for name in gan_settings.TRAINING_SOURCES]
+    assert gan_settings.code_fingerprint() == gan_settings.code_fingerprint(paths)
+    assert gan_settings.code_fingerprint() != gan_settings.code_fingerprint(paths[:-1])
+    assert gan_settings.code_fingerprint() != gan_settings.code_fingerprint(paths[::-1])

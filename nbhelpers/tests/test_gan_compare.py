@@ -41,10 +41,6 @@ def test_comparison_table_side_by_side_with_a_missing_gan():
     assert table.loc["largest digit share", "WGAN"] == round(19 / 109, 3)
     assert table.loc["digits covered (of 10)", "WGAN"] == 10
     assert "ratio 0.20" in table.loc["classifier FID first → last evaluation", "WGAN"]
-    assert table.loc["last iterate: classifier FID first → last", "WGAN"] == "—"      # not averaged
-    averaged = {**wgan, "fid_last_iterate": curve([62.0, 15.5], n=100)}
-    table = gan_compare.comparison_table({"WGAN": averaged}, threshold=25.0)
-    assert table.loc["last iterate: classifier FID first → last", "WGAN"] == "62.00 → 15.50 (ratio 0.25)"
     never = gan_compare.comparison_table({"WGAN": wgan}, threshold=5.0)
     assert never.loc["epochs to classifier FID ≤ 5", "WGAN"] == "not reached"
     with pytest.raises(ValueError, match="no model has a metrics record"):
@@ -58,10 +54,6 @@ def test_verdict_ranks_each_metric_and_names_ties():
     assert "classifier FID (lower is better): WGAN is best" in text
     assert "Inception FID (lower is better): GAN is best" in text
     assert "Never reached classifier FID ≤ 30: GAN." in text
-    assert "last iterates'" not in text                     # neither record has a last iterate
-    text = gan_compare.verdict({"GAN": {**collapsed, "fid_last_iterate": curve([20.0, 14.0])},
-                                "WGAN": {**good, "fid_last_iterate": curve([58.0, 31.9])}}, 30.0)
-    assert "last iterates' classifier FID at the last evaluation (lower is better): GAN is best" in text
     assert gan_compare.verdict({"GAN": None, "WGAN": good}, 30.0).startswith("Only one model")
     tied = gan_compare.verdict({"A": good, "B": good}, threshold=30.0)
     assert "classifier FID (lower is better): tie between A and B" in tied
@@ -105,13 +97,12 @@ def test_quarter_kid_lines_read_the_training_kid_rows():
     assert gan_compare.quarter_kid_lines({"GAN": entries["GAN"]}, 12) == ["GAN: no Inception KID at epoch 12"]
 
 
-def test_every_profile_runs_the_reports_optimisers_on_the_last_iterate_and_measures_the_first_quarter():
-    from nbhelpers.report import config
+def test_every_profile_runs_the_reports_optimisers_and_measures_the_first_quarter():
+    from nbhelpers.report import profiles
     from nbhelpers.studies import wgan_study
-    for profile in config.PROFILES:
+    for profile in profiles.PROFILES:
         for stem in ("03_gan_pixelshuffle", "04_wgan", "05_ssgan"):
-            values = config.resolve(stem, profile)
-            assert values["ema_decay"] == 0.0, (profile, stem)
+            values = profiles.resolve(stem, profile)
             epochs = gan_compare.inception_epochs(values["inception_during_training"], values["epochs"])
             if stem != "05_ssgan":   # the "learns faster" claim reads the GAN's and the WGAN's first quarter
                 assert epochs[:1] == gan.quarter_epochs(values["epochs"])[:1], (profile, stem)

@@ -9,7 +9,7 @@ import torch
 
 from nbhelpers.models.gan import nets as gan_nets
 from nbhelpers.models.gan.losses import NonSaturatingGAN
-from nbhelpers.report import config
+from nbhelpers.report import parameters
 from nbhelpers.studies import gan_study
 
 from .gan_fakes import MemoryMetrics, StubEvaluator, fake_mnist, gan_record
@@ -33,14 +33,14 @@ def write_gan_record(folder, params, status="ok", model=None):
 # ----------------------------------------------------------------------------- settings
 
 def test_gan_config_takes_the_declared_fields_and_checks_betas():
-    params = SimpleNamespace(epochs=3, batch_size=16, seed=2, grid_every=20, eval_every=1, ema_decay=0.9,
+    params = SimpleNamespace(epochs=3, batch_size=16, seed=2, grid_every=20, eval_every=1,
                              lr_generator=2e-4, lr_discriminator=3e-4, betas=[0.0, 0.9], icnr=True)
     config_ = gan_study.gan_config(params)
     assert (config_.epochs, config_.seed, config_.lr_discriminator, config_.betas) == (3, 2, 3e-4, (0.0, 0.9))
     wgan_like = SimpleNamespace(epochs=3, batch_size=16, seed=0, grid_every=20, eval_every=1)
     assert gan_study.gan_config(wgan_like, optimizer="rmsprop", lr_generator=1e-3).lr_generator == 1e-3
-    assert gan_study.gan_config(wgan_like).ema_decay == 0.0           # the engine's default
-    with pytest.raises(config.ParameterError, match=r"betas must be two numbers in \[0, 1\), got \[0.5, 1.0\]"):
+    assert gan_study.gan_config(wgan_like).lr_discriminator == 1e-4     # the engine's default
+    with pytest.raises(parameters.ParameterError, match=r"betas must be two numbers in \[0, 1\), got \[0.5, 1.0\]"):
         gan_study.gan_config(SimpleNamespace(**{**vars(params), "betas": [0.5, 1.0]}))
 
 
@@ -51,17 +51,17 @@ def test_train_variant_trains_evaluates_records_and_reloads(tmp_path):
         torch.manual_seed(0)
         return gan_nets.Generator(), gan_nets.Discriminator(output="logit")
 
-    config_ = gan_study.gan_config(SimpleNamespace(epochs=2, batch_size=16, seed=0, grid_every=20, eval_every=1,
-                                                   ema_decay=0.9))
-    result = gan_study.train_variant("gan", NonSaturatingGAN(), *networks(), fake_mnist(32), config_,
+    config_ = gan_study.gan_config(SimpleNamespace(epochs=2, batch_size=16, seed=0, grid_every=20, eval_every=1))
+    generator, discriminator = networks()
+    result = gan_study.train_variant("gan", NonSaturatingGAN(), generator, discriminator, fake_mnist(32), config_,
                                      StubEvaluator(), tmp_path, log=None)
     assert result.finished and result.train_images == 32 and result.final["fid"][0]["value"] == 100.0
+    assert result.generator is generator and result.discriminator is discriminator   # trained in place
     assert [r["epoch"] for r in result.fid_rows()] == [1, 2]
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == \
-        ["gan_discriminator.pt", "gan_generator.pt", "gan_generator_last_iterate.pt"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["gan_discriminator.pt", "gan_generator.pt"]
     entry = gan_study.record(MemoryMetrics(), result, role="test")
     assert entry["role"] == "test" and entry["fid_halving"]["ratio"] == pytest.approx(0.5)
-    assert len(entry["fid_last_iterate"]) == 2 and entry["class_coverage"]["covered"] == 8
+    assert entry["fid_halving"]["first"] == 100.0 and entry["class_coverage"]["covered"] == 8
     assert entry["coverage_history"][2][9] == 0 and entry["epochs_trained"] == 2
     again = gan_study.train_variant("gan", NonSaturatingGAN(), *networks(), fake_mnist(32), config_,
                                     StubEvaluator(), tmp_path, final=False, log=None)   # from the checkpoint
@@ -72,13 +72,19 @@ def test_train_variant_trains_evaluates_records_and_reloads(tmp_path):
     assert samples.shape == (16, 1, 28, 28) and torch.equal(samples, gan_study.final_samples(again.generator, StubEvaluator()))
 
 
+def test_first_and_last_fid_reads_one_extractors_curve_in_epoch_order():
+    rows = gan_record([60.0, 30.0, 15.0], epochs=[3, 1, 2], final=(80.0, 10.0))["fid"]   # finals: no epoch
+    assert gan_study.first_and_last_fid(rows) == {"first": 30.0, "last": 60.0, "ratio": 2.0}
+    assert gan_study.first_and_last_fid(rows[:1]) == {"first": None, "last": None, "ratio": None}
+    assert gan_study.first_and_last_fid(rows, "inception")["ratio"] is None
+
+
 def test_acceptance_checks():
-    good = gan_record([60.0, 25.0], final=(80.0, 24.0), fid_last_iterate=[
-        {"features": "classifier", "n": 100, "ref": "mnist-test", "value": v, "epoch": e} for e, v in ((1, 58.0), (2, 31.9))])
+    good = gan_record([60.0, 25.0], final=(80.0, 24.0))
     collapsed = gan_record([60.0, 40.0], final=(70.0, 39.0), counts=[0, 0, 0, 0, 0, 0, 0, 0, 50, 50])
     checks = gan_study.acceptance_checks(good)
     assert checks["holds"].all() and len(checks) == 3
-    assert checks.iloc[0]["value"] == "60.00 → 25.00 (×0.417); last iterate 58.00 → 31.90 (×0.550)"
+    assert checks.iloc[0]["value"] == "60.00 → 25.00 (×0.417)"
     assert gan_study.acceptance_checks(collapsed)["holds"].tolist() == [False, False, False]
     versus_gan = gan_study.acceptance_checks(good, gan_entry=gan_record([50.0, 20.0]), gan_factor=1.25)
     assert versus_gan.loc["last classifier FID within 1.25× the GAN's", "holds"]      # 25 / 20 = 1.25

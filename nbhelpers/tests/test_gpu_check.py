@@ -5,11 +5,11 @@ import torch
 
 from nbhelpers.bench import gpu_check
 from nbhelpers.paths import STUDY_NOTEBOOKS
-from nbhelpers.report import config
+from nbhelpers.report import profiles
 
 
 def counts(profile: str) -> dict:
-    return gpu_check.workload({stem: config.resolve(stem, profile, seed=0) for stem in STUDY_NOTEBOOKS})
+    return gpu_check.workload({stem: profiles.resolve(stem, profile, seed=0) for stem in STUDY_NOTEBOOKS})
 
 
 def test_the_full_profiles_workload_counted_by_hand():
@@ -17,8 +17,8 @@ def test_the_full_profiles_workload_counted_by_hand():
     assert full["01_vae"] == {"vae_epoch": 50, "final_eval": 4}
     # 02: baseline + 2 set points + 6 sweep points, then 8 constant-beta twins, 60 epochs each; Inception for all 17
     assert full["02_controlvae"] == {"controlvae_epoch": 8 * 60, "vae_epoch": 9 * 60, "final_eval": 17}
-    # 03: 150 epochs, evaluated every 5th and at the quarters 38 and 113 (32); the last iterate only
-    # (no weight average); Inception at the three quarters before the end, the fourth the final evaluation's
+    # 03: 150 epochs, evaluated every 5th and at the quarters 38 and 113 (32); Inception at the three
+    # quarters before the end, the fourth the final evaluation's
     assert full["03_gan_pixelshuffle"] == {"gan_epoch": 150, "gan_warmup": 1, "classifier_eval": 32,
                                            "inception_eval": 4, "final_eval": 1}
     assert full["04_wgan"] == {"wgan_report_epoch": 150, "wgan_paper_epoch": 150, "wgan_report_warmup": 1,
@@ -31,12 +31,12 @@ def test_the_full_profiles_workload_counted_by_hand():
 
 def test_a_run_on_fewer_images_counts_its_fraction_of_an_epoch():
     cpu = counts("cpu")
-    gan = config.resolve("03_gan_pixelshuffle", "cpu", seed=0)
+    gan = profiles.resolve("03_gan_pixelshuffle", "cpu", seed=0)
     assert cpu["03_gan_pixelshuffle"]["gan_epoch"] == pytest.approx(gan["epochs"] * gan["train_limit"] / 60_000)
     assert cpu["03_gan_pixelshuffle"]["inception_eval"] == 1        # the first quarter only
     # 02: Inception only for the baseline and the two set points; the 3 sweep points and 5 twins classifier only,
     # and each comparison run of the I gains one classifier FID
-    p = config.resolve("02_controlvae", "cpu", seed=0)
+    p = profiles.resolve("02_controlvae", "cpu", seed=0)
     comparison = 2 * len(p["set_points"]) if p["ki_comparison"] else 0
     assert (cpu["02_controlvae"]["final_eval"], cpu["02_controlvae"]["classifier_eval"]) == (3, 8 + comparison)
 
@@ -62,7 +62,7 @@ def test_every_gan_unit_trains_as_its_notebook_builds_it(kind, monkeypatch, tmp_
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)   # the unit's timing, on the CPU here
     monkeypatch.setattr(gpu_check, "GAN_EPOCHS", 2)
     stem = {"gan": "03_gan_pixelshuffle", "ssgan": "05_ssgan"}.get(kind, "04_wgan")
-    unit = gpu_check.gan_unit(kind, config.resolve(stem, "full", seed=0), torch.rand(64, 1, 28, 28), False, tmp_path)
+    unit = gpu_check.gan_unit(kind, profiles.resolve(stem, "full", seed=0), torch.rand(64, 1, 28, 28), False, tmp_path)
     assert len(unit["epochs_s"]) == 2 and unit["epoch_s"] > 0 and unit["warmup_s"] >= 0
     assert list(tmp_path.rglob(f"{kind}-*.pt"))      # checkpoints, as the notebooks' runs write them
 

@@ -11,7 +11,7 @@ import pytest
 from nbhelpers import paths
 from nbhelpers.batch import index
 from nbhelpers.batch.index import IndexRow
-from nbhelpers.studies import claims as registry, summary
+from nbhelpers.studies import claims as registry, collect, summary
 
 CLAIMS = [
     {"key": "wgan_faster", "claim": "the WGAN learns faster than the GAN", "verdict": "supported",
@@ -138,7 +138,7 @@ def test_a_missing_or_unreadable_summary_record_is_one_line_and_the_runs_are_sti
 
 
 def test_one_line_per_run_with_its_headline_numbers_status_time_and_thumbnail(profile, monkeypatch):
-    monkeypatch.setattr(index, "thumbnail", lambda profile, stem, seed: f"seed{seed}/{stem}/thumbnail.png")
+    monkeypatch.setattr(index, "thumbnail", lambda profile, stem, seed, dry_run: f"seed{seed}/{stem}/thumbnail.png")
     gan = {"status": "ok", "wall_seconds": 41.6,
            "models": {"gan_other": gan_entry(classifier=9.0), "gan": gan_entry(kid=0.01234, classifier=12.5)}}
     rows = [IndexRow.from_record("03_gan_pixelshuffle", 1, gan),
@@ -169,7 +169,7 @@ def test_the_headline_numbers_are_the_claimed_models_at_most_three():
 
 
 def test_the_summary_gives_each_claims_row_the_anchor_the_index_links_to():
-    html = summary.claims_view(summary.Runs("cpu")).to_html()
+    html = summary.claims_view(collect.Collected("cpu")).to_html()
     parser = Page(html)
     (rows,) = parser.tables.values()
     body = rows[1:]

@@ -9,10 +9,9 @@ import time
 import numpy as np
 from PIL import Image
 
-from nbhelpers import environment, paths
+from nbhelpers import environment, paths, progress
 from nbhelpers.batch import execute, index, kernel
 from nbhelpers.batch.index import IndexRow
-from nbhelpers.report import progress
 
 
 def test_index_keeps_earlier_reports_and_other_seeds(tmp_path, monkeypatch):
@@ -80,10 +79,9 @@ def test_the_output_filter_keeps_outputs_out_of_commits(tmp_path):
 
 
 def test_progress_bars_are_off_in_batch_runs_and_lines_are_sparse(monkeypatch, capsys):
-    monkeypatch.delenv(environment.BATCH_VARIABLE, raising=False)
-    assert not progress.bar(range(3), disable=False).disable and progress.bar(range(3), disable=True).disable
     monkeypatch.setenv(*environment.BatchContext(progress_lines=True).variables().popitem())
-    assert progress.bar(range(3)).disable and progress.bar(range(3), disable=False).disable
+    assert not progress.bar(range(3)).disable and progress.bar(range(3), disable=True).disable   # the caller decides
+    assert progress.bar(range(3), lines=True).disable and progress.bar(range(3), lines=True, disable=False).disable
     stream = io.StringIO()
     lines = progress.LineStream(stream, prefix="> ")
     for text in ("\r 1/3", "\r 1/3", "\r 2/3", "\n", "\r 3/3"):

@@ -175,10 +175,11 @@ def test_evaluator_rows_separate_fidelity_from_diversity_on_real_digits():
     (precision high) but not diverse (recall and coverage near the missing share), as the
     BatchNorm failure demo's collapse onto three digits should read."""
     from nbhelpers.data import load_mnist
-    from nbhelpers.metrics import classifier, fid
+    from nbhelpers.metrics import classifier, tables
+    from nbhelpers.metrics.evaluator import Evaluator
     images, labels = load_mnist("train", limit=6000)
     three = images[(labels <= 2)][:1000]
-    evaluator = fid.Evaluator("cpu", n_inception=0, n_classifier=1000, ref_n_classifier=1000, log=lambda *a: None)
+    evaluator = Evaluator("cpu", n_inception=0, n_classifier=1000, ref_n_classifier=1000, log=lambda *a: None)
     collapsed = evaluator.fidelity_diversity(three)
     diverse = evaluator.fidelity_diversity(images[:1000])
     pr, dc = collapsed["precision_recall"], collapsed["density_coverage"]
@@ -189,5 +190,5 @@ def test_evaluator_rows_separate_fidelity_from_diversity_on_real_digits():
     assert dc["coverage"] < 0.45 < diverse["density_coverage"]["coverage"]
     result = evaluator.evaluate(three)
     assert result["precision_recall"]["recall"] == pr["recall"]
-    table = fid.fid_table({"three digits": result})
+    table = tables.fid_table({"three digits": result})
     assert table.loc["three digits", "recall (k=3)"] == pr["recall"] and "coverage (k=5)" in table.columns

@@ -10,7 +10,7 @@ import pytest
 
 from nbhelpers.batch import attempts, index, render
 from nbhelpers.report import records
-from nbhelpers.studies import summary
+from nbhelpers.studies import collect
 
 STEM = "01_vae"
 
@@ -42,7 +42,7 @@ def staged(root: Path, seed: int, fid: float, words: str) -> Path:
 
 def test_a_kill_while_an_attempt_moves_in_never_leaves_the_old_page_beside_the_new_record(root, monkeypatch):
     folder = root / "smoke" / "seed0"
-    attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 30.0, "old run"), "ok", None, 1.0)
+    attempts.finish_attempt(STEM, "smoke", staged(root, 0, 30.0, "old run"), "ok", None, 1.0)
     assert "old run" in (folder / f"{STEM}.html").read_text()
 
     real = os.replace
@@ -54,7 +54,7 @@ def test_a_kill_while_an_attempt_moves_in_never_leaves_the_old_page_beside_the_n
 
     monkeypatch.setattr(attempts.os, "replace", killed_after_the_record)
     with pytest.raises(SystemExit):
-        attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 12.0, "new run"), "ok", None, 1.0)
+        attempts.finish_attempt(STEM, "smoke", staged(root, 0, 12.0, "new run"), "ok", None, 1.0)
     monkeypatch.undo()
     assert records.read(folder / f"{STEM}.metrics.json")["models"]["vae"]["fid"][0]["value"] == 12.0
     page = (folder / f"{STEM}.html").read_text()
@@ -79,7 +79,7 @@ def test_a_damaged_record_is_named_and_left_out_by_every_reader_and_a_rerun_repl
         records.read(damaged)
     assert records.load("smoke", STEM, 0) is None
     assert records.typical_seconds("smoke", STEM) == 7                         # the expected times
-    runs = summary.collect("smoke")                                            # the summary
+    runs = collect.collect("smoke")                                            # the summary
     assert list(runs.records[STEM]) == [1]
     assert [line for line in runs.excluded if "seed 0" in line and "metrics.json is damaged" in line]
     rows = {(row.seed, row.status): row for row in index.index_rows("smoke")}  # the index
@@ -87,7 +87,7 @@ def test_a_damaged_record_is_named_and_left_out_by_every_reader_and_a_rerun_repl
     assert (1, "ok") in rows and (0, "ok") not in rows
     assert "is damaged" in index.write_index(root / "smoke", "smoke", index.index_rows("smoke")).read_text()
 
-    attempts.finish_attempt(STEM, 0, "smoke", staged(root, 0, 11.0, "rerun"), "ok", None, 1.0)
+    attempts.finish_attempt(STEM, "smoke", staged(root, 0, 11.0, "rerun"), "ok", None, 1.0)
     assert records.load("smoke", STEM, 0)["models"]["vae"]["fid"][0]["value"] == 11.0
 
 
@@ -102,7 +102,7 @@ def test_a_seed_folder_copied_to_another_seeds_name_is_not_a_second_seed(root):
     (root / "smoke" / "seed4").mkdir()                                   # a real second seed
     (root / "smoke" / "seed4" / f"{STEM}.metrics.json").write_text(json.dumps(record_of(4, 22.0)))
 
-    runs = summary.collect("smoke")
+    runs = collect.collect("smoke")
     assert sorted(runs.records[STEM]) == [1, 4]
     assert f"{STEM}, seed 2: its record says seed 1, not where it lies" in runs.excluded
     assert f"{STEM}, seed 3: the same numbers as seed 1 (a copy of its run)" in runs.excluded

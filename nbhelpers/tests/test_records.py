@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from nbhelpers.batch import attempts
 from nbhelpers.environment import BatchContext
 from nbhelpers.metrics import coverage, prdc
-from nbhelpers.report import context, records
+from nbhelpers.report import context, record_schema, records
 
 TRAINING = [{"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 50.0, "epoch": 1},
             {"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 5.0, "epoch": 10}]
@@ -18,7 +19,7 @@ FINAL = [{"features": "classifier", "n": 10000, "ref": "mnist-test", "value": 7.
          {"features": "inception", "n": 200, "ref": "mnist-test[:1000]", "value": 80.0, "biased": True}]
 ENTRY = {"fid": [TRAINING[0], *FINAL, TRAINING[1]], "kid": {"mean": 0.01, "std": 0.001, "features": "inception"},
          "class_coverage": {"counts": [30, 10, 10, 10, 10, 10, 10, 5, 3, 2], "n": 100, "covered": 10},
-         "coverage_history": {"1": [0.1] * 10}, "fid_last_iterate": TRAINING, "checks": [{"check": "x", "holds": True}]}
+         "coverage_history": {"1": [0.1] * 10}, "checks": [{"check": "x", "holds": True}]}
 
 
 def test_final_rows_are_the_ones_without_an_epoch():
@@ -38,7 +39,7 @@ def test_coverage_and_histories():
     assert records.digit_shares(ENTRY)[7] == pytest.approx(0.05)
     assert records.largest_share({"fid": []}) is None
     assert records.coverage_history(ENTRY) == {1: [0.1] * 10}
-    assert records.last_iterate_fid_rows(ENTRY) == TRAINING and records.checks(ENTRY)[0]["holds"]
+    assert records.checks(ENTRY)[0]["holds"]
 
 
 def test_headline_prefers_the_final_row_then_the_latest_epoch():
@@ -65,10 +66,27 @@ def test_what_the_writer_writes_the_reader_reads(tmp_path, monkeypatch):
     assert records.seeds_present("smoke") == [0]
 
 
+def test_a_dry_runs_records_lie_in_its_own_folder_only_when_the_run_hands_that_over(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(tmp_path))
+    dry = BatchContext(dry_run=True)
+    monkeypatch.setenv(*dry.variables().popitem())              # a dry run's kernel environment, read by nothing here
+    run = context.Run(stem="03_gan_pixelshuffle", profile="smoke", seed=0, device="cpu", params={"seed": 0}, batch=dry)
+    records.Metrics(run).finish()
+    in_dry_run = tmp_path / "smoke-dry-run" / "seed0" / "03_gan_pixelshuffle.metrics.json"
+    assert run.metrics_path == records.record_path("smoke", "03_gan_pixelshuffle", 0, dry_run=True) == in_dry_run
+    assert records.load("smoke", "03_gan_pixelshuffle", 0, dry_run=True)["dry_run"] is True
+    assert records.seeds_present("smoke", dry_run=True) == [0]
+    # not handed over: the profile's own folder, whatever the environment says
+    assert records.record_path("smoke", "03_gan_pixelshuffle", 0) == tmp_path / "smoke" / "seed0" / in_dry_run.name
+    assert records.load("smoke", "03_gan_pixelshuffle", 0) is None and records.seeds_present("smoke") == []
+    assert context.Run(stem="01_vae", profile="smoke", seed=0, device="cpu", params={}).out_dir.parent.parent.name == "smoke"
+
+
 # ----------------------------------------------------------------------------- the schema
 
-SCHEMA = (records.Record, records.ModelEntry, records.Evaluation, records.FidRow, records.KidRow,
-          records.FidelityRow, records.ClassCoverage, records.Check, records.Claim)
+SCHEMA = (record_schema.Record, record_schema.ModelEntry, record_schema.Evaluation, record_schema.FidRow,
+          record_schema.KidRow, record_schema.FidelityRow, record_schema.ClassCoverage, record_schema.Check,
+          record_schema.Claim)
 WRITTEN_AT_START = ["notebook", "profile", "status", "device", "seed", "git_commit", "versions", "environment",
                     "params", "dry_run", "models"]
 
@@ -89,7 +107,7 @@ def test_a_record_written_by_metrics_reads_back_with_the_declared_top_level_fiel
     metrics.finish()
     record = records.read(run.metrics_path)
     assert list(record) == WRITTEN_AT_START + ["feature_extractors", "reused_checkpoints", "duration_s"]
-    assert set(record) <= set(fields(records.Record))
+    assert set(record) <= set(fields(record_schema.Record))
     assert record["dry_run"] is True and record["status"] == "ok" and record["versions"] == {"torch": "x"}
     assert record["reused_checkpoints"] == {"wgan": "finished run loaded from checkpoint wgan_checkpoint.pt"}
 
@@ -107,14 +125,14 @@ def test_the_written_json_is_indented_plain_json_with_non_finite_numbers_as_null
 
 def test_the_batch_merges_its_outcome_into_the_declared_fields(tmp_path):
     path = tmp_path / "02_controlvae.metrics.json"
-    written = records.mark_outcome(path, "02_controlvae", "smoke", "failed", "CUDA error", 12.34)
+    written = attempts.mark_outcome(path, "02_controlvae", "smoke", "failed", "CUDA error", 12.34)
     assert written == {"notebook": "02_controlvae", "profile": "smoke", "models": {}, "status": "failed",
                        "error": "CUDA error", "wall_seconds": 12.3}
-    assert records.read(path) == written and set(written) <= set(fields(records.Record))
+    assert records.read(path) == written and set(written) <= set(fields(record_schema.Record))
     path.write_text(json.dumps({"notebook": "02_controlvae", "status": "running"}))
-    assert records.mark_outcome(path, "02_controlvae", "smoke", "ok", None, 1.0)["status"] == "incomplete"
+    assert attempts.mark_outcome(path, "02_controlvae", "smoke", "ok", None, 1.0)["status"] == "incomplete"
     path.write_text(json.dumps({"notebook": "02_controlvae", "status": "ok"}))
-    assert records.mark_outcome(path, "02_controlvae", "smoke", "ok", None, 1.0) == \
+    assert attempts.mark_outcome(path, "02_controlvae", "smoke", "ok", None, 1.0) == \
         {"notebook": "02_controlvae", "status": "ok", "wall_seconds": 1.0}
 
 
@@ -135,10 +153,10 @@ def test_the_summarys_headline_counts_its_verdicts():
 
 
 def test_every_getter_reads_a_missing_model_or_a_null_field_as_empty():
-    nulls = {"fid": None, "fid_last_iterate": None, "kid": None, "class_coverage": None, "precision_recall": None,
+    nulls = {"fid": None, "kid": None, "class_coverage": None, "precision_recall": None,
              "coverage_history": None, "checks": None}
     for entry in (None, {}, nulls):
-        assert records.fid_rows(entry) == [] and records.last_iterate_fid_rows(entry) == []
+        assert records.fid_rows(entry) == []
         assert records.final_fid(entry, "classifier") is None and records.latest_fid(entry, "inception") is None
         assert records.final_metrics(entry) == {"fid": []}
         assert records.kid(entry) is None and records.class_coverage(entry) is None
@@ -152,17 +170,17 @@ def test_final_metrics_has_the_evaluations_fields_in_its_order():
     pr = {"features": "classifier", "n": 100, "ref": "mnist-test", "k": 3, "precision": 0.9, "recall": 0.5}
     dc = {"features": "classifier", "n": 100, "ref": "mnist-test", "k": 5, "density": 1.1, "coverage": 0.8}
     entry = {**ENTRY, "density_coverage": dc, "precision_recall": pr}
-    assert list(records.final_metrics(entry)) == fields(records.Evaluation)
+    assert list(records.final_metrics(entry)) == fields(record_schema.Evaluation)
     assert records.fidelity_diversity(entry, "precision") == 0.9 and records.fidelity_diversity(entry, "density") == 1.1
-    assert set(fields(records.Evaluation)) <= set(fields(records.ModelEntry))
+    assert set(fields(record_schema.Evaluation)) <= set(fields(record_schema.ModelEntry))
 
 
 def test_the_metric_modules_write_the_declared_fields():
-    assert list(coverage.class_coverage(torch.tensor([0, 1, 1, 9]))) == fields(records.ClassCoverage)
+    assert list(coverage.class_coverage(torch.tensor([0, 1, 1, 9]))) == fields(record_schema.ClassCoverage)
     torch.manual_seed(0)
     real, fake = torch.randn(20, 4), torch.randn(12, 4)
     measured = {**prdc.precision_recall(real, fake, k=3), **prdc.density_coverage(real, fake, k=5)}
-    assert set(measured) <= set(fields(records.FidelityRow))
+    assert set(measured) <= set(fields(record_schema.FidelityRow))
 
 
 def test_the_fields_the_module_reads_and_writes_are_declared_in_the_schema():

@@ -1,6 +1,6 @@
 """What a report shows: every code input folded (``batch.render``), its outputs as before, the
 executed notebook untouched; and the run's parameters once, as one table with the source of each
-value (``report.context.parameter_table``, ``report.config.value_sources``)."""
+value (``report.context.parameter_table``, ``report.profiles.value_sources``)."""
 import hashlib
 from html.parser import HTMLParser
 
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from nbhelpers.batch import render
-from nbhelpers.report import config, context
+from nbhelpers.report import context, parameters, profiles
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
@@ -114,41 +114,41 @@ def test_the_executed_notebook_keeps_everything(rendered):
 # ----------------------------------------------------------------------------- the parameters, once, with sources
 
 def test_each_value_names_the_file_or_override_it_came_from():
-    values = config.resolve("05_ssgan", "smoke", ["lr_generator=0.5"], seed=2, first_seed=1)
-    sources = config.value_sources("05_ssgan", "smoke", values)
+    values = profiles.resolve("05_ssgan", "smoke", ["lr_generator=0.5"], seed=2, first_seed=1)
+    sources = profiles.value_sources("05_ssgan", "smoke", values)
     assert list(sources) == list(values)
     assert sources["fid_n_inception"] == "params/smoke/_all.yaml"
     assert sources["epochs"] == "params/smoke/_gan.yaml"
     assert sources["rotation_test_n"] == "params/smoke/05_ssgan.yaml"
     assert sources["alpha"] == "notebook default"
-    assert sources["lr_generator"] == config.OVERRIDDEN
+    assert sources["lr_generator"] == profiles.OVERRIDDEN
     assert sources["ablation_alphas"].startswith("params/smoke/_all.yaml: later_seeds")   # seed 2 is not the first
     assert sources["profile"] == "the batch (--profile)" and sources["seed"].startswith("the batch")
-    first = config.value_sources("05_ssgan", "smoke", config.resolve("05_ssgan", "smoke", seed=1, first_seed=1))
+    first = profiles.value_sources("05_ssgan", "smoke", profiles.resolve("05_ssgan", "smoke", seed=1, first_seed=1))
     assert first["ablation_alphas"] == "params/smoke/05_ssgan.yaml"
 
 
 def test_an_interactive_run_names_the_notebooks_cell():
-    values = dict(config.declared_parameters("01_vae"), epochs=1)
-    sources = config.value_sources("01_vae", "interactive", values)
+    values = dict(parameters.declared_parameters("01_vae"), epochs=1)
+    sources = profiles.value_sources("01_vae", "interactive", values)
     assert sources["epochs"] == "set in the notebook" and sources["lr"] == sources["profile"] == "notebook default"
 
 
 def test_the_parameter_table_has_one_row_per_parameter_with_value_and_source():
-    values = config.resolve("01_vae", "smoke", ["lr=0.5"], seed=1)
+    values = profiles.resolve("01_vae", "smoke", ["lr=0.5"], seed=1)
     table = context.parameter_table("01_vae", values)
     assert list(table.index) == list(values) and list(table.columns) == ["value", "source"]
     assert table.loc["epochs"].tolist() == ["1", "params/smoke/01_vae.yaml"]
-    assert table.loc["lr"].tolist() == ["0.5", config.OVERRIDDEN]
+    assert table.loc["lr"].tolist() == ["0.5", profiles.OVERRIDDEN]
     dry = context.parameter_table("01_vae", values, dry_run=True)
-    assert dry.loc["lr", "source"] == config.OVERRIDDEN + " or the dry run's cap"
+    assert dry.loc["lr", "source"] == profiles.OVERRIDDEN + " or the dry run's cap"
 
 
 def test_the_parameters_show_once_as_the_run_starts(capsys, monkeypatch):
     displayed = []
     monkeypatch.setattr(context, "display", lambda bundle, raw: displayed.append(bundle))
-    namespace = config.resolve("01_vae", "smoke", ["device=cpu"], seed=1)   # as papermill injects them
-    params = config.notebook_params("01_vae", namespace)
+    namespace = profiles.resolve("01_vae", "smoke", ["device=cpu"], seed=1)   # as papermill injects them
+    params = parameters.notebook_params("01_vae", namespace)
     assert capsys.readouterr().out == ""                                  # no second list of the values
     context.start_run("01_vae", params)
     assert capsys.readouterr().out.startswith("notebook 01_vae | profile smoke | seed 1")

@@ -176,7 +176,7 @@ def test_train_records_and_reloads(tmp_path):
     images = torch.rand(32, 1, 28, 28)
     config = gan.GanConfig(epochs=2, batch_size=16, grid_samples=4, eval_every=1)
     result = ssgan_study.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), images, config, StubEvaluator(), tmp_path,
-                               train_limit=16, evaluate_last_iterate=False, log=None)
+                               train_limit=16, log=None)
     assert result.finished and result.train_images == 16 and result.final is not None
     assert result.discriminator.rotation_head is not None and result.discriminator.norm == "spectral"
     assert [r["epoch"] for r in result.fid_rows()] == [1, 2]
@@ -190,7 +190,7 @@ def test_train_records_and_reloads(tmp_path):
     assert entry["alpha"] == 0.5 and entry["epochs"] == 2 and entry["train_images"] == 16
     assert entry["fid_halving"]["ratio"] == pytest.approx(0.5)
     again = ssgan_study.train("ssgan_test", SelfSupervisedGAN(alpha=0.5), images, config, StubEvaluator(), tmp_path,
-                              train_limit=16, evaluate_last_iterate=False, log=None)   # from the checkpoint
+                              train_limit=16, log=None)   # from the checkpoint
     assert again.history.training_seconds == result.history.training_seconds
 
     table = ssgan_study.results_table({"a": result, "b": again})

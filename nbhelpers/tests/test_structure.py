@@ -1,7 +1,8 @@
-"""The package's layering, read from the source with ``ast``: who may import whom, which
-imports may wait inside a function, where environment variables are read, and whether the
-package map in ``nbhelpers/__init__.py`` matches the files. Modules are found on disk, so a
-new file is checked as soon as it exists."""
+"""The package's layering, read from the source with ``ast``: the folders' dependency order
+(written once, in the docstring of ``nbhelpers/__init__.py``, and read from there), which
+imports may wait inside a function, where environment variables and the batch's context are
+read, how long a module may grow, and whether the package map in ``nbhelpers/__init__.py``
+matches the files. Modules are found on disk, so a new file is checked as soon as it exists."""
 import ast
 import io
 import json
@@ -12,10 +13,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1]
 NOTEBOOKS = PACKAGE.parent / "notebooks"
 ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+MAX_LINES = 400                   # a product module's length (the package docstring says so)
+SHIMS = {"nbhelpers.fid": "nbhelpers.metrics.__main__"}   # the ground's one import of a folder
 
 
 def module_name(path: Path) -> str:
-    """``nbhelpers/report/config.py`` -> ``nbhelpers.report.config``; a package's
+    """``nbhelpers/report/profiles.py`` -> ``nbhelpers.report.profiles``; a package's
     ``__init__.py`` is the package itself."""
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -24,10 +27,27 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
+def folder_of(name: str) -> str:
+    """The folder under nbhelpers that module ``name`` lives in, "ground" for nbhelpers/*.py."""
+    parts = MODULES[name].relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else "ground"
+
+
 def in_room(name: str, *rooms: str) -> bool:
     """Whether module ``name`` lives in one of these folders under nbhelpers (the ground is none)."""
-    parts = MODULES[name].relative_to(PACKAGE).parts
-    return len(parts) > 1 and parts[0] in rooms
+    return folder_of(name) in rooms
+
+
+def folder_order() -> list[list[str]]:
+    """The dependency order of the package docstring, lowest first, one list per rank: its line
+    ``ground -> models, metrics -> report -> ...``."""
+    docstring = ast.get_docstring(ast.parse(MODULES["nbhelpers"].read_text())) or ""
+    lines = [line for line in docstring.splitlines() if re.fullmatch(r"ground( -> [a-z_]+(, [a-z_]+)*)+", line)]
+    assert len(lines) == 1, "the package docstring states the folders' order once, as `ground -> ... -> ...`"
+    return [rank.split(", ") for rank in lines[0].split(" -> ")]
+
+
+RANK = {folder: rank for rank, folders in enumerate(folder_order()) for folder in folders}
 
 
 class Imports(ast.NodeVisitor):
@@ -87,18 +107,43 @@ def notebook_sources() -> dict[str, str]:
     return sources
 
 
-def is_batch(module: str) -> bool:
-    return module == "nbhelpers.batch" or module.startswith("nbhelpers.batch.")
+def test_the_order_names_every_folder_once():
+    folders = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()} - {"tests"}
+    assert sorted(RANK) == sorted(folders | {"ground"})
+    assert sum(map(len, folder_order())) == len(RANK), "a folder named twice in the order"
 
 
-def test_nothing_outside_batch_imports_batch_except_benchmarks_and_tests():
-    offenders = [f"{name}:{node.lineno} imports {module}"
-                 for name in MODULES if not in_room(name, "batch", "bench", "tests")
-                 for module, node, _ in imports_of(name) if is_batch(module)]
-    offenders += [f"notebooks/{stem}:{node.lineno} imports {module}"
-                  for stem, source in notebook_sources().items()
-                  for module, node, _ in imports_of(stem, source) if is_batch(module)]
-    assert not offenders, "the batch is imported from outside it:\n" + "\n".join(offenders)
+def test_no_module_imports_a_folder_after_its_own_or_beside_it():
+    offenders = [f"{name}:{node.lineno} ({folder_of(name)}) imports {module} ({folder_of(module)})"
+                 for name in MODULES if not in_room(name, "tests")
+                 for module, node, _ in imports_of(name)
+                 if module in MODULES and folder_of(module) != folder_of(name) and SHIMS.get(name) != module
+                 and RANK[folder_of(module)] >= RANK[folder_of(name)]]
+    assert not offenders, "imports against the order of nbhelpers/__init__.py:\n" + "\n".join(offenders)
+
+
+def test_notebooks_import_neither_the_batch_nor_the_benchmarks():
+    offenders = [f"notebooks/{stem}:{node.lineno} imports {module}"
+                 for stem, source in notebook_sources().items()
+                 for module, node, _ in imports_of(stem, source)
+                 if module.split(".")[:2] in (["nbhelpers", "batch"], ["nbhelpers", "bench"])]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_batchs_context_is_read_only_where_a_notebook_run_starts():
+    readers = {name for name in MODULES if not in_room(name, "tests") and name != "nbhelpers.environment"
+               for node in ast.walk(ast.parse(MODULES[name].read_text()))
+               if (isinstance(node, ast.Name) and node.id == "batch_context")
+               or (isinstance(node, ast.Attribute) and node.attr == "batch_context")
+               or (isinstance(node, ast.alias) and node.name == "batch_context")}
+    readers |= {f"notebooks/{stem}" for stem, source in notebook_sources().items() if "batch_context" in source}
+    assert readers == {"nbhelpers.report.context"}, f"environment.batch_context() read in {sorted(readers)}"
+
+
+def test_no_product_module_is_over_the_line_limit():
+    long = {str(path.relative_to(PACKAGE.parent)): count for name, path in MODULES.items()
+            if not in_room(name, "tests") and (count := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines (split them by concern): {long}"
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -195,7 +240,7 @@ def test_outside_batch_and_benchmarks_only_environment_reads_environment_variabl
 
 def package_map() -> tuple[set[str], set[str]]:
     """The docstring map of ``nbhelpers/__init__.py``: the rooms it names (``report``, ...) and
-    its modules as paths under nbhelpers (``paths``, ``report/config``, ``models/gan/loop``).
+    its modules as paths under nbhelpers (``paths``, ``report/profiles``, ``models/gan/loop``).
     A room is a line ``name/  what it holds`` at the left margin; its modules follow, indented
     by two spaces; any other line at the left margin ends the room."""
     rooms, modules, prefix = set(), set(), ""

@@ -1,12 +1,13 @@
 """The cross-notebook summary on records written to a temporary report tree, in the layout the
 notebooks write (``report.records``: FID rows, KID rows with their features, N and reference,
 class coverage, density/coverage rows, the ControlVAE's summary fields, the run's parameters)."""
+import dataclasses
 import json
 import math
 
 import pytest
 
-from nbhelpers.studies import claims as registry, summary
+from nbhelpers.studies import claims as registry, collect, summary, verdicts
 
 INCEPTION = {"features": "inception", "weights": "0123456789abcdef", "n": 200, "ref": "mnist-test[:1000]"}
 CLASSIFIER = {"features": "classifier", "weights": "fedcba9876543210", "n": 10000, "ref": "mnist-test"}
@@ -41,7 +42,7 @@ def digits(counts=None, entropy: float = 3.3) -> dict:
 def vae(kl: float, recon: float, kid: float | None = None, clf: float = 20.0, target: float | None = None,
         test_kl: float | None = None, kid_space: dict = INCEPTION, settled_beta: float = 2.0) -> dict:
     """A 02 model entry: final FID rows (Inception only with an Inception KID), KID, coverage and
-    ``control.ControlledRun.summary``'s fields."""
+    ``control.TrainedVAE.summary``'s fields."""
     test_kl = kl if test_kl is None else test_kl
     rows = ([fid_row(INCEPTION, 60.0)] if kid_space is INCEPTION else []) + [fid_row(CLASSIFIER, clf)]
     entry = {"fid": rows, "class_coverage": digits(), **spread(),
@@ -73,7 +74,7 @@ def curve(first: float, last: float) -> list:
 def write(root, stem, seed, models, status="ok", commit="abc", profile="cpu", **params):
     folder = root / profile / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    defaults = {"epochs": GAN_EPOCHS, "ema_decay": 0.0} if stem != "02_controlvae" else \
+    defaults = {"epochs": GAN_EPOCHS} if stem != "02_controlvae" else \
         {"epochs": 4, "sweep_set_points": [4.0], "constant_beta_runs": True}
     record = {"notebook": stem, "profile": profile, "status": status, "seed": seed, "device": "cpu",
               "git_commit": commit, "params": {"seed": seed, "profile": profile, "device": "cpu", **defaults, **params},
@@ -81,8 +82,8 @@ def write(root, stem, seed, models, status="ok", commit="abc", profile="cpu", **
     (folder / f"{stem}.metrics.json").write_text(json.dumps(record))
 
 
-def verdicts(runs, field="verdict") -> dict:
-    return {row["key"]: row[field] for row in summary.claims(runs)}
+def verdict_of(collected, field="verdict") -> dict:
+    return {result.key: getattr(result, field) for result in verdicts.evaluate_registry(collected)}
 
 
 @pytest.fixture
@@ -103,9 +104,9 @@ def test_claims_over_three_evaluation_seeds(root):
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 17 + shift), 0.010 + shift / 100, 0.03 + shift / 100,
                                                   coverage=0.72 + shift / 10 + (0.05 if seed == 3 else 0))})
         write(root, "05_ssgan", seed, {"ssgan": gan(curve(40, 16 + shift), 0.02)})
-    runs = summary.collect("cpu")
-    assert runs.seeds == [1, 2, 3] and runs.evaluation_seeds == [1, 2, 3] and runs.excluded == []
-    found = verdicts(runs)
+    collected = collect.collect("cpu")
+    assert collected.seeds == [1, 2, 3] and collected.evaluation_seeds == [1, 2, 3] and collected.excluded == []
+    found = verdict_of(collected)
     assert found["controlvae_fid"] == "supported"              # KID 0.03 vs 0.01 on every seed
     assert found["controlvae_kl8"] == "supported" and found["controlvae_kl14"] == "supported"
     assert found["controlvae_recon"] == "supported"            # recon 90 vs 80
@@ -116,10 +117,10 @@ def test_claims_over_three_evaluation_seeds(root):
     assert found["gan_overproduces"] == "supported"            # 18 % vs 10 %
     assert found["ssgan_did_not_train"] == "contradicted"      # ratio 1 to the GAN, 0.4 to its first evaluation
     assert found["rotation_beyond_sn"] == "no records"         # 05 has no sngan yet
-    row = next(r for r in summary.claims(runs) if r["key"] == "wgan_faster")
-    assert row["seeds"] == [1, 2, 3] and row["n"] == 3
-    assert row["basis"] == ["epoch 2, inception features, N = 200 vs mnist-test[:1000]"]
-    table = summary.claims_table(runs)
+    row = next(r for r in verdicts.evaluate_registry(collected) if r.key == "wgan_faster")
+    assert row.seeds == [1, 2, 3] and row.n == 3
+    assert row.basis == ["epoch 2, inception features, N = 200 vs mnist-test[:1000]"]
+    table = summary.claims_table(collected)
     assert list(table.columns[:6]) == ["claim", "primary measurement", "n and seeds", "estimate [95% CI]", "verdict",
                                        f"Holm-adjusted verdict ({len(registry.REGISTRY)} claims)"]
     ssgan = table.set_index("claim").loc["the SS-GAN did not train"]
@@ -131,9 +132,9 @@ def test_claims_over_three_evaluation_seeds(root):
 def test_one_evaluation_seed_resolves_nothing(root):
     write(root, "03_gan_pixelshuffle", 1, {"gan": gan(curve(40, 16), 0.02, 0.08)})
     write(root, "04_wgan", 1, {"wgan": gan(curve(30, 12), 0.01, 0.03)})
-    rows = [r for r in summary.claims(summary.collect("cpu")) if r["n"]]
-    assert rows and all(r["verdict"] == r["verdict_holm"] == "not resolved with 1 seed" for r in rows)
-    assert summary.model_table(summary.collect("cpu")).loc["04 wgan", "classifier FID"] == "12.00 (1 seed)"
+    rows = [r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.n]
+    assert rows and all(r.verdict == r.verdict_holm == "not resolved with 1 seed" for r in rows)
+    assert summary.model_table(collect.collect("cpu")).loc["04 wgan", "classifier FID"] == "12.00 (1 seed)"
 
 
 def test_a_tuning_seed_never_enters_a_verdict(root):
@@ -143,15 +144,15 @@ def test_a_tuning_seed_never_enters_a_verdict(root):
         gan_kid, wgan_kid = (0.01, 0.09) if seed == 0 else (0.03 + seed / 1000, 0.01)
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), gan_kid)})
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), wgan_kid)})
-    runs = summary.collect("cpu", [0, 1, 2, 3])
-    assert runs.tuning_seeds == [0] and runs.evaluation_seeds == [1, 2, 3]
-    row = next(r for r in summary.claims(runs) if r["key"] == "wgan_ends_better")
-    assert row["seeds"] == [1, 2, 3] and row["verdict"] == "supported"
-    assert all(0 not in r["seeds"] for r in summary.claims(runs))
-    assert summary.seed_labels(runs)[0] == "seed 0: tuning seed, not used in verdicts"
-    assert "(n=4)" in summary.model_table(runs).loc["03 gan", "Inception KID"]
-    only_tuning = summary.collect("cpu", [0])
-    assert {r["verdict"] for r in summary.claims(only_tuning)} == {"no evaluation seed (tuning seeds are not used in verdicts)"}
+    collected = collect.collect("cpu", [0, 1, 2, 3])
+    assert collected.tuning_seeds == [0] and collected.evaluation_seeds == [1, 2, 3]
+    row = next(r for r in verdicts.evaluate_registry(collected) if r.key == "wgan_ends_better")
+    assert row.seeds == [1, 2, 3] and row.verdict == "supported"
+    assert all(0 not in r.seeds for r in verdicts.evaluate_registry(collected))
+    assert summary.seed_labels(collected)[0] == "seed 0: tuning seed, not used in verdicts"
+    assert "(n=4)" in summary.model_table(collected).loc["03 gan", "Inception KID"]
+    only_tuning = collect.collect("cpu", [0])
+    assert {r.verdict for r in verdicts.evaluate_registry(only_tuning)} == {"no evaluation seed (tuning seeds are not used in verdicts)"}
 
 
 def test_the_inception_kid_decides_the_fid_claims(root):
@@ -163,13 +164,13 @@ def test_the_inception_kid_decides_the_fid_claims(root):
             "controlvae_kl14": vae(14.0, 80.0, kid=0.040, clf=20.0, target=14.0)})
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 10 + seed), 0.030 + seed / 1000)})
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 20), 0.010)})
-    rows = {r["key"]: r for r in summary.claims(summary.collect("cpu"))}
-    assert rows["controlvae_fid"]["verdict"] == "supported" and rows["wgan_ends_better"]["verdict"] == "supported"
-    proxy = rows["wgan_ends_better"]["descriptive"][0]
-    assert proxy["measurement"].startswith("final classifier FID") and proxy["high"] < 0   # the proxy disagrees
-    assert rows["controlvae_fid"]["descriptive"][0]["high"] < 0
-    assert rows["controlvae_fid"]["basis"] == ["inception features, N = 200 vs mnist-test[:1000]"]
-    described = summary.descriptive_table(summary.collect("cpu"))
+    rows = {r.key: r for r in verdicts.evaluate_registry(collect.collect("cpu"))}
+    assert rows["controlvae_fid"].verdict == "supported" and rows["wgan_ends_better"].verdict == "supported"
+    proxy = rows["wgan_ends_better"].descriptive[0]
+    assert proxy.measurement.startswith("final classifier FID") and proxy.high < 0   # the proxy disagrees
+    assert rows["controlvae_fid"].descriptive[0].high < 0
+    assert rows["controlvae_fid"].basis == ["inception features, N = 200 vs mnist-test[:1000]"]
+    described = summary.descriptive_table(collect.collect("cpu"))
     assert "verdict" not in described.columns and len(described) == sum(len(c.descriptive) for c in registry.REGISTRY)
 
 
@@ -178,11 +179,11 @@ def test_the_holm_adjusted_verdict_can_differ_from_the_unadjusted_one(root):
     for seed, gain in zip((1, 2, 3, 4), (0.010, 0.030, 0.012, 0.025)):
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02, coverage=0.70)})
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01, coverage=0.70 + gain)})
-    rows = {r["key"]: r for r in summary.claims(summary.collect("cpu"))}
+    rows = {r.key: r for r in verdicts.evaluate_registry(collect.collect("cpu"))}
     diverse = rows["wgan_diverse"]
-    assert diverse["verdict"] == "supported" and diverse["verdict_holm"] == "not resolved with 4 seeds"
-    assert diverse["p"] < 0.05 < diverse["p_holm"] and diverse["holm_family"] == len(registry.REGISTRY)
-    assert rows["wgan_ends_better"]["verdict"] == rows["wgan_ends_better"]["verdict_holm"] == "supported"  # no spread
+    assert diverse.verdict == "supported" and diverse.verdict_holm == "not resolved with 4 seeds"
+    assert diverse.p < 0.05 < diverse.p_holm and diverse.holm_family == len(registry.REGISTRY)
+    assert rows["wgan_ends_better"].verdict == rows["wgan_ends_better"].verdict_holm == "supported"  # no spread
 
 
 def test_the_band_claim(root):
@@ -190,13 +191,13 @@ def test_the_band_claim(root):
     for seed, (kl8, kl14, _) in kls.items():
         write(root, "02_controlvae", seed, {"controlvae_kl8": vae(kl8, 90.0, kid=0.01, target=8.0),
                                             "controlvae_kl14": vae(kl14, 80.0, kid=0.02, target=14.0)})
-    found = verdicts(summary.collect("cpu"))
+    found = verdict_of(collect.collect("cpu"))
     assert found["controlvae_kl8"] == "supported"              # inside [7.5, 8.5]
     assert found["controlvae_kl14"] == "contradicted"          # wholly above 14.5
     for seed, (_, _, kl14) in kls.items():
         write(root, "02_controlvae", seed, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01, target=8.0),
                                             "controlvae_kl14": vae(kl14, 80.0, kid=0.02, target=14.0)})
-    assert verdicts(summary.collect("cpu"))["controlvae_kl14"] == "not resolved with 3 seeds"   # straddles 14.5
+    assert verdict_of(collect.collect("cpu"))["controlvae_kl14"] == "not resolved with 3 seeds"   # straddles 14.5
 
 
 @pytest.mark.parametrize("ssgan_last, gan_last, verdict", [
@@ -208,19 +209,19 @@ def test_the_ssgan_criterion(root, ssgan_last, gan_last, verdict):
     for seed, wobble in zip((1, 2, 3), (-0.6, 0.1, 0.5)):
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, gan_last), 0.02)})
         write(root, "05_ssgan", seed, {"ssgan": gan(curve(160, ssgan_last + wobble * (3 if verdict != "contradicted" else 1)), 0.02)})
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
-    assert row["verdict"] == verdict and len(row["parts"]) == 2 and row["n"] == 3
-    assert row["estimate [95% CI]"].startswith("×")
+    row = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "ssgan_did_not_train")
+    assert row.verdict == verdict and len(row.parts) == 2 and row.n == 3
+    assert row.shown.startswith("×")
 
 
 def test_the_ssgan_fails_the_criterion_when_its_fid_falls_far_less_than_the_gans(root):
     for seed in (1, 2, 3):
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16 + seed / 10), 0.02)})   # 0.4 of its first
         write(root, "05_ssgan", seed, {"ssgan": gan(curve(20, 16 + seed / 5), 0.02)})            # 0.8 of its first
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
-    assert row["verdict"] == "supported"
-    assert row["parts"][0]["high"] < math.log(registry.SSGAN_GAN_FACTOR)      # ends as good as the GAN ...
-    assert row["parts"][1]["low"] > math.log(registry.SSGAN_GAN_FACTOR)       # ... but fell half as far
+    row = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "ssgan_did_not_train")
+    assert row.verdict == "supported"
+    assert row.parts[0].high < math.log(registry.SSGAN_GAN_FACTOR)      # ends as good as the GAN ...
+    assert row.parts[1].low > math.log(registry.SSGAN_GAN_FACTOR)       # ... but fell half as far
 
 
 def test_the_ssgan_criterion_does_not_ask_more_than_the_gan_does(root):
@@ -228,40 +229,34 @@ def test_the_ssgan_criterion_does_not_ask_more_than_the_gan_does(root):
     for seed, wobble in zip((1, 2, 3), (-0.2, 0.1, 0.3)):
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 24 + wobble), 0.02)})
         write(root, "05_ssgan", seed, {"ssgan": gan(curve(45, 27 - wobble), 0.02)})
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
-    assert row["verdict"] == "contradicted"
+    row = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "ssgan_did_not_train")
+    assert row.verdict == "contradicted"
 
 
 def test_the_rotation_claim_reads_the_sngan_once_05_records_it(root):
     for seed in (1, 2, 3):
         write(root, "05_ssgan", seed, {"ssgan": gan(curve(40, 16), 0.010), "sngan": gan(curve(40, 18), 0.012 + seed / 1000)})
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "rotation_beyond_sn")
-    assert row["verdict"] == "supported" and row["models"] == ["05_ssgan/sngan", "05_ssgan/ssgan"]
+    row = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "rotation_beyond_sn")
+    assert row.verdict == "supported" and row.models == ["05_ssgan/sngan", "05_ssgan/ssgan"]
 
 
-def test_the_largest_digit_share_reads_the_last_iterate(root):
+def test_the_largest_digit_share_reads_the_final_samples(root):
     for seed in (1, 2):
-        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02)}, ema_decay=0.999)
-        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01, class_coverage_last_iterate=digits())},
-              ema_decay=0.999)
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "gan_overproduces")
-    assert row["verdict"] == "not measured" and registry.NO_LAST_ITERATE in row["not measured because"]
-    for seed in (1, 2):
-        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02, class_coverage_last_iterate=digits(
-            [50] * 8 + [300 + seed, 300]))}, ema_decay=0.999)
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "gan_overproduces")
-    assert row["n"] == 2 and row["estimate"] > 0
-    assert row["descriptive"][0]["values"][0].startswith("8 (")
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02, counts=[50] * 8 + [300 + seed, 300])})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01)})
+    row = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "gan_overproduces")
+    assert row.n == 2 and row.estimate > 0
+    assert row.descriptive[0].values[0].startswith("8 (")
 
 
 def test_without_the_quarter_kid_the_speed_claim_says_what_to_run(root):
     for seed in (1, 2):
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02)})
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01)})
-    runs = summary.collect("cpu")
-    row = next(r for r in summary.claims(runs) if r["key"] == "wgan_faster")
-    assert row["verdict"] == "not measured" and "inception_during_training" in row["not measured because"][0]
-    assert next(d for d in row["descriptive"])["n"] == 2      # the classifier FID over the first quarter still shows
+    collected = collect.collect("cpu")
+    row = next(r for r in verdicts.evaluate_registry(collected) if r.key == "wgan_faster")
+    assert row.verdict == "not measured" and "inception_during_training" in row.not_measured_because[0]
+    assert next(d for d in row.descriptive).n == 2      # the classifier FID over the first quarter still shows
 
 
 # ----------------------------------------------------------------------------- models, records and seeds
@@ -273,7 +268,7 @@ def test_both_kid_columns_in_one_summary(root):
         write(root, "02_controlvae", seed, {
             "controlvae_kl8": vae(8.0, 90.0, kid=0.0123, target=8.0),
             "controlvae_kl4": vae(4.0, 95.0, kid=0.0456, target=4.0, kid_space=CLASSIFIER)})
-    table = summary.model_table(summary.collect("cpu"))
+    table = summary.model_table(collect.collect("cpu"))
     assert table.loc["02 controlvae_kl8", "Inception KID"] == "0.0123 ± 0.0000 (n=2)"
     assert table.loc["02 controlvae_kl8", "classifier KID"] == "—"
     assert table.loc["02 controlvae_kl4", "classifier KID"] == "0.0456 ± 0.0000 (n=2)"
@@ -286,9 +281,9 @@ def test_first_seed_only_explorations_do_not_exclude_the_later_seeds(root):
     write(root, "02_controlvae", 2, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01)}, sweep_set_points=[],
           constant_beta_runs=False)
     write(root, "02_controlvae", 3, {"controlvae_kl8": vae(8.0, 90.0, kid=0.01)}, epochs=5)
-    runs = summary.collect("cpu")
-    assert sorted(runs.records["02_controlvae"]) == [1, 2]
-    assert runs.excluded == ["02_controlvae, seed 3: epochs 5 vs 4 (the other seeds' value last)"]
+    collected = collect.collect("cpu")
+    assert sorted(collected.records["02_controlvae"]) == [1, 2]
+    assert collected.excluded == ["02_controlvae, seed 3: epochs 5 vs 4 (the other seeds' value last)"]
 
 
 def test_mismatching_or_failed_records_are_left_out_by_name(root):
@@ -297,13 +292,13 @@ def test_mismatching_or_failed_records_are_left_out_by_name(root):
     write(root, "03_gan_pixelshuffle", 4, {"gan": gan(curve(40, 1), 0.02)}, epochs=30)
     write(root, "03_gan_pixelshuffle", 5, {"gan": gan(curve(40, 1), 0.02)}, commit="def")
     write(root, "03_gan_pixelshuffle", 6, {}, status="failed")
-    runs = summary.collect("cpu")
-    assert sorted(runs.records["03_gan_pixelshuffle"]) == [1, 2, 3]
-    assert sorted(runs.excluded) == ["03_gan_pixelshuffle, seed 4: epochs 30 vs 8 (the other seeds' value last)",
+    collected = collect.collect("cpu")
+    assert sorted(collected.records["03_gan_pixelshuffle"]) == [1, 2, 3]
+    assert sorted(collected.excluded) == ["03_gan_pixelshuffle, seed 4: epochs 30 vs 8 (the other seeds' value last)",
                                      "03_gan_pixelshuffle, seed 5: code version def vs abc (the other seeds' value last)",
                                      "03_gan_pixelshuffle, seed 6: status 'failed', not ok"]
-    assert summary.collect("cpu", [1, 2]).seeds == [1, 2]
-    assert summary.model_table(summary.collect("cpu", [1, 2])).loc["03 gan", "classifier FID"] == "16.50 ± 0.71 (n=2)"
+    assert collect.collect("cpu", [1, 2]).seeds == [1, 2]
+    assert summary.model_table(collect.collect("cpu", [1, 2])).loc["03 gan", "classifier FID"] == "16.50 ± 0.71 (n=2)"
 
 
 class Metrics:
@@ -321,7 +316,7 @@ def test_the_summary_record_holds_every_claim_the_seeds_and_the_deviations(root)
         write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02 + seed / 1000, 0.08)})
         write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01, 0.03)})
     metrics = Metrics()
-    summary.record(metrics, summary.collect("cpu", [0, 1, 2, 3]))
+    summary.record(metrics, collect.collect("cpu", [0, 1, 2, 3]))
     written = metrics.written
     assert written["tuning_seeds"] == [0] and written["evaluation_seeds"] == [1, 2, 3]
     assert written["deviations"] and all(set(d) == {"deviation", "reason"} for d in written["deviations"])
@@ -330,11 +325,27 @@ def test_the_summary_record_holds_every_claim_the_seeds_and_the_deviations(root)
     for key in ("claim", "measurement", "seeds", "n", "estimate", "low", "high", "half_width", "verdict", "verdict_holm"):
         assert key in claim, key
     assert claim["seeds"] == [1, 2, 3] and claim["low"] < claim["estimate"] < claim["high"]
-    assert "Deviations from the original report" in summary.declared(summary.collect("cpu"))
+    assert "Deviations from the original report" in summary.declared(collect.collect("cpu"))
+
+
+def test_every_field_of_a_claim_result_reaches_the_record_under_its_record_name(root):
+    """The record is the typed result field by field, so that a field added to ``ClaimResult`` or
+    ``MeasureResult`` reaches summary.metrics.json; a text measure records its texts, no interval."""
+    for seed in (1, 2):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16 + seed), 0.02, counts=[80] * 9 + [280])})
+        write(root, "04_wgan", seed, {"wgan": gan(curve(30, 12), 0.01 + seed / 1000)})
+    result = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "gan_overproduces")
+    recorded = json.loads(json.dumps(result.record()))
+    assert list(recorded) == [f.metadata.get("key", f.name) for f in dataclasses.fields(verdicts.ClaimResult)]
+    assert recorded["estimate [95% CI]"] == result.shown and recorded["verdict_holm"] == result.verdict_holm
+    number, text = recorded["parts"][0], recorded["descriptive"][0]
+    assert number == result.parts[0].record() and number["n"] == 2 and number["interval"] == result.interval
+    assert "values" not in number and number["estimate"] == result.estimate > 0
+    assert text["values"] == ["9 (28.0%)", "9 (28.0%)"] and "interval" not in text and "resolvable" not in text
 
 
 def test_the_ssgan_criterion_is_not_measured_without_the_gan_it_compares_with(root):
     for seed in (1, 2, 3):
         write(root, "05_ssgan", seed, {"ssgan": gan(curve(20, 17 + seed / 5), 0.02)})   # never halves its first FID
-    row = next(r for r in summary.claims(summary.collect("cpu")) if r["key"] == "ssgan_did_not_train")
-    assert [part["n"] for part in row["parts"]] == [0, 0] and row["verdict"] == "no records"
+    row = next(r for r in verdicts.evaluate_registry(collect.collect("cpu")) if r.key == "ssgan_did_not_train")
+    assert [part.n for part in row.parts] == [0, 0] and row.verdict == "no records"

@@ -3,9 +3,9 @@
 another key and so its own file (nothing is refused or deleted), and switching back resumes the
 earlier one.
 
-The file holds the networks, both optimisers, the weight average, both random generators and
-the history (``CHECKPOINT_FORMAT``); it is written whole or not at all, with its sha256
-recorded beside it (``assets.save_recorded``: a kill between the file and its record never makes
+The file holds the networks, both optimisers, both random generators and the history
+(``CHECKPOINT_FORMAT``); it is written whole or not at all, with its sha256
+recorded beside it (``files.save_recorded``: a kill between the file and its record never makes
 a valid checkpoint look corrupt). A file that does not match its record is never read: it is set
 aside as ``<file>.corrupt`` (``.corrupt-2`` and on for later ones, none replacing another) and
 the run starts from the beginning.
@@ -15,19 +15,17 @@ from pathlib import Path
 
 import torch
 
-from nbhelpers.assets import recorded_mismatch, save_recorded, set_aside
+from nbhelpers import progress
+from nbhelpers.files import recorded_mismatch, save_recorded, set_aside
 from nbhelpers.models.gan.settings import settings_hash
 from nbhelpers.paths import display
-from nbhelpers.report import progress
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3   # 3: the history keeps its step columns by name
 
 
 def part_state(part):
     """What a checkpoint keeps of one part of a run: a random generator's state, the
-    ``state_dict`` of anything else (modules, optimisers, the average, the history); None stays None."""
-    if part is None:
-        return None
+    ``state_dict`` of anything else (modules, optimisers, the history)."""
     return part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
 
 
@@ -35,7 +33,7 @@ def restore_part(part, state) -> None:
     """Put ``state`` (from ``part_state``) back into ``part``, in place."""
     if isinstance(part, torch.Generator):
         part.set_state(state)
-    elif part is not None:
+    else:
         part.load_state_dict(state)
 
 

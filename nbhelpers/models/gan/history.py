@@ -3,7 +3,10 @@ caller's ``evaluate()`` returned into values a checkpoint can hold."""
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
+
+# The columns of a step row, in order, then the objective's statistics (d_real, d_fake, ...).
+STEP_COLUMNS = ("epoch", "step", "loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "critic_steps")
+COUNTED = ("epoch", "step", "critic_steps")   # counted on the host (integers); the others are measured on the device
 
 
 class GanHistory:
@@ -12,20 +15,21 @@ class GanHistory:
     - ``steps``: one row per generator step: epoch, step, loss_d, loss_g, grad_norm_d,
       grad_norm_g, critic_steps, then the objective's statistics (d_real, d_fake, ...);
       D-side values are averaged over the critic steps of that generator step.
-    - ``epochs``: per-epoch means of the step columns, seconds (training only), images/s.
+    - ``epochs``: per-epoch means of the measured step columns, seconds (training only), images/s.
     - ``evaluations``: one row per evaluated epoch with the scalar values ``evaluate``
       returned (non-scalars, e.g. per-class counts, are in ``evaluation_details``).
     - ``grids``: {epoch: [100, 1, 28, 28] CPU tensor in [0, 1]} from fixed noise.
     - ``status`` ("running", "finished", "diverged"), ``message``, ``diverged_step``,
       ``model_files`` ({role: path}).
-    - ``final_generator``: the generator the run reports (the weight average when
-      ``ema_decay > 0``, else the trained generator); not saved with the history.
+
+    Step rows are kept by name: NumPy structured arrays of ``step_type`` (``step_block`` builds
+    one from its columns), so a new statistic is one more name, never a column index.
     """
 
-    BASE_COLUMNS = ("epoch", "step", "loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "critic_steps")
-
-    def __init__(self, stat_columns: tuple[str, ...]):
-        self.columns = self.BASE_COLUMNS + tuple(stat_columns)
+    def __init__(self, statistics: tuple[str, ...]):
+        self.step_type = np.dtype([(name, np.int64 if name in COUNTED else np.float64)
+                                   for name in STEP_COLUMNS + tuple(statistics)])
+        self.measured = tuple(name for name in self.columns if name not in COUNTED)   # the device's values, in order
         self._step_blocks: list[np.ndarray] = []
         self._epoch_rows: list[dict] = []
         self.evaluation_details: list[dict] = []
@@ -37,12 +41,21 @@ class GanHistory:
         self.model_files: dict[str, str] = {}
         self.resumed_at_epoch: int | None = None
         self.reused = ""           # what came from an earlier run's checkpoint, said in the report
-        self.final_generator: nn.Module | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.step_type.names
 
     # recording (by the training loop)
+    def step_block(self, values: dict) -> np.ndarray:
+        """Step rows from their columns: ``values`` maps every column name to one value per step."""
+        block = np.empty(len(values["step"]), self.step_type)
+        for name in self.columns:
+            block[name] = values[name]
+        return block
+
     def add_epoch(self, step_blocks: list[np.ndarray], summary: dict, seconds: float) -> None:
-        """An epoch's step rows (host arrays in ``columns`` order), its summary row and its
-        training time."""
+        """An epoch's step rows (``step_block``s), its summary row and its training time."""
         self._step_blocks.extend(step_blocks)
         self._epoch_rows.append(summary)
         self.training_seconds += seconds
@@ -50,8 +63,7 @@ class GanHistory:
     # tables
     @property
     def steps(self) -> pd.DataFrame:
-        table = pd.DataFrame(self._step_array(), columns=list(self.columns))
-        return table.astype({"epoch": int, "step": int, "critic_steps": int})
+        return pd.DataFrame(self._step_array())
 
     @property
     def epochs(self) -> pd.DataFrame:
@@ -74,19 +86,20 @@ class GanHistory:
                 f"evaluations={len(self.evaluation_details)})")
 
     def _step_array(self) -> np.ndarray:
-        return np.concatenate(self._step_blocks) if self._step_blocks else np.empty((0, len(self.columns)))
+        return np.concatenate(self._step_blocks) if self._step_blocks else np.empty(0, self.step_type)
 
     # checkpointing (plain tensors and Python values: loadable with weights_only=True)
     def state_dict(self) -> dict:
-        return {"columns": list(self.columns), "steps": torch.from_numpy(self._step_array().copy()),
+        rows = self._step_array()
+        return {"steps": {name: torch.from_numpy(rows[name].copy()) for name in self.columns},
                 "epochs": self._epoch_rows, "evaluations": self.evaluation_details,
                 "grids": self.grids, "status": self.status, "message": self.message,
                 "diverged_step": self.diverged_step, "training_seconds": self.training_seconds}
 
     def load_state_dict(self, state: dict) -> None:
-        if tuple(state["columns"]) != self.columns:
-            raise ValueError(f"history columns differ: {state['columns']} vs {list(self.columns)}")
-        self._step_blocks = [state["steps"].numpy()]
+        if tuple(state["steps"]) != self.columns:
+            raise ValueError(f"history columns differ: {list(state['steps'])} vs {list(self.columns)}")
+        self._step_blocks = [self.step_block({name: column.numpy() for name, column in state["steps"].items()})]
         self._epoch_rows = list(state["epochs"])
         self.evaluation_details = list(state["evaluations"])
         self.grids = dict(state["grids"])

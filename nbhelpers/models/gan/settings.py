@@ -3,13 +3,16 @@
 - ``GanConfig``: the training settings; ``quarter_epochs``, ``grid_epochs`` and
   ``evaluation_epochs``: the epochs at which a run draws grids and evaluates.
 - ``run_settings``: everything that decides a run's result (the settings that change numbers,
-  the objective, both architectures, a fingerprint of the data, the source of the training
-  code); ``settings_hash`` of it is the checkpoint key, so a run with other settings or
-  changed code never resumes an older run's checkpoint.
+  the objective, both architectures, a fingerprint of the data, what the training code does);
+  ``settings_hash`` of it is the checkpoint key, so a run with other settings or changed code
+  never resumes an older run's checkpoint, while an edited comment or docstring keeps it
+  (``code_fingerprint``).
 """
+import ast
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -19,10 +22,10 @@ from torch import nn
 from nbhelpers.models.gan.losses import Objective
 from nbhelpers.models.gan.nets import describe
 
-# The code whose every change can change a run's result: its source is part of the checkpoint
+# The code whose every change can change a run's result: what it does is part of the checkpoint
 # key. Paths are relative to MODELS_DIR (nbhelpers/models).
 MODELS_DIR = Path(__file__).resolve().parent.parent
-TRAINING_SOURCES = ("gan/loop.py", "gan/settings.py", "gan/average.py", "gan/history.py", "gan/checkpoint.py",
+TRAINING_SOURCES = ("gan/loop.py", "gan/settings.py", "gan/history.py", "gan/checkpoint.py",
                     "gan/losses.py", "gan/nets.py", "pixelshuffle.py")
 BOOKKEEPING_FIELDS = ("checkpoint_every", "sync_every")  # never change results: not in the key
 
@@ -45,7 +48,6 @@ class GanConfig:
     sync_every: int = 50                        # steps between device -> host copies (CUDA)
     channels_last: bool = True                  # faster convolutions on CPU
     compile: bool = False                       # torch.compile the networks (CUDA fast path)
-    ema_decay: float = 0.0                      # generator weight average (WeightAverage); 0: off
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -56,8 +58,6 @@ class GanConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.eval_every < 0:
             raise ValueError("eval_every must be >= 0")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
 
     def with_overrides(self, **changes) -> "GanConfig":
         """A copy with some fields changed; an unknown name is an error."""
@@ -88,11 +88,27 @@ def evaluation_epochs(config: GanConfig) -> list[int]:
 
 # ----------------------------------------------------------------------------- the checkpoint key
 
-def code_fingerprint() -> str:
-    """sha256 prefix of the training and model sources (``TRAINING_SOURCES``)."""
+def code_meaning(source: str) -> str:
+    """What a module's source does, without its comments, docstrings or layout: the ``ast.dump``
+    of its syntax tree (no comments, no line numbers) after dropping every docstring, the string
+    constant that opens the module, a class or a function."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:]
+    return ast.dump(tree)
+
+
+def code_fingerprint(paths: Iterable[str | Path] | None = None) -> str:
+    """sha256 prefix of what the training code does: ``code_meaning`` of each file of ``paths``
+    (default: ``TRAINING_SOURCES``), in order. Editing a comment, a docstring or the layout keeps
+    it; changing an operation changes it (and so may a new Python version, whose trees can dump
+    differently: the runs then retrain once)."""
     digest = hashlib.sha256()
-    for name in TRAINING_SOURCES:
-        digest.update((MODELS_DIR / name).read_bytes())
+    for path in paths if paths is not None else [MODELS_DIR / name for name in TRAINING_SOURCES]:
+        digest.update(code_meaning(Path(path).read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:16]
 
 
@@ -107,12 +123,9 @@ def run_settings(generator: nn.Module, discriminator: nn.Module, objective: Obje
                  images: torch.Tensor, config: GanConfig, max_batches: int | None = None) -> dict:
     """Everything that determines a run's result (what the checkpoint key covers). A cap on
     batches an epoch (``max_batches``, a dry run's) is in it when set, so that a capped run never
-    resumes or replaces a full run's checkpoint; ``ema_decay`` only when set (runs without an
-    average keep the settings they had before it existed)."""
+    resumes or replaces a full run's checkpoint."""
     config_values = {k: v for k, v in asdict(config).items() if k not in BOOKKEEPING_FIELDS}
     config_values["betas"] = list(config_values["betas"])
-    if not config_values["ema_decay"]:
-        del config_values["ema_decay"]
     settings = {"config": config_values, "objective": objective.describe(), "generator": describe(generator),
                 "discriminator": describe(discriminator), "data": data_fingerprint(images), "code": code_fingerprint()}
     if max_batches is not None:

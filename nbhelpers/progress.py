@@ -3,9 +3,9 @@
 - In JupyterLab or a terminal, ``bar(...)`` is a tqdm bar on stdout (JupyterLab redraws the
   line in place: a bar that moves, elapsed time and rate included).
 - In a batch run (``./run_all.sh``) the kernels' output goes to a log file, where a bar's
-  carriage-return refreshes would pile up (papermill issue #765): the batch's context says
-  ``progress_lines`` and the bars are off there, since every training loop already writes one
-  progress line per epoch.
+  carriage-return refreshes would pile up (papermill issue #765): the caller passes the batch's
+  ``progress_lines`` as ``lines`` and the bars are off there, since every training loop already
+  writes one progress line per epoch.
 - A progress line (``line``, ``epoch_line``) starts with ``[name] ``: the training loops write
   them, and the batch shows the ones it finds in a running notebook's log in the terminal
   (``is_progress_line``), beside which cell of how many (papermill's own tqdm, written as sparse
@@ -15,8 +15,6 @@ import re
 import sys
 
 from tqdm import tqdm
-
-from nbhelpers.environment import batch_context
 
 PROGRESS_LINE = re.compile(r"^\[(?!IPKernelApp)[\w.]+\] ")   # IPKernelApp: the kernel's own warnings
 
@@ -35,13 +33,11 @@ def is_progress_line(text: str) -> bool:
     return PROGRESS_LINE.match(text) is not None
 
 
-def batch_mode() -> bool:
-    return batch_context().progress_lines
-
-
-def bar(iterable=None, total: int | None = None, desc: str = "", unit: str = "it", **options):
-    """A tqdm bar on stdout, switched off in batch runs (their logs get plain lines instead)."""
-    disable = options.pop("disable", False) or batch_mode()
+def bar(iterable=None, total: int | None = None, desc: str = "", unit: str = "it", lines: bool = False,
+        **options):
+    """A tqdm bar on stdout, switched off where the output is a log (``lines``: a batch run's
+    ``progress_lines``), which gets plain progress lines instead."""
+    disable = options.pop("disable", False) or lines
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stdout, dynamic_ncols=True, disable=disable,
                 **options)
 

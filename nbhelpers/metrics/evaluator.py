@@ -1,8 +1,10 @@
-"""FID, KID and class coverage of generated MNIST digits: the ``Evaluator`` and its tables.
+"""The ``Evaluator``: FID, KID, improved precision/recall, density/coverage and class coverage of
+generated MNIST digits against the MNIST test set, features computed once per sample set.
 
 What each number is lives in its own module, and this one puts them together:
 
 - ``distances``: the Frechet distance (FID) and the kernel MMD (KID) of two feature sets;
+- ``prdc``: improved precision/recall and density/coverage of two feature sets;
 - ``features``: the two extractors (``inception``: pool3 of the TF Inception-v3 that published
   FIDs use; ``classifier``: the project's MNIST CNN), batched extraction, the cached MNIST
   test-set reference;
@@ -12,33 +14,24 @@ Inception and classifier FIDs are on different scales and never share a column. 
 says which extractor, how many samples N and which reference produced it; rows with N below
 the feature dimension carry ``"biased": true``.
 
-Notebook use::
+Use::
 
-    ev = fid.Evaluator(run.device, n_inception=p.fid_n_inception, n_classifier=p.fid_n_classifier,
-                       ref_n_inception=p.fid_ref_n_inception, ref_n_classifier=p.fid_ref_n_classifier)
+    ev = Evaluator(run.device, n_inception=p.fid_n_inception, n_classifier=p.fid_n_classifier,
+                   ref_n_inception=p.fid_ref_n_inception, ref_n_classifier=p.fid_ref_n_classifier)
     result = ev.evaluate(samples)        # {"fid": [row, row], "kid": {...}, "class_coverage": {...}}
     metrics.update_model("vae", **result)
-    fid.fid_table({"VAE prior": result, ...})
+    tables.fid_table({"VAE prior": result, ...})
 
-The command line (``python -m nbhelpers.fid``, pytorch-fid's interface) is ``metrics/__main__.py``.
+Its tables and curves are ``tables``; ``caches.prepare`` fills the caches it reads before a
+batch; the command line (``python -m nbhelpers.fid``, pytorch-fid's interface) is ``__main__``.
 """
-import time
 import warnings
 
-import pandas as pd
 import torch
 
+from nbhelpers.device import pick_device
 from nbhelpers.metrics import coverage
-from nbhelpers.metrics.distances import (
-    KID_SUBSET_SIZE,
-    KID_SUBSETS,
-    fid_of_features,
-    frechet_distance,
-    kid,
-    kid_subset_size,
-    sqrtm_psd,
-    statistics,
-)
+from nbhelpers.metrics.distances import KID_SUBSET_SIZE, KID_SUBSETS, fid_of_features, kid, kid_subset_size
 from nbhelpers.metrics.features import (
     FEATURE_DIMS,
     FEATURES,
@@ -48,15 +41,9 @@ from nbhelpers.metrics.features import (
     load_extractor,
     reference,
 )
-from nbhelpers.metrics.images import check_images, load_images
+from nbhelpers.metrics.images import check_images
 from nbhelpers.metrics.prdc import density_coverage, precision_recall
-from nbhelpers.report.context import ReportNote, pick_device
-
-__all__ = ["Evaluator", "SmallSampleWarning", "fid_table", "fid_curves", "prepare", "statistics",
-           "sqrtm_psd", "frechet_distance", "fid_of_features", "kid", "check_images", "load_images", "extract",
-           "precision_recall", "density_coverage", "FEATURES", "FEATURE_DIMS", "MNIST_TEST_SIZE", "KID_SUBSETS",
-           "KID_SUBSET_SIZE"]
-
+from nbhelpers.notes import ReportNote
 
 # Improved precision/recall: k = 3 (Kynkaanniemi et al. 2019); density/coverage: k = 5 (Naeem et
 # al. 2020). Both papers measure with 10k or more samples a side; fewer shrink every k-NN ball's
@@ -253,101 +240,3 @@ class Evaluator:
         if prdc and self.n["classifier"] > 0:
             result.update(self.fidelity_diversity(images, "classifier"))
         return result
-
-
-# ---------------------------------------------------------------------------- tables and figures
-
-_TITLES = {"inception": "Inception", "classifier": "classifier"}
-
-
-def fid_table(results: dict):
-    """A pandas table, one row per sample set, each extractor in its own columns.
-
-    ``results`` maps a name to ``Evaluator.evaluate`` output or to a list of FID rows (one
-    per extractor). Columns: "<extractor> FID", "<extractor> N", "<extractor> ref" (and
-    "<extractor> biased" when any row is), then KID and class coverage where present.
-    Inception and classifier values never share a column: they are on different scales.
-    """
-    records = {}
-    for name, result in results.items():
-        rows = result["fid"] if isinstance(result, dict) and "fid" in result else result
-        rows = [rows] if isinstance(rows, dict) else list(rows)
-        record = {}
-        for row in rows:
-            title = _TITLES[row["features"]]
-            if f"{title} FID" in record:
-                raise ValueError(f"{name!r} has two {row['features']} FID rows (an epoch curve?); "
-                                 f"use fid_curves for those")
-            record.update({f"{title} FID": row["value"], f"{title} N": row["n"], f"{title} ref": row["ref"]})
-            if row.get("biased"):
-                record[f"{title} biased"] = True
-        if isinstance(result, dict) and "kid" in result:
-            k = result["kid"]
-            record.update({f"{_TITLES[k['features']]} KID": k["mean"], f"{_TITLES[k['features']]} KID std": k["std"]})
-        if isinstance(result, dict) and "class_coverage" in result:
-            c = result["class_coverage"]
-            record.update({"digits covered": c["covered"], "class entropy (bits)": c["entropy"]})
-        for key, names in (("precision_recall", ("precision", "recall")), ("density_coverage", ("density", "coverage"))):
-            row = result.get(key) if isinstance(result, dict) else None
-            if row:
-                record.update({f"{name} (k={row['k']})": row[name] for name in names})
-        records[name] = record
-    table = pd.DataFrame.from_dict(records, orient="index")
-    for column in table.columns:
-        if column.endswith("biased"):
-            table[column] = table[column].astype("boolean").fillna(False)
-    return table
-
-
-def fidelity_line(result: dict) -> str:
-    """One sentence with the precision/recall and density/coverage of an ``evaluate`` result."""
-    pr, dc = result.get("precision_recall"), result.get("density_coverage")
-    if not pr or not dc:
-        return "precision/recall not measured"
-    note = " (biased at this N: compare only at the same N)" if pr.get("biased") else ""
-    return (f"{pr['features']} features, N={pr['n']} vs {pr['ref']}: precision {pr['precision']:.3f}, recall "
-            f"{pr['recall']:.3f} (k={pr['k']}); density {dc['density']:.3f}, coverage {dc['coverage']:.3f} "
-            f"(k={dc['k']}){note}")
-
-
-def fid_curves(ax, curves: dict, features: str = "classifier", title: str = ""):
-    """FID against epoch for several runs: ``curves`` maps a name to its FID rows.
-
-    Only rows of ``features`` are drawn; they must share N and reference, which the axis
-    label states (a curve is comparable only within one N and reference).
-    """
-    settings = set()
-    for name, rows in curves.items():
-        rows = sorted((r for r in rows if r["features"] == features), key=lambda r: r["epoch"])
-        settings |= {(r["n"], r["ref"]) for r in rows}
-        ax.plot([r["epoch"] for r in rows], [r["value"] for r in rows], marker="o", markersize=3, label=name)
-    if len(settings) > 1:
-        raise ValueError(f"the curves mix sample sizes / references {sorted(settings)}: not comparable")
-    n, ref = settings.pop() if settings else ("?", "?")
-    ax.set(xlabel="epoch", ylabel=f"{_TITLES[features]} FID (N={n}, vs {ref})", title=title)
-    if len(curves) > 1:
-        ax.legend()
-    return ax
-
-
-# ---------------------------------------------------------------------------- command line
-
-def prepare(device="cpu", ref_n_inception: int = 0, ref_n_classifier: int = MNIST_TEST_SIZE,
-            inception_source: str | None = None, log=print) -> dict:
-    """Fetch and verify the Inception weights, train/cache the classifier and cache the
-    classifier's reference features (Inception's too when ``ref_n_inception`` > 0) and what is
-    derived from them: the square root of their covariance, which an FID of at least D samples
-    a side needs, so that a cache that cannot take it fails here, not in a run after its training."""
-    ev = Evaluator(device, ref_n_inception=max(ref_n_inception, 2), ref_n_classifier=ref_n_classifier,
-                   inception_source=inception_source, log=log)
-    info = ev.feature_extractors()
-    log(f"Inception: {info['inception']['source']}, sha256 {info['inception']['sha256']} (verified)")
-    log(f"classifier: test accuracy {info['classifier']['test_accuracy']:.2%}, key {info['classifier']['key']}")
-    kinds = ["classifier"] + (["inception"] if ref_n_inception > 0 else [])
-    for kind in kinds:
-        started = time.time()
-        ref = ev.reference(kind)
-        if ev.ref_n[kind] >= FEATURE_DIMS[kind]:
-            ref["sqrt_sigma"]()
-        log(f"reference {kind} statistics of {ref['ref']}: ready ({time.time() - started:.1f} s)")
-    return info

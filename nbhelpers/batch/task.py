@@ -1,7 +1,7 @@
-"""One notebook run of the batch, start to end: a stage folder for the attempt, the notebook
-through papermill with the batch's context and the stage in its kernel's environment, the
-attempt finished (recorded, put in place, rendered), one line in the terminal, the run's
-``IndexRow``. What every executor runs for a task (in this process or in a job's)."""
+"""One task of the batch (one notebook run), start to end: a stage folder for the attempt, the
+notebook through papermill with the task's batch context and the stage in its kernel's
+environment, the attempt finished (recorded, put in place, rendered), one line in the terminal,
+the run's ``IndexRow``. What every executor runs for a task (in this process or in a job's)."""
 import time
 
 from nbhelpers.batch import attempts
@@ -10,8 +10,7 @@ from nbhelpers.batch.index import IndexRow
 from nbhelpers.batch.kernel import kernel_environment
 from nbhelpers.batch.lock import putting_in_place
 from nbhelpers.batch.plan import Task
-from nbhelpers.environment import batch_context
-from nbhelpers.paths import in_terminal, report_name, run_folder
+from nbhelpers.paths import in_terminal, report_name
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -31,21 +30,21 @@ class OutOfSpace(Exception):
         self.row = row
 
 
-def run_one(task: Task) -> IndexRow:
-    """Execute, render and record one notebook run; its row. The kernel sees this process's
+def execute_task(task: Task) -> IndexRow:
+    """Execute, render and record one notebook run; its row. The kernel sees the task's
     ``BatchContext`` with the attempt's stage (``paths.stage_dir``) and the folder it then moves
     to. Ctrl-C: the run is recorded, then ``BatchInterrupted``; a full disk: recorded as far as
     the space allows, then ``OutOfSpace``."""
-    folder, name = run_folder(task.profile, task.seed), report_name(task.stem)
+    folder, name = task.folder, report_name(task.stem)
     stage = attempts.stage_for(folder, task.stem)
     print(f"{task.label} {task.where}: running (log {in_terminal(stage / (name + '.log'))})", flush=True)
     started = time.time()
     label = f"{task.label} {task.stem}" + (f" s{task.seed}" if task.seed is not None else "")
-    with kernel_environment(batch_context().with_stage(stage, folder).variables()):
+    with kernel_environment(task.batch.with_stage(stage, folder).variables()):
         status, error = execute(task.stem, task.params, stage, label=label)
     seconds = time.time() - started
     with putting_in_place():   # in a job: only while its batch runs
-        record, page = attempts.finish_attempt(task.stem, task.seed, task.profile, stage, status, error, seconds)
+        record, page = attempts.finish_attempt(task.stem, task.profile, stage, status, error, seconds)
     row = IndexRow.from_record(task.stem, task.seed, record, seconds=seconds)
     shown = f" -> {in_terminal(page)}" if page else ""
     print(f"{task.label} {task.where}: {row.status} in {seconds:.0f} s{shown}"

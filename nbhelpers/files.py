@@ -1,0 +1,119 @@
+"""Files this project writes: whole or not at all, with their sha256 recorded where a number
+depends on them, and saved network weights.
+
+- ``atomic_save`` writes into a temporary file beside the target and renames it into place: a
+  reader sees the old file or the whole new one, never a partial write.
+- ``save_recorded`` does the same and records the file's sha256 beside it (``<name>.sha256``);
+  ``recorded_mismatch`` checks a file against that record before it is used, so a flipped byte
+  or a truncated file is caught, never read into a number.
+"""
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def temporary_path(path: Path) -> Path:
+    """Where ``atomic_save`` writes ``path`` before the rename: hidden, beside it, named by this
+    process (in the report tree, the next batch removes those a killed process left)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextlib.contextmanager
+def written_beside(path: Path, write):
+    """``path``'s new content written through ``write(handle)`` into a temporary file beside it;
+    yields that file, removed again if the block (or the writing: a full disk) fails."""
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):   # renamed into place by now, or a failure's leftover
+            tmp.unlink()
+
+
+def atomic_save(path: Path, write) -> None:
+    """Write ``path`` through ``write(handle)`` into a temporary file beside it, then rename: a
+    concurrent reader sees the old file or the whole new one, never a partial write, and a
+    failed write leaves no temporary file."""
+    with written_beside(path, write) as tmp:
+        os.replace(tmp, path)
+
+
+def digest_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def recorded_digests(path: Path) -> list[str]:
+    """The sha256 digests that ``path``'s record accepts (none without a record)."""
+    record = digest_path(path)
+    if not record.exists():
+        return []
+    return [line.split()[0] for line in record.read_text(errors="replace").splitlines() if line.strip()]
+
+
+def write_record(path: Path, digests: list[str]) -> None:
+    lines = "".join(f"{digest}  {path.name}\n" for digest in digests)
+    atomic_save(digest_path(path), lambda handle: handle.write(lines.encode()))
+
+
+def save_recorded(path: Path, write) -> None:
+    """``atomic_save`` with the sha256 of what was written recorded beside it. The record names
+    the new digest before the file is renamed into place, beside the old ones until it is: a
+    kill at any moment leaves a file that one of its recorded digests matches, so a valid file
+    is never taken for a corrupt one (and a damaged one still matches none)."""
+    path = Path(path)
+    with written_beside(path, write) as tmp:
+        digest = file_digest(tmp)
+        write_record(path, [digest, *recorded_digests(path)])
+        os.replace(tmp, path)
+    write_record(path, [digest])
+
+
+def recorded_mismatch(path: Path) -> str | None:
+    """None when ``path`` has a sha256 recorded when it was written; otherwise why not (the
+    caller names the file)."""
+    path = Path(path)
+    if not digest_path(path).exists():
+        return "no sha256 was recorded when it was written"
+    expected = recorded_digests(path)
+    actual = file_digest(path)
+    if actual not in expected:
+        return (f"its sha256 {actual[:16]}... differs from the {expected[0][:16] if expected else '(empty)'}... "
+                "recorded when it was written")
+    return None
+
+
+def set_aside(path: Path, reason: str = "corrupt") -> Path:
+    """Move a file that must not be used (and its record) out of the way, keeping it for
+    inspection under a name of its own: ``<name>.<reason>``, else ``<name>.<reason>-2``, ``-3``,
+    ... (never over an earlier one). Returns the new path."""
+    path = Path(path)
+    aside, number = path.with_name(f"{path.name}.{reason}"), 1
+    while aside.exists() or digest_path(aside).exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.{reason}-{number}")
+    os.replace(path, aside)
+    if digest_path(path).exists():
+        os.replace(digest_path(path), digest_path(aside))
+    return aside
+
+
+def save_state(path: Path, module: torch.nn.Module) -> Path:
+    """Save ``module``'s state_dict (CPU tensors) to ``path``, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    atomic_save(path, lambda handle: torch.save(state, handle))
+    return path
