@@ -28,14 +28,15 @@ The ground, for everyone (the rooms, the notebooks, the batch)
   environment     every environment variable read, and the batch's context for one run
   progress        progress bars where a person watches, sparse lines in logs
   notes           warnings a report shows once, as one "note: ..." line
+  clock           CPU-seconds by phase (training, feature extraction, evaluation, figures)
   fid             ``python -m nbhelpers.fid``, kept: forwards to ``metrics/__main__``
 
 report/           for the notebooks: what every run does around its science
   parameters      the notebook's parameters cell: declared defaults and valid values, checked
   profiles        params/<profile>/ files layered over those defaults, overrides, seeds
-  context         seeding, the device, the environment record; the run and its batch context
+  context         seeding, the device, the environment record, the code's digest; the run and its batch context
   records         metrics.json written and read, exported samples, saved models
-  record_schema   what a metrics.json holds, field by field
+  record_schema   what a metrics.json holds, field by field, and the check of a record against it
   plots           one plotting style: loss curves, image grids
 
 models/           for the studies and notebooks: the networks and their training
@@ -67,7 +68,12 @@ metrics/          for the studies and notebooks, and a person at the command lin
 studies/          for the notebooks: what each one analyses
   facts           the original report's numbers and the papers' presets
   stats           numbers over seeds: mean ± std, t intervals, paired differences, verdicts, Holm
-  claims          the registry of the report's claims: primary measurement, sign, models, why
+  claims          the registry of the report's claims, versioned: primary measurement, test, declared
+                  size, models, why; the statements no row tests
+  claim_shapes    the shapes the registry is written in, a measure read on one seed, the digest's content
+  claim_readers   what the claims read from the records: one named reader per number of one model
+  recorded        one-off studies' recorded results (params/<profile>/recorded/), shown when
+                  a run skips them
   sections        what several study notebooks share, one call each: the opening, the
                   evaluator, a metrics table, the memorisation check, latent walks
   vae_study       the VAE's curves, reconstructions, latent space, scores and record (01)
@@ -91,6 +97,9 @@ batch/            for ``./run_all.sh`` only (``python -m nbhelpers.batch``)
   task            one task (one notebook run), start to end: what every executor runs
   attempts        a run's attempt, from its stage folder to its place in the report tree, its
                   outcome merged into its record
+  leftovers       what a killed batch left: stages recorded, cut-short moves completed, its
+                  temporary files removed (only those)
+  stopping        Ctrl-C, SIGTERM and SIGHUP: the first stops the batch, none cuts its stopping short
   executors       where runs execute: one at a time, several at once, or as Slurm jobs
   order           which ready run starts first: the head of the longest expected chain
   slurm           a Slurm job's state as the batch needs it (sacct)

@@ -13,7 +13,8 @@ Set by a person, each optional:
 Set by the batch (``./run_all.sh``) for the kernels it starts, never by hand:
 
 - ``NBH_BATCH``          the ``BatchContext`` of this notebook run, as JSON: what the batch
-                         decided (a dry run, --fresh, the stage folder). A notebook run reads it
+                         decided (a dry run, --fresh, the stage folder and the attempt's id, the digest of the
+                         notebook it executes). A notebook run reads it
                          once (``report.context.start_run``) and hands its values to the code
                          that needs them as arguments.
 """
@@ -46,10 +47,15 @@ class BatchContext:
     progress_lines: bool = False        # the run's output is a log: plain lines, no progress bars
     stage: str | None = None            # where the run writes until it has finished (batch runs)
     final: str | None = None            # the run folder that the stage's files then move to
+    attempt: str | None = None          # the attempt's id, which its record carries (batch.attempts)
     note: str = ""                      # what a dry run changes, for the run header
+    notebook_digest: str | None = None  # the notebook's code as handed to papermill (report.context.notebook_digest)
 
-    def with_stage(self, stage: Path, final: Path) -> "BatchContext":
-        return replace(self, stage=str(stage), final=str(final))
+    def with_stage(self, stage: Path, final: Path, attempt: str | None = None) -> "BatchContext":
+        return replace(self, stage=str(stage), final=str(final), attempt=attempt)
+
+    def with_notebook(self, digest: str | None) -> "BatchContext":
+        return replace(self, notebook_digest=digest)
 
     def variables(self) -> dict:
         """The environment a kernel needs to see this context."""

@@ -6,10 +6,19 @@ depends on them, and saved network weights.
 - ``save_recorded`` does the same and records the file's sha256 beside it (``<name>.sha256``);
   ``recorded_mismatch`` checks a file against that record before it is used, so a flipped byte
   or a truncated file is caught, never read into a number.
+- Temporary files and folders have one exact form (``temporary_path``, ``temporary_folder``):
+  hidden, named by the process that writes them and a random part, so that what a killed
+  process left can be told from anything else (``temporary_pid``) and removed, and nothing else.
+- A write that the disk cuts short without saying why (numpy's "N requested and M written",
+  which carries no errno) is raised as the full disk it is (``ENOSPC``, naming the file).
 """
 import contextlib
+import errno
 import hashlib
 import os
+import re
+import secrets
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,10 +32,43 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+RANDOM_PART = 8   # characters, as tempfile draws them
+TEMPORARY_FILE = re.compile(rf"\.(?P<name>.+)\.(?P<pid>\d+)-[a-z0-9_]{{{RANDOM_PART}}}\.tmp")
+TEMPORARY_FOLDER = re.compile(rf"\.(?P<name>[a-z]+(?:-[a-z]+)*)-(?P<pid>\d+)-[a-z0-9_]{{{RANDOM_PART}}}")
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")   # numpy's message when a write is cut short
+
+
 def temporary_path(path: Path) -> Path:
     """Where ``atomic_save`` writes ``path`` before the rename: hidden, beside it, named by this
-    process (in the report tree, the next batch removes those a killed process left)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    process and a random part, ``.<name>.<pid>-<random>.tmp`` (in the report tree, the next batch
+    removes those a killed process left: ``temporary_pid``)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(RANDOM_PART // 2)}.tmp")
+
+
+def temporary_folder(parent: Path, purpose: str) -> Path:
+    """A new folder in ``parent`` for work that is renamed into place or deleted once done:
+    ``.<purpose>-<pid>-<random>`` (``purpose``: lowercase words joined by "-")."""
+    return Path(tempfile.mkdtemp(prefix=f".{purpose}-{os.getpid()}-", dir=parent))
+
+
+def temporary_pid(name: str, purpose: str | None = None) -> int | None:
+    """The process that made a file named ``name`` with ``temporary_path`` or, with ``purpose``,
+    a folder made with ``temporary_folder(..., purpose)``; None for any other name."""
+    if purpose is None:
+        found = TEMPORARY_FILE.fullmatch(name)
+    else:
+        found = TEMPORARY_FOLDER.fullmatch(name)
+        found = found if found and found["name"] == purpose else None
+    return int(found["pid"]) if found else None
+
+
+def as_disk_full(error: OSError, path: Path) -> OSError:
+    """``error`` as the full disk it says (``ENOSPC``, naming ``path``) when it is a write cut
+    short without an errno (``SHORT_WRITE``); else ``error`` itself."""
+    if error.errno is None and SHORT_WRITE.search(str(error)):
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({error})", str(path))
+    return error
 
 
 @contextlib.contextmanager
@@ -35,8 +77,13 @@ def written_beside(path: Path, write):
     yields that file, removed again if the block (or the writing: a full disk) fails."""
     tmp = temporary_path(path)
     try:
-        with open(tmp, "wb") as handle:
-            write(handle)
+        try:
+            with open(tmp, "wb") as handle:
+                write(handle)
+        except OSError as error:
+            if (full := as_disk_full(error, path)) is not error:
+                raise full from error
+            raise
         yield tmp
     finally:
         with contextlib.suppress(OSError):   # renamed into place by now, or a failure's leftover

@@ -40,7 +40,7 @@ def numbers(record: dict):
 
 # ------------------------------------------------------------------ the scheduler, with stand-in runs
 
-def stand_in_run(task):
+def stand_in_run(task, attempt):
     """Sleeps ``params['sleep']`` s and logs its start and end (and its thread setting and the
     batch's settings it sees) as a JSON line; ``params['die']`` kills its own process instead, as
     the OOM killer or ``kill -9`` would."""
@@ -84,7 +84,8 @@ def reports(tmp_path, monkeypatch):
 def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(reports, tmp_path, capsys):
     log = tmp_path / "runs.jsonl"
     tasks = tasks_for(log)
-    rows = executors.run_tasks(tasks, executors.Options(jobs=2), stand_in_run, batch_variables(reports))
+    rows = executors.run_tasks(tasks, executors.Options(jobs=2), stand_in_run, batch_variables(reports),
+                               attempts.new_batch())
     assert [(r.stem, r.status) for r in rows] == [(t.stem, "ok") for t in tasks]   # in task order
     runs = {r["stem"]: r for r in map(json.loads, log.read_text().splitlines())}
     gan = runs["03_gan_pixelshuffle"]
@@ -105,7 +106,7 @@ def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(reports, tmp_
 def test_a_killed_job_is_a_failed_run_and_the_others_go_on(reports, tmp_path):
     log = tmp_path / "runs.jsonl"
     rows = executors.run_tasks(tasks_for(log, die="01_vae"), executors.Options(jobs=2), stand_in_run,
-                               batch_variables(reports))
+                               batch_variables(reports), attempts.new_batch())
     status = {r.stem: r.status for r in rows}
     assert status == {"01_vae": "failed", "03_gan_pixelshuffle": "ok", "04_wgan": "ok", "05_ssgan": "ok",
                       paths.SUMMARY_STEM: "ok"}

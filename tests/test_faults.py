@@ -17,6 +17,7 @@ from test_reliability import wait_for_line
 from nbhelpers import paths
 from nbhelpers.batch import attempts, executors, lock, main
 from nbhelpers.report import records
+from nbhelpers.tests.test_record_faults import staged
 
 pytestmark = pytest.mark.notebook
 
@@ -102,6 +103,30 @@ def test_kill_9_of_the_batch_stops_its_slurm_job_before_it_replaces_a_report(tmp
     record = records.read(folder / f"seed{SEED}" / attempts.UNFINISHED / "01_vae.metrics.json")
     assert record["status"] == "failed" and record["error"] == attempts.KILLED
     assert not (folder / f"seed{SEED}" / "01_vae.html").exists()
+
+
+def test_a_killed_job_beside_a_record_dated_ahead_of_the_clock_is_recorded_as_failed(tmp_path, monkeypatch):
+    if executors.cores() < 2:
+        pytest.skip("needs a core per job")
+    root = tmp_path / "reports"
+    monkeypatch.setenv("NBH_REPORTS_DIR", str(root))
+    folder = root / "smoke" / f"seed{SEED}"
+    attempts.finish_attempt("01_vae", "smoke", staged(root, SEED, 30.0, "earlier run"), "ok", None, 64.0)
+    ahead = time.time() + 86400                              # a file server whose clock runs ahead, a restored folder
+    os.utime(folder / "01_vae.metrics.json", (ahead, ahead))
+    earlier = records.read(folder / "01_vae.metrics.json")
+    process = start_batch(root, "--seeds", str(SEED), "--jobs", "2", "--set", "01_vae.epochs=400")
+    wait_for_line(process, "01_vae s1 +")                    # its kernel at work
+    job = [pid for pid, command in descendants(process.pid).items() if "submitit.core._submit" in command]
+    os.kill(job[0], signal.SIGKILL)                          # as the OOM killer would
+    out, errors = process.communicate(timeout=600)
+    assert process.returncode == 1, out + errors
+    assert re.search(r"01_vae \(seed 1\): failed in \d+ s \| job \d+ was killed or interrupted", out), out   # before:
+    # "01_vae (seed 1): ok in 64 s", the earlier record's time, and the killed attempt recorded nowhere
+    lost = records.read(folder / attempts.UNFINISHED / "01_vae.metrics.json")
+    assert lost["status"] == "failed" and lost["attempt"] and lost["attempt"] != earlier.get("attempt")
+    assert records.read(folder / "01_vae.metrics.json") == earlier   # kept, and shown as an earlier run:
+    assert "<td>ok</td><td>earlier run</td>" in (root / "smoke" / "index.html").read_text().replace("\n", "")
 
 
 # ------------------------------------------------------------------ a full disk

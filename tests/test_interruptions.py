@@ -1,5 +1,6 @@
-"""Ctrl-C with several runs at once (issue 26): one line, exit 130, the index rewritten, every
-attempt finished by one process, nothing printed by submitit."""
+"""Ctrl-C with several runs at once (issue 26), Ctrl-C pressed again and again and a closed
+terminal (SIGHUP) with one run at a time (issue 33): one line, exit 130, the index rewritten,
+every attempt finished (by one process), nothing printed by submitit."""
 import json
 import os
 import re
@@ -53,3 +54,32 @@ def test_ctrl_c_with_the_default_jobs_ends_in_one_line_and_records_both_attempts
     index = root / "smoke" / "index.html"
     assert index.stat().st_mtime >= started and "interrupted" in index.read_text()
     assert not list((root / "smoke" / "seed1" / ".attempts").iterdir())   # every attempt finished
+
+
+@pytest.mark.parametrize("signals", [("SIGINT", "SIGINT", "SIGINT", "SIGINT"), ("SIGHUP",)],
+                         ids=["ctrl-c-four-times", "terminal-closed"])
+def test_one_job_stopped_by_repeated_ctrl_c_or_a_closed_terminal_records_its_attempt(tmp_path, signals):
+    root = tmp_path / "reports"
+    process = subprocess.Popen([sys.executable, "-m", "nbhelpers.batch", "--profile", "smoke", "--only", "01_vae",
+                                "--seeds", "1", "--jobs", "1", "--set", "01_vae.epochs=100", "--reports-dir", str(root)],
+                               cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    shown, deadline = [], time.time() + 300
+    while not (shown and PROGRESS.match(shown[-1])):                  # the kernel at work
+        shown.append(process.stdout.readline())
+        assert shown[-1] and time.time() < deadline, "".join(shown)
+    started = time.time()
+    for name, pause in zip(signals, (0.1, 0.3, 0.2, 0.1)):            # as a terminal sends them
+        os.killpg(process.pid, getattr(signal, name))
+        time.sleep(pause)
+    out, errors = process.communicate(timeout=240)
+    assert process.returncode == 130, errors                           # before, SIGHUP: 129, silent
+    assert "Traceback" not in out + errors and errors.strip().count("\n") == 0, errors
+    assert errors.strip().startswith("interrupted: 01_vae (seed 1) stopped (interrupted")
+    folder = root / "smoke" / "seed1"
+    record = json.loads((folder / "unfinished" / "01_vae.metrics.json").read_text())
+    assert record["status"] == "interrupted", record                   # before, Ctrl-C x4: left in .attempts/
+    assert "This attempt is interrupted" in (folder / "unfinished" / "01_vae.html").read_text()
+    assert not list((folder / ".attempts").iterdir())
+    index = root / "smoke" / "index.html"
+    assert index.stat().st_mtime >= started and "interrupted" in index.read_text()

@@ -1,45 +1,52 @@
 """A notebook run's attempt, from its stage folder to its place in the report tree.
 
-Each attempt writes into a private stage, ``seed<k>/.attempts/<name>-*/`` (``stage_for``), so
-that a failed or interrupted attempt never replaces a good report. ``finish_attempt`` then
-records its outcome and puts it in place: one that ended ok replaces the run's reports (and
-supersedes an earlier unfinished attempt); any other (failed, interrupted, incomplete) goes to
-``seed<k>/unfinished/``, opening with a banner that says what ended it and where
-(``where_it_stopped``).
+Each attempt has an id of its own (``new_attempt``: its batch's id, then its own random part),
+which its stage's name, its batch context and so its record carry: a run's record is known as
+its own by that id, never by a clock. Each attempt writes into a private stage,
+``seed<k>/.attempts/<name>-<attempt>/`` (``stage_for``), so that a failed or interrupted attempt
+never replaces a good report. ``finish_attempt`` then records its outcome and puts it in place:
+one that ended ok replaces the run's reports (and supersedes an earlier unfinished attempt); any
+other (failed, interrupted, incomplete) goes to ``seed<k>/unfinished/``, opening with a banner
+that says what ended it and where (``where_it_stopped``).
 
 One process finishes an attempt: the first to rename its stage to ``<stage>.finishing``
 (``take``); another that comes to it (the batch, for a job that it cancelled) waits for that
-one's result. Finishing defers Ctrl-C (``uninterrupted``), so that a second one never cuts an
-attempt in half. No attempt is ok without its HTML page: one whose page cannot be rendered is
-failed, saying why. A full disk (or quota) while finishing still records the attempt as failed,
+one's result. Finishing defers Ctrl-C, SIGTERM and SIGHUP (``stopping.uninterrupted``), so that
+none cuts an attempt in half; the move into place is named in a journal first (``move_into``), so that a kill
+half-way leaves a move that the next batch completes (``complete_move``), never two half
+reports. No attempt is ok without its HTML page: one whose page cannot be rendered is failed,
+saying why. A full disk (or quota) while finishing still records the attempt as failed,
 in the space its stage kept for that (``RESERVE``), and moves it to ``unfinished/``; its error
 then says that the disk is full (``disk_full_in``), and the batch stops.
 
-What a killed batch left (stages, temporary files of interrupted writes) the next batch records
-and removes before it starts (``tidy``)."""
+What a killed batch left (stages, half-done moves, temporary files of interrupted writes) the
+next batch records, completes and removes before it starts (``leftovers``)."""
 import contextlib
 import errno
 import html
 import json
 import os
 import re
+import secrets
 import shutil
-import signal
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 from nbhelpers.batch import dryrun
 from nbhelpers.batch.render import render_html
-from nbhelpers.files import atomic_save
-from nbhelpers.paths import SUMMARY_STEM, report_name
+from nbhelpers.batch.stopping import uninterrupted
+from nbhelpers.files import SHORT_WRITE, atomic_save
+from nbhelpers.paths import report_name
 from nbhelpers.report import records
 from nbhelpers.report.record_schema import Record
 
 UNFINISHED = "unfinished"   # seed<k>/unfinished/: the last failed or interrupted attempt, kept beside the good one
-ATTEMPTS = ".attempts"      # seed<k>/.attempts/<name>-*/: the stages of runs in progress
+ATTEMPTS = ".attempts"      # seed<k>/.attempts/<name>-<attempt>/: the stages of runs in progress
 TAKEN = ".finishing"        # a stage one process is finishing
+MOVING = ".moving"          # in a stage: the journal of its move into place (move_into)
+REPLACED = ".replaced-"     # <target>/.replaced-<attempt>/: the files an attempt's move set aside
+ATTEMPT_ID = r"[0-9a-f]{8}-[0-9a-f]{8}"   # new_attempt: the batch's id, then the attempt's own
+STAGE = re.compile(rf"(?P<name>.+)-(?P<attempt>{ATTEMPT_ID})(?P<taken>{re.escape(TAKEN)})?")
 RESERVE = ".reserve"        # space a stage holds from its start, given up for its record if the disk fills
 RESERVE_BYTES = 1 << 16
 FINISH_WAIT_SECONDS = 120   # how long another process's finishing may take before this one takes it over
@@ -49,22 +56,52 @@ DISK_FULL_TEXT = re.compile("|".join(rf"\[Errno {code}\]|{os.strerror(code)}" fo
 
 
 def is_disk_full(error: BaseException) -> bool:
-    """Whether ``error`` says that a disk or a quota is full."""
-    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+    """Whether ``error`` says that a disk or a quota is full (also a write cut short without an
+    errno: ``files.SHORT_WRITE``)."""
+    return isinstance(error, OSError) and (error.errno in DISK_FULL_ERRNOS or
+                                           error.errno is None and bool(SHORT_WRITE.search(str(error))))
 
 
 def disk_full_in(text: str | None) -> bool:
     """Whether a run's error message (a kernel's, a job's) says that a disk or quota is full."""
-    return bool(text and DISK_FULL_TEXT.search(text))
+    return bool(text and (DISK_FULL_TEXT.search(text) or SHORT_WRITE.search(text)))
 
 
-def stage_for(folder: Path, stem: str) -> Path:
-    """A new, private folder for one attempt (hidden beside the reports it may replace), holding
+def new_batch() -> str:
+    """A batch's id: random, the first part of each of its attempts' ids."""
+    return secrets.token_hex(4)
+
+
+def new_attempt(batch: str) -> str:
+    """A new attempt's id in batch ``batch`` (``new_batch``): ``<batch>-<random>``."""
+    return f"{batch}-{secrets.token_hex(4)}"
+
+
+def in_batch(attempt: str | None, batch: str) -> bool:
+    """Whether the attempt ``attempt`` (a record's ``attempt``) is one of batch ``batch``'s."""
+    return isinstance(attempt, str) and attempt.startswith(f"{batch}-")
+
+
+def stage_for(folder: Path, stem: str, attempt: str | None = None) -> Path:
+    """The new, private folder of attempt ``attempt`` (a new one's when None) of ``stem``,
+    ``<folder>/.attempts/<name>-<attempt>`` (hidden beside the reports it may replace), holding
     ``RESERVE_BYTES`` of the disk for the attempt's record should the disk fill up meanwhile."""
-    (folder / ATTEMPTS).mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f"{report_name(stem)}-", dir=folder / ATTEMPTS))
+    stage = folder / ATTEMPTS / f"{report_name(stem)}-{attempt or new_attempt(new_batch())}"
+    stage.mkdir(parents=True)   # an attempt's id is never reused
     (stage / RESERVE).write_bytes(bytes(RESERVE_BYTES))
     return stage
+
+
+def attempt_of(stage: Path) -> str | None:
+    """The id of the attempt whose stage is ``stage`` (taken or not), None for any other folder."""
+    found = STAGE.fullmatch(Path(stage).name)
+    return found["attempt"] if found else None
+
+
+def stage_of(folder: Path, stem: str, attempt: str) -> Path | None:
+    """Attempt ``attempt``'s stage of ``stem`` in ``folder``, taken or not; None when it is gone."""
+    stage = folder / ATTEMPTS / f"{report_name(stem)}-{attempt}"
+    return next((path for path in (stage, stage.with_name(stage.name + TAKEN)) if path.is_dir()), None)
 
 
 def run_folder_of(stage: Path) -> Path:
@@ -72,14 +109,15 @@ def run_folder_of(stage: Path) -> Path:
     return stage.parent.parent
 
 
-def stages_since(folder: Path, stem: str, since: float) -> list[Path]:
-    """The stages of ``stem`` in ``folder`` made or changed after ``since``, oldest first."""
-    found = {}
-    for path in (folder / ATTEMPTS).glob(f"{report_name(stem)}-*"):
-        with contextlib.suppress(FileNotFoundError):   # one finished meanwhile
-            if (changed := path.stat().st_mtime) >= since:
-                found[path] = changed
-    return sorted(found, key=found.get)
+def placed(folder: Path, stem: str, attempt: str) -> tuple[Path, dict] | None:
+    """Where attempt ``attempt``'s record lies once put in place (``folder`` or its
+    ``unfinished/``), and the record; None when neither holds a record of that attempt."""
+    name = f"{report_name(stem)}.metrics.json"
+    for path in (folder / name, folder / UNFINISHED / name):
+        with contextlib.suppress(records.DamagedRecord):   # a damaged record is no attempt's
+            if (record := records.read(path)) and record.get("attempt") == attempt:
+                return path, record
+    return None
 
 
 def report_files(stem: str) -> list[str]:
@@ -89,21 +127,51 @@ def report_files(stem: str) -> list[str]:
     return [f"{name}.ipynb", f"{name}.log", f"{name}.html", f"{name}.metrics.json", name]
 
 
-def move_into(stage: Path, target: Path, stem: str) -> None:
-    """Move a finished attempt's files from ``stage`` into ``target``, replacing what is there:
-    each old file goes aside first and is deleted only once every new one is in place; the
-    metrics file, the record readers trust, moves last but one (before the outputs folder)."""
+def move_into(stage: Path, target: Path, stem: str, supersede: Path | None = None) -> None:
+    """Move a finished attempt's files from ``stage`` into ``target``, replacing what is there,
+    then delete ``stem``'s attempt in ``supersede`` (an ok attempt supersedes the unfinished one).
+    First a journal in the stage names the move (``MOVING``); a kill at any point after leaves it
+    for the next batch, which completes the move (``complete_move``), and one before it leaves
+    the stage as it was. So the old report and the new one are never both lost."""
+    folder = run_folder_of(stage)   # the journal names places from there: the report tree may move meanwhile
+    plan = {"stem": stem, "target": str(target.relative_to(folder)),
+            "supersede": str(supersede.relative_to(folder)) if supersede else None,
+            "parts": [part for part in report_files(stem) if os.path.lexists(stage / part)]}
+    atomic_save(stage / MOVING, lambda handle: handle.write(json.dumps(plan).encode()))
+    complete_move(stage)
+
+
+def complete_move(stage: Path) -> tuple[str, Path]:
+    """Carry out the move that the journal in ``stage`` names, from wherever it stopped (each
+    step is skipped once done); (its stem, its target). Each old file goes aside
+    (``<target>/.replaced-<attempt>/``) just before its new one comes in (also one the attempt has
+    no new one of: no page is left beside another attempt's record), and is deleted only once
+    every new one is in place; the metrics file, the record readers trust, moves last but one
+    (before the outputs folder). The journal goes last, with the emptied stage."""
+    plan = json.loads((stage / MOVING).read_text())
+    stem, target = plan["stem"], run_folder_of(stage) / plan["target"]
+    aside = target / f"{REPLACED}{attempt_of(stage)}"
     target.mkdir(parents=True, exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target))
-    try:
-        for part in report_files(stem):
-            if (target / part).exists():
-                os.replace(target / part, aside / part)
-            if (stage / part).exists():
-                os.replace(stage / part, target / part)
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
-        shutil.rmtree(stage, ignore_errors=True)
+    for part in report_files(stem):
+        new = part in plan["parts"]
+        if new and not os.path.lexists(stage / part):   # moved in already
+            continue
+        if os.path.lexists(target / part):              # the old one (the new one is still in the stage, or none)
+            aside.mkdir(exist_ok=True)
+            os.replace(target / part, aside / part)
+        if new:
+            os.replace(stage / part, target / part)
+    if plan["supersede"]:
+        discard(run_folder_of(stage) / plan["supersede"], stem)
+    shutil.rmtree(aside, ignore_errors=True)
+    for path in stage.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.name != MOVING:
+            path.unlink()
+    (stage / MOVING).unlink()
+    stage.rmdir()
+    return stem, target
 
 
 def discard(folder: Path, stem: str) -> None:
@@ -169,21 +237,6 @@ def banners(notebook: Path, record: dict) -> None:
                    colour="#ffd", title=f"DRY RUN · {record.get('notebook', notebook.stem)}")
 
 
-@contextlib.contextmanager
-def uninterrupted():
-    """Ctrl-C (SIGINT) waits until the block has run; yields a list that then holds the signal
-    if one came. Outside the main thread (where no handler can be set) the block runs as is."""
-    caught = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
-
-
 def take(stage: Path) -> Path | None:
     """The stage renamed to ``<stage>.finishing`` (atomic: one process wins), or None when
     another process took it first or it is gone."""
@@ -197,61 +250,71 @@ def take(stage: Path) -> Path | None:
     return taken
 
 
-def finished_by_another(taken: Path, stem: str) -> tuple[dict, Path | None] | None:
-    """Once the process that took an attempt has put it in place: its record and page (the
-    newer of the run's folder and unfinished/); None when it never did (it stopped half-way)."""
-    deadline = time.time() + FINISH_WAIT_SECONDS
+def finished_by_another(taken: Path, stem: str, wait: float) -> tuple[dict, Path | None] | None:
+    """Once the process that took an attempt has put it in place (waiting up to ``wait``
+    seconds): the attempt's record and page, found by its id; None when it never did (it
+    stopped half-way)."""
+    deadline = time.time() + wait
     while taken.exists() and time.time() < deadline:
         time.sleep(0.5)
-    if taken.exists():
+    if taken.exists() or (found := placed(run_folder_of(taken), stem, attempt_of(taken))) is None:
         return None
-    folder, name = run_folder_of(taken), report_name(stem)
-    placed = [f / f"{name}.metrics.json" for f in (folder, folder / UNFINISHED) if (f / f"{name}.metrics.json").exists()]
-    if not placed:
-        return None
-    newest = max(placed, key=lambda p: p.stat().st_mtime)
-    try:
-        record = records.read(newest)
-    except records.DamagedRecord:
-        return None
-    page = newest.parent / f"{name}.html"
-    return (record, page if page.exists() else None) if record else None
+    page = found[0].with_name(f"{report_name(stem)}.html")
+    return found[1], page if page.exists() else None
 
 
 def finish_attempt(stem: str, profile: str, stage: Path, status: str, error: str | None,
-                   seconds: float) -> tuple[dict, Path | None]:
+                   seconds: float, wait: float = FINISH_WAIT_SECONDS) -> tuple[dict, Path | None]:
     """Record an attempt's outcome (``status``, ``error``: what ``execute`` said) in its metrics
     file, open its notebook with the banners its record calls for, render it, and put it in
     place (the run's folder when it ended ok, else ``unfinished/``), the page with the other
     files. Returns (the record, the HTML page or None). When another process took the stage
-    first, its result; Ctrl-C meanwhile waits, and is raised after an attempt that ended ok."""
+    first, its result (waiting ``wait`` seconds for it; a move it began is completed here).
+    Ctrl-C meanwhile waits, and is raised once the attempt is in place."""
     mine = take(stage)
     if mine is None:
         taken = stage if stage.name.endswith(TAKEN) else stage.with_name(stage.name + TAKEN)
-        if (done := finished_by_another(taken, stem)) is not None:
+        if (done := finished_by_another(taken, stem, wait)) is not None:
             return done
         if not taken.exists():
             raise FileNotFoundError(f"attempt {stage} is gone and left no record")
         mine = taken   # its finisher stopped half-way: finished here
     with uninterrupted() as caught:
-        record, page = put_in_place(stem, profile, mine, status, error, seconds)
-    if caught and record["status"] == "ok":
+        if (mine / MOVING).exists():   # recorded and rendered, stopped while moving into place
+            record, page = moved_in(mine)
+        else:
+            record, page = put_in_place(stem, profile, mine, status, error, seconds)
+    if caught and record["status"] != "interrupted":   # an interrupted one stops its batch anyway
         raise KeyboardInterrupt("interrupted while an attempt was put in place")
     return record, page
 
 
+def moved_in(stage: Path) -> tuple[dict, Path | None]:
+    """``complete_move`` of a stage whose move was cut short: the record and page now in place."""
+    stem, _ = complete_move(stage)
+    if (found := placed(run_folder_of(stage), stem, attempt_of(stage))) is None:   # it had no record
+        return {"notebook": stem, "status": "failed", "error": "its record could not be written"}, None
+    page = found[0].with_name(f"{report_name(stem)}.html")
+    return found[1], page if page.exists() else None
+
+
 def mark_outcome(metrics_path: Path, stem: str, profile: str, status: str, error: str | None,
-                 seconds: float) -> Record:
+                 seconds: float, render_seconds: float | None = None, attempt: str | None = None) -> Record:
     """After a batch ran a notebook: merge its outcome (status ok, failed or interrupted) into
-    the notebook's metrics file (writing one if the notebook never got that far)."""
+    the notebook's metrics file (writing one if the notebook never got that far, for attempt
+    ``attempt``); once its page is rendered, with the CPU-seconds that took."""
     record: Record = json.loads(metrics_path.read_text()) if metrics_path.exists() else {
         "notebook": stem, "profile": profile, "models": {}}
+    if attempt is not None:
+        record.setdefault("attempt", attempt)
     if status in ("failed", "interrupted"):
         record["status"] = status
         record["error"] = error
     elif record.get("status") != "ok":  # ran without error but never reached metrics.finish()
         record["status"] = "incomplete"
     record["wall_seconds"] = round(seconds, 1)
+    if render_seconds is not None:
+        record["render_seconds"] = round(render_seconds, 1)
     text = json.dumps(record, indent=2)
     atomic_save(metrics_path, lambda handle: handle.write(text.encode()))
     return record
@@ -264,21 +327,20 @@ def put_in_place(stem: str, profile: str, stage: Path, status: str, error: str |
         error += f" (kernel died in {cell})"
     metrics = stage / f"{name}.metrics.json"
     try:
-        record = mark_outcome(metrics, stem, profile, status, error, seconds)
+        record = mark_outcome(metrics, stem, profile, status, error, seconds, attempt=attempt_of(stage))
+        started = time.process_time()   # this process renders; its CPU-seconds
         problem = render_page(stage, name, record, folder)
         if problem and record["status"] == "ok":   # no attempt is ok without its page
-            record = mark_outcome(metrics, stem, profile, "failed", f"its report could not be rendered: "
-                                  f"{problem}", seconds)
+            status, error = "failed", f"its report could not be rendered: {problem}"
+        record = mark_outcome(metrics, stem, profile, status, error, seconds, render_seconds=time.process_time() - started)
     except OSError as full:
         if not is_disk_full(full):
             raise
         (stage / RESERVE).unlink(missing_ok=True)   # room for the record
-        record = record_out_of_space(metrics, stem, profile, error, seconds, full)
+        record = record_out_of_space(metrics, stem, profile, error, seconds, full, attempt_of(stage))
     ok = record["status"] == "ok"
     target = folder if ok else folder / UNFINISHED
-    move_into(stage, target, stem)
-    if ok:
-        discard(folder / UNFINISHED, stem)
+    move_into(stage, target, stem, supersede=folder / UNFINISHED if ok else None)
     page = target / f"{name}.html"
     return record, page if page.exists() else None
 
@@ -302,47 +364,14 @@ def render_page(stage: Path, name: str, record: dict, folder: Path) -> str | Non
 
 
 def record_out_of_space(metrics: Path, stem: str, profile: str, error: str | None, seconds: float,
-                        full: OSError) -> dict:
+                        full: OSError, attempt: str | None) -> dict:
     """The record of an attempt that the disk filling up kept from being put in place: failed,
     saying so after what ended the run, written if the space allows."""
     said = f"{error}; " if error else ""
     text = f"{said}its report could not be written: {full}"
     try:
-        return mark_outcome(metrics, stem, profile, "failed", text, seconds)
+        return mark_outcome(metrics, stem, profile, "failed", text, seconds, attempt=attempt)
     except (OSError, ValueError):   # no space even for the record: the batch says it instead
-        return {"notebook": stem, "profile": profile, "status": "failed", "error": text, "wall_seconds": round(seconds, 1)}
+        return {"notebook": stem, "profile": profile, "status": "failed", "error": text, "wall_seconds": round(seconds, 1),
+                "attempt": attempt}
 
-
-def tidy(profile: str, out_dir: Path) -> list[str]:
-    """What an earlier batch left when it was killed, dealt with before this one runs anything
-    (under the lock, after the killed batch's runs stopped): every stage in ``.attempts/`` is
-    recorded as a failed attempt (``KILLED``) and put in ``unfinished/``, rendered as far as it
-    got, oldest first; temporary files and folders of interrupted writes are removed. Returns
-    what was done, in words (none when there was nothing). ``out_dir``: the profile's folder."""
-    stages = [path for pattern in (f"{ATTEMPTS}/*", f"seed*/{ATTEMPTS}/*") for path in out_dir.glob(pattern)
-              if path.is_dir()]
-    for stage in sorted(stages, key=lambda path: path.stat().st_mtime):
-        name = stage.name.removesuffix(TAKEN).rsplit("-", 1)[0]
-        stem = SUMMARY_STEM if name == report_name(SUMMARY_STEM) else name
-        times = [path.stat().st_mtime for path in stage.rglob("*")] or [0.0]
-        with uninterrupted():
-            put_in_place(stem, profile, stage, "failed", KILLED, max(times) - min(times))
-    done = [f"{len(stages)} attempt(s) of killed runs recorded in unfinished/"] if stages else []
-    if removed := remove_temporary(out_dir):
-        done.append(f"{removed} temporary file(s) removed")
-    return done
-
-
-def remove_temporary(out_dir: Path) -> int:
-    """Delete what interrupted writes left in ``out_dir``: temporary files (``.<name>...tmp``,
-    from ``files.atomic_save`` and ``render``), old reports set aside by a replacement that was
-    cut short (``.replaced-*``) and half-copied MathJax folders; how many."""
-    left = [path for path in out_dir.rglob(".*")
-            if path.name.endswith(".tmp") and path.is_file()
-            or path.name.startswith((".replaced-", ".mathjax-new-", ".mathjax-old-")) and path.is_dir()]
-    for path in left:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    return len(left)

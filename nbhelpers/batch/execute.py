@@ -15,8 +15,10 @@ from pathlib import Path
 from nbhelpers import progress
 from nbhelpers.batch.kernel import KERNEL_NAME
 from nbhelpers.paths import NOTEBOOKS_DIR, report_name
+from nbhelpers.report.context import notebook_digest
 
 INDENT = "    "
+INTERRUPTED = "interrupted (Ctrl-C, SIGTERM or SIGHUP)"   # what stopped a run that the batch stopped
 
 
 def is_notebook_line(line: str) -> bool:
@@ -52,10 +54,24 @@ class LogFollower(threading.Thread):
         self.join(timeout=5)
 
 
-def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str, str | None]:
-    """Run one notebook into ``folder`` (``<name>.ipynb`` and ``<name>.log``); returns (status,
-    error message or None), status "ok", "failed" or, after Ctrl-C, "interrupted" (the caller
-    then stops the batch)."""
+def staged_notebook(stem: str, stage: Path) -> tuple[Path, str | None]:
+    """The notebook as this attempt executes it: its text, read once and written into the
+    attempt's stage (nothing else writes there), and the digest of its code
+    (``context.notebook_digest``) for the run's record. Unreadable: the notebook's own path and
+    no digest (papermill then says what is wrong; the record says its code is unknown)."""
+    try:
+        text = (NOTEBOOKS_DIR / f"{stem}.ipynb").read_text(encoding="utf-8")
+        source = stage / f"{report_name(stem)}.source.ipynb"
+        source.write_text(text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return NOTEBOOKS_DIR / f"{stem}.ipynb", None
+    return source, notebook_digest(text)
+
+
+def execute(stem: str, params: dict, folder: Path, label: str = "", source: Path | None = None) -> tuple[str, str | None]:
+    """Run one notebook (``source``: ``staged_notebook``'s copy, else ``notebooks/<stem>.ipynb``)
+    into ``folder`` (``<name>.ipynb`` and ``<name>.log``); returns (status, error message or
+    None), status "ok", "failed" or, after Ctrl-C, "interrupted" (the caller then stops the batch)."""
     import papermill  # heavy: loaded by the process that runs notebooks, not by the batch's CLI
     from papermill.exceptions import PapermillExecutionError  # as above
     name = report_name(stem)
@@ -69,13 +85,13 @@ def execute(stem: str, params: dict, folder: Path, label: str = "") -> tuple[str
         with open(log_path, "a") as log, stderr_into(log_path):
             follower.start()
             papermill.execute_notebook(
-                str(NOTEBOOKS_DIR / f"{stem}.ipynb"), str(folder / f"{name}.ipynb"), parameters=params,
+                str(source or NOTEBOOKS_DIR / f"{stem}.ipynb"), str(folder / f"{name}.ipynb"), parameters=params,
                 kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=cells,
                 stdout_file=log, stderr_file=log)
         return "ok", None
     except KeyboardInterrupt:
         asyncio_log_into(log_path)
-        return "interrupted", "interrupted (Ctrl-C or SIGTERM)"
+        return "interrupted", INTERRUPTED
     except PapermillExecutionError as error:
         if error.ename == "KeyboardInterrupt":   # the kernel got the terminal's SIGINT first
             return "interrupted", f"interrupted in cell {error.exec_count}"

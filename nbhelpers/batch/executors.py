@@ -2,8 +2,9 @@
 several at once on this machine (``--jobs N``, by default one per core on CPU), or as Slurm
 jobs (``--executor slurm``), through submitit.
 
-The unit of work is a ``plan.Task``, run by an ``execute_task(task) -> IndexRow``
-(``task.execute_task``: it stages, executes, renders and records the run). A task starts only
+The unit of work is a ``plan.Task``, run by an ``execute_task(task, attempt) -> IndexRow``
+(``task.execute_task``: it stages, executes, renders and records the run as attempt
+``attempt``, an id this process gives it: ``attempts.new_attempt``). A task starts only
 after the tasks it ``after`` names have ended, whatever their outcome (04 and 05 of a seed after
 03 of that seed; the summary after everything). Of the tasks ready together, the one heading the longest
 expected chain starts first (``order``).
@@ -14,9 +15,10 @@ given: the batch's (its ``environment.BatchContext`` and reports folder) and the
 the machine. This process submits the ready tasks, polls the jobs' states and prints one line
 per change (queued, running, its outcome, with the job's log), and reads back each job's row. A
 job that ended without one (killed, cancelled, out of memory) is recorded as a failed run
-(``record_lost``). Ctrl-C, or a run that found the disk full, cancels every job still going
-(submitit: SIGINT locally, ``scancel`` on Slurm), says which, records them as interrupted and
-re-raises. A job never outlives the batch: it follows the batch's ``lock.Lifeline`` and stops
+(``record_lost``), from what its attempt left: its stage, or its record, known by the attempt's
+id that the record carries (never by a file's time). Ctrl-C, or a run that found the disk full,
+cancels every job still going (submitit: SIGINT locally, ``scancel`` on Slurm), says which,
+records them as interrupted and re-raises. A job never outlives the batch: it follows the batch's ``lock.Lifeline`` and stops
 when the batch is gone, however it ended (``lock`` says how).
 
 Threads. A CPU run's floats depend on how many threads computed them (torch's reductions, MKL
@@ -34,6 +36,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from nbhelpers.batch import attempts
 from nbhelpers.batch.execute import is_notebook_line
@@ -43,9 +46,9 @@ from nbhelpers.batch.lock import Heartbeat, Lifeline, follow_batch
 from nbhelpers.batch.order import chain_seconds, expected_seconds
 from nbhelpers.batch.plan import Task
 from nbhelpers.batch.slurm import QUEUED_STATES, RUNNING_STATES, slurm_job_class, slurm_phase
+from nbhelpers.batch.stopping import uninterrupted
 from nbhelpers.batch.task import BatchInterrupted, OutOfSpace
 from nbhelpers.paths import in_terminal, profile_folder, report_name
-from nbhelpers.report import records
 from nbhelpers.report.parameters import ParameterError
 
 CPU_THREADS = 1
@@ -123,13 +126,13 @@ def resources(task: Task, options: Options, slot: int, gpus: list[str]) -> dict:
     return {**threads(max(1, cores() // options.jobs)), "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]}
 
 
-def run_job(task: Task, variables: dict, execute_task) -> IndexRow:
-    """One notebook run with ``variables`` set for it and its kernel; its row. What a job
-    executes (also in this process when the batch runs one at a time)."""
+def run_job(task: Task, variables: dict, execute_task, attempt: str) -> IndexRow:
+    """One notebook run, attempt ``attempt``, with ``variables`` set for it and its kernel; its
+    row. What a job executes (also in this process when the batch runs one at a time)."""
     if not set(THREAD_VARIABLES) & set(variables) and "SLURM_CPUS_ON_NODE" in os.environ:
         variables = {**variables, **threads(int(os.environ["SLURM_CPUS_ON_NODE"]))}   # a GPU job: its CPUs
     with kernel_environment(variables):
-        return execute_task(task)
+        return execute_task(task, attempt)
 
 
 def interrupt_once(signum, frame):
@@ -138,7 +141,7 @@ def interrupt_once(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_in_job(task: Task, variables: dict, execute_task, lifeline: Lifeline) -> IndexRow:
+def run_in_job(task: Task, variables: dict, execute_task, lifeline: Lifeline, attempt: str) -> IndexRow:
     """``run_job`` as a submitit job runs it, for as long as its batch (``lifeline``) runs: its
     job controller ignores Ctrl-C (``Batch.submit``), the run itself stops at the first; an
     interrupted run, or one that found the disk full, returns its row (recorded), so that
@@ -146,7 +149,7 @@ def run_in_job(task: Task, variables: dict, execute_task, lifeline: Lifeline) ->
     follow_batch(lifeline)
     signal.signal(signal.SIGINT, interrupt_once)
     try:
-        return run_job(task, variables, execute_task)
+        return run_job(task, variables, execute_task, attempt)
     except (BatchInterrupted, OutOfSpace) as stopped:
         return stopped.row
     finally:
@@ -173,23 +176,35 @@ def controllers_ignore_ctrl_c():
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
-def run_tasks(tasks: list[Task], options: Options, execute_task, variables: dict) -> list[IndexRow]:
-    """Run every task (``execute_task(task) -> IndexRow``) respecting ``after``, each with the batch's
-    ``variables`` (``BatchContext.variables()``, the reports folder); the rows in task order."""
+def run_tasks(tasks: list[Task], options: Options, execute_task, variables: dict, batch: str) -> list[IndexRow]:
+    """Run every task (``execute_task(task, attempt) -> IndexRow``) respecting ``after``, each
+    with the batch's ``variables`` (``BatchContext.variables()``, the reports folder) as an
+    attempt of batch ``batch`` (``attempts.new_batch``); the rows in task order."""
     gpus = local_gpus() if options.executor == "local" else []
     if options.executor == "local" and options.jobs == 1:
-        return [run_job(task, {**variables, **resources(task, options, 0, gpus)}, execute_task) for task in tasks]
-    return Batch(tasks, options, execute_task, variables, gpus).run()
+        return [run_job(task, {**variables, **resources(task, options, 0, gpus)}, execute_task,
+                        attempts.new_attempt(batch)) for task in tasks]
+    return Batch(tasks, options, execute_task, variables, gpus, batch).run()
+
+
+class Running(NamedTuple):
+    """A submitted task: its job, its slot (its GPU, locally), when and as which attempt."""
+    task: Task
+    job: object
+    slot: int
+    submitted: float
+    attempt: str
 
 
 class Batch:
     """The tasks as submitit jobs: submitted when their ``after`` tasks have ended (locally at
     most ``options.jobs`` at once, each in a slot that decides its GPU), polled until all ended."""
 
-    def __init__(self, tasks: list[Task], options: Options, execute_task, variables: dict, gpus: list[str]):
+    def __init__(self, tasks: list[Task], options: Options, execute_task, variables: dict, gpus: list[str],
+                 batch: str):
         import submitit  # optional: only when runs go to jobs
         self.tasks, self.options, self.execute_task, self.variables = tasks, options, execute_task, variables
-        self.gpus, self.slurm = gpus, options.executor == "slurm"
+        self.gpus, self.slurm, self.batch = gpus, options.executor == "slurm", batch
         out_dir = profile_folder(tasks[0].profile, tasks[0].batch.dry_run)
         self.folder = out_dir / JOBS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         self.lifeline = Lifeline.of_this_process(self.folder / "heartbeat", out_dir)
@@ -205,7 +220,7 @@ class Batch:
             self.executor.update_parameters(timeout_min=LOCAL_TIME_LIMIT_MIN, stderr_to_stdout=True)
         self.pending = list(tasks)
         self.chain = chain_seconds(tasks, expected_seconds(tasks))   # the longest chain starts first
-        self.running = {}   # key: (task, job, slot, submitted at)
+        self.running: dict[tuple, Running] = {}   # by task key
         self.rows, self.shown, self.echoed = {}, {}, {}
 
     def run(self) -> list[IndexRow]:
@@ -224,25 +239,25 @@ class Batch:
         ready = sorted((t for t in self.pending if all(key in self.rows for key in t.after)),
                        key=lambda t: -self.chain[t.key])
         if not self.slurm:
-            free = [slot for slot in range(self.options.jobs) if slot not in {s for _, _, s, _ in self.running.values()}]
+            free = [slot for slot in range(self.options.jobs) if slot not in {r.slot for r in self.running.values()}]
             ready = ready[:len(free)]
         else:
             free = [0] * len(ready)
         if not ready:
             return
-        submissions = [(task, slot, {**self.variables, **resources(task, self.options, slot, self.gpus)})
-                       for task, slot in zip(ready, free)]
+        submissions = [(task, slot, {**self.variables, **resources(task, self.options, slot, self.gpus)},
+                        attempts.new_attempt(self.batch)) for task, slot in zip(ready, free)]
         if self.slurm:
             with self.executor.batch():   # one job array for the tasks that became ready together
-                jobs = [self.executor.submit(run_in_job, task, variables, self.execute_task, self.lifeline)
-                        for task, _, variables in submissions]
+                jobs = [self.executor.submit(run_in_job, task, variables, self.execute_task, self.lifeline, attempt)
+                        for task, _, variables, attempt in submissions]
         else:
             with controllers_ignore_ctrl_c():
-                jobs = [self.executor.submit(run_in_job, task, variables, self.execute_task, self.lifeline)
-                        for task, _, variables in submissions]
-        for (task, slot, _), job in zip(submissions, jobs):
+                jobs = [self.executor.submit(run_in_job, task, variables, self.execute_task, self.lifeline, attempt)
+                        for task, _, variables, attempt in submissions]
+        for (task, slot, _, attempt), job in zip(submissions, jobs):
             self.pending.remove(task)
-            self.running[task.key] = (task, job, slot, time.time())
+            self.running[task.key] = Running(task, job, slot, time.time(), attempt)
             self.show(task, job, "queued" if self.slurm else "running")
 
     def show(self, task: Task, job, phase: str) -> None:
@@ -276,24 +291,27 @@ class Batch:
     def poll(self) -> None:
         if self.slurm and self.running:
             self.executor.job_class.watcher.update()   # one sacct call for every job
-        for key, (task, job, slot, submitted) in list(self.running.items()):
+        for key, running in list(self.running.items()):
+            task, job = running.task, running.job
             self.echo(task, job)
             phase = self.phase(job)
             if phase != "ended":
                 self.show(task, job, phase)
                 continue
             del self.running[key]
-            row = self.outcome(task, job, submitted, "failed")
+            row = self.outcome(running, "failed")
             self.rows[key] = row
             print(f"{task.label} {task.where}: {row.status} in {row.seconds:.0f} s"
                   f"{' | ' + row.error if row.error else ''}", flush=True)
             if attempts.disk_full_in(row.error):
                 raise OutOfSpace(row)
 
-    def outcome(self, task: Task, job, submitted: float, status: str, wait: bool = True) -> IndexRow:
+    def outcome(self, running: Running, status: str, wait: bool = True) -> IndexRow:
         """The row the job returned, or (it returned none) its run recorded as ``status``. On
         Slurm ``wait`` lets a slow shared file system show the result (submitit waits 15 s)."""
         from submitit.core.utils import FailedJobError, UncompletedJobError  # optional, as in __init__
+        task, job = running.task, running.job
+        ended = self.phase(job) == "ended"   # then none of its processes finishes the attempt any more
         if job.paths.result_pickle.exists() or (self.slurm and wait):
             try:
                 row = job.result()
@@ -305,14 +323,14 @@ class Batch:
                 pass
             except FailedJobError as error:   # the job raised: the last line of its traceback says why
                 trace = str(error).split("-" * 22)[1].strip().splitlines() if "-" * 22 in str(error) else ["?"]
-                return record_lost(task, status, f"job {job.job_id} raised {trace[-1]}", submitted)
+                return record_lost(task, status, f"job {job.job_id} raised {trace[-1]}", running, ended)
         how = f"ended {job.state}" if self.slurm else "was killed or interrupted"
-        return record_lost(task, status, f"job {job.job_id} {how} before its run finished", submitted)
+        return record_lost(task, status, f"job {job.job_id} {how} before its run finished", running, ended)
 
     def cancel(self) -> str:
         """Ctrl-C: cancel every job still going (locally its run gets SIGINT, as from the
         terminal: a second one is ignored), record each as interrupted; what was cancelled."""
-        with attempts.uninterrupted():   # a further Ctrl-C: the cancelling goes on
+        with uninterrupted():   # a further Ctrl-C: the cancelling goes on
             return self.cancel_jobs()
 
     def interrupt(self, job) -> bool:
@@ -325,56 +343,45 @@ class Batch:
 
     def cancel_jobs(self) -> str:
         going = list(self.running.values())
-        for _, job, _, _ in going:
-            if not self.interrupt(job):
-                job.cancel(check=False)
+        for running in going:
+            if not self.interrupt(running.job):
+                running.job.cancel(check=False)
         cancelled = (f"cancelled {len(going)} running job(s) with {'scancel' if self.slurm else 'SIGINT'}: "
-                     + ", ".join(f"{task.where} [job {job.job_id}]" for task, job, _, _ in going) if going
+                     + ", ".join(f"{r.task.where} [job {r.job.job_id}]" for r in going) if going
                      else "no job was running") + (f"; {len(self.pending)} not started" if self.pending else "")
         deadline = time.time() + CANCEL_WAIT_SECONDS
         while time.time() < deadline:
             if self.slurm:
                 self.executor.job_class.watcher.update()
-            if all(self.phase(job) == "ended" for _, job, _, _ in going):
+            if all(self.phase(r.job) == "ended" for r in going):
                 break
-            for _, job, _, _ in going:   # again: a job still starting up ignores it (Batch.submit_ready)
-                self.interrupt(job)
+            for running in going:   # again: a job still starting up ignores it (Batch.submit_ready)
+                self.interrupt(running.job)
             time.sleep(1)
-        for task, job, _, submitted in going:
-            self.rows[task.key] = self.outcome(task, job, submitted, "interrupted", wait=False)
+        for running in going:
+            self.rows[running.task.key] = self.outcome(running, "interrupted", wait=False)
         return cancelled
 
 
-def record_lost(task: Task, status: str, error: str, since: float) -> IndexRow:
+def record_lost(task: Task, status: str, error: str, running: Running, ended: bool) -> IndexRow:
     """The row of a run whose job returned none (killed, cancelled, out of memory), its attempt
-    recorded as ``status`` so that the index shows it: the run's own record if it wrote one
-    after ``since`` (kept if it says ok or failed), else its stage (notebook and log so far)
-    marked and moved to unfinished/ and rendered, else a bare record in unfinished/."""
-    folder, name = task.folder, report_name(task.stem)
-    unfinished, seconds = folder / attempts.UNFINISHED, time.time() - since
-    candidates = [place / f"{name}.metrics.json" for place in (folder, unfinished)]
-    written = [path for path in candidates if path.exists() and path.stat().st_mtime >= since]
-    try:
-        record = records.read(written[0]) if written else None
-    except records.DamagedRecord:   # half-written by the run: its stage, if any, or a bare record
-        record, written = None, []
-    if record and record.get("status") in ("ok", "failed"):
-        pass
-    elif written:
-        record = attempts.mark_outcome(written[0], task.stem, task.profile, status, error, seconds)
-    elif stages := attempts.stages_since(folder, task.stem, since):
-        record, _ = attempts.finish_attempt(task.stem, task.profile, stages[-1], status, error, seconds)
+    (``running.attempt``) recorded as ``status`` so that the index shows it: from its stage
+    (notebook and log so far, marked, rendered and moved to unfinished/; a move into place it
+    began, completed), else the record it put in place (known by its attempt's id, whatever
+    the file's time; kept if it says ok or failed), else a bare record in unfinished/. A job
+    that has ``ended`` finishes nothing any more: its stage is taken over at once."""
+    folder, name, attempt = task.folder, report_name(task.stem), running.attempt
+    unfinished, seconds = folder / attempts.UNFINISHED, time.time() - running.submitted
+    wait = 0 if ended else attempts.FINISH_WAIT_SECONDS
+    if stage := attempts.stage_of(folder, task.stem, attempt):
+        record, _ = attempts.finish_attempt(task.stem, task.profile, stage, status, error, seconds, wait=wait)
+    elif placed := attempts.placed(folder, task.stem, attempt):
+        path, record = placed
+        if record.get("status") not in ("ok", "failed"):
+            record = attempts.mark_outcome(path, task.stem, task.profile, status, error, seconds)
     else:
         attempts.discard(unfinished, task.stem)
         unfinished.mkdir(parents=True, exist_ok=True)
         record = attempts.mark_outcome(unfinished / f"{name}.metrics.json", task.stem, task.profile, status, error,
-                                       seconds)
+                                       seconds, attempt=attempt)
     return IndexRow.from_record(task.stem, task.seed, record, status=status, seconds=seconds, error=error)
-
-
-def remove_job_folders(out_dir: Path) -> int:
-    """Delete the job folders of earlier batches (their runs have ended: ``lock``); how many."""
-    folders = [path for path in (out_dir / JOBS).glob("*") if path.is_dir()]
-    for path in folders:
-        shutil.rmtree(path, ignore_errors=True)
-    return len(folders)

@@ -8,16 +8,17 @@ terminal and the executors' reports of each run. The claims come from the summar
 ``templates/index.html.j2``. A dry run's index (``dry_run``) reads the profile's dry-run folder
 (``paths.profile_folder``)."""
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
-from nbhelpers.batch.attempts import UNFINISHED
+from nbhelpers.batch.attempts import UNFINISHED, in_batch
 from nbhelpers.files import atomic_save
 from nbhelpers.paths import STUDY_NOTEBOOKS, SUMMARY_STEM, report_name, run_folder
-from nbhelpers.report import records
+from nbhelpers.report import profiles, records
+from nbhelpers.report.record_schema import ModelEntry, problem
 from nbhelpers.studies import claims as registry, summary
 
 HEADLINE_NUMBERS = 3   # at most, per run
@@ -40,13 +41,16 @@ CLAIMED_MODELS = claimed_models()
 
 def model_number(name: str, entry: dict) -> str | None:
     """One model's headline number: its final Inception KID (what the claims of sample quality
-    read), else its latest classifier FID, else its latest Inception FID."""
+    read), else its latest classifier FID, else its latest Inception FID; only a finite number
+    with its sample size (a damaged entry shows none)."""
+    if problem(entry, ModelEntry):
+        return None
     kid = records.kid(entry)
-    if kid and kid.get("features") == "inception" and kid.get("mean") is not None:
+    if kid and kid.get("features") == "inception" and records.is_number(kid.get("mean")):
         return f"{name}: Inception KID {kid['mean']:.4f} (N={kid.get('n')})"
     for features in ("classifier", "inception"):
         row = records.latest_fid(entry, features)
-        if row is not None and row.get("value") is not None:
+        if row is not None and records.is_number(row.get("value")):
             return f"{name}: {features} FID {row['value']:.2f} (N={row.get('n')})"
     return None
 
@@ -79,7 +83,11 @@ class IndexRow:
                     seconds: float | None = None, error: str | None = None, attempt: str = "",
                     run: str = "") -> "IndexRow":
         """The row of a run whose metrics file holds ``record``; ``status``, ``seconds`` and
-        ``error`` stand in for what the record does not say."""
+        ``error`` stand in for what the record does not say. A record that fails its schema
+        (``records.malformed``; one read from disk already has) is "damaged", its problem named."""
+        if damaged := records.malformed(record):
+            return cls(stem=stem, seed=seed, status="damaged", seconds=seconds, attempt=attempt, run=run,
+                       error=f"its record is damaged ({damaged})")
         status = record.get("status", status)
         ok = status == "ok"
         return cls(stem=stem, seed=seed, status=status, seconds=record.get("wall_seconds", seconds),
@@ -87,18 +95,24 @@ class IndexRow:
                    numbers=headline_numbers(stem, record) if ok else (), attempt=attempt, run=run)
 
     def href(self, suffix: str) -> str:
-        """A report file's link from the profile's index (relative, so that the folder can be moved)."""
+        """A report file's link from the profile's index (relative, so that the folder can be
+        moved); a misnamed folder's row (``records.misnamed_folders``): the folder."""
+        if self.stem not in (SUMMARY_STEM, *STUDY_NOTEBOOKS):
+            return f"{self.stem}/"
         name = report_name(self.stem) + suffix
         if self.attempt:
             name = f"{self.attempt}/{name}"
         return name if self.seed is None else f"seed{self.seed}/{name}"
 
 
-def index_rows(profile: str, since: float | None = None, dry_run: bool = False) -> list[IndexRow]:
+def index_rows(profile: str, since: float | None = None, dry_run: bool = False,
+               batch: str | None = None) -> list[IndexRow]:
     """The index's rows, read from the records on disk: the summary, then every study notebook
     of every seed folder of the profile in notebook order; for each, its good report and, when
-    there is one, its last unfinished attempt. Rows whose record was written after ``since``
-    (the batch's start) are "this run", the others "earlier run"."""
+    there is one, its last unfinished attempt; last, each folder named like a seed's that is none
+    (``records.misnamed_folders``), left out. The rows of batch ``batch``'s attempts (by the
+    attempt's id its record carries: ``attempts.in_batch``) are "this run"; without ``batch``,
+    those whose record was written after ``since``; the others "earlier run"."""
     places = [(SUMMARY_STEM, None)] + [(stem, seed) for seed in records.seeds_present(profile, dry_run)
                                        for stem in STUDY_NOTEBOOKS]
     rows, numbers = [], {}   # (stem, a run's identity): the seed whose record holds it
@@ -121,15 +135,18 @@ def index_rows(profile: str, since: float | None = None, dry_run: bool = False) 
                                      error=f"{path.name}: the same numbers as seed {twin} (a copy of its run)",
                                      run="earlier run"))
             elif record is not None:
-                run = "this run" if since is not None and path.stat().st_mtime >= since else "earlier run"
+                mine = in_batch(record.get("attempt"), batch) if batch else since is not None and path.stat().st_mtime >= since
+                run = "this run" if mine else "earlier run"
                 rows.append(IndexRow.from_record(stem, seed, record, attempt=attempt, run=run))
-    return rows
+    return rows + [IndexRow(stem=name, seed=None, status="misplaced", seconds=None, run="earlier run",
+                            error=f"{name}/: {records.MISNAMED}") for name in records.misnamed_folders(profile, dry_run)]
 
 
 def thumbnail(profile: str, stem: str, seed: int, models: int = 2, side: int = 4, dry_run: bool = False) -> str | None:
     """A small PNG of the final samples of a run's first ``models`` models with exported samples
     (``side`` x ``side`` digits each, dark on white), written beside the run's samples; its link
-    from the profile's index, or None when the run exported none."""
+    from the profile's index, or None when the run exported none; ``records.DamagedSamples``
+    naming a samples file that cannot be read."""
     from PIL import Image  # only to write a thumbnail
     record = records.load(profile, stem, seed, finished=False, dry_run=dry_run) or {}
     grids = []
@@ -183,6 +200,7 @@ class ClaimLine:
     interval: str
     href: str
     note: str = ""                 # said with the verdict (e.g. which implementation was tested)
+    length: str = ""               # a GAN claim: the generator steps it was read at, and their share of the report's
 
     @property
     def colour(self) -> str:
@@ -201,6 +219,8 @@ class Claims:
     problem: str | None = None
     seeds: list | None = None      # the evaluation seeds the verdicts used
     written: str = ""              # when the summary's record was written
+    deviations: list = field(default_factory=list)   # the profile's deviations the verdicts were read under
+    registry: str = ""             # the claims registry's version and digest
 
 
 def read_claims(out_dir: Path) -> Claims:
@@ -221,10 +241,15 @@ def read_claims(out_dir: Path) -> Claims:
                        verdict_holm=str(claim.get("verdict_holm", "?")), n=claim.get("n", 0),
                        seeds=claim.get("seeds") or [], interval=interval_text(claim),
                        href=f"{report_name(SUMMARY_STEM)}.html#{summary.claim_anchor(claim.get('key', ''))}",
-                       note=str(claim.get("note") or ""))
+                       note="; ".join(str(claim.get(key)) for key in ("caveat", "note") if claim.get(key)),
+                       length=str(claim.get("length") or ""))
              for claim in found]
     written = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-    return Claims(lines, seeds=record.get("evaluation_seeds"), written=written)
+    deviations = [d for d in record.get("deviations") or [] if isinstance(d, dict)]
+    version = record.get("registry_version")
+    registry_text = f"version {version}, sha256 {str(record.get('registry_digest'))[:12]}" if version else ""
+    return Claims(lines, seeds=record.get("evaluation_seeds"), written=written, deviations=deviations,
+                  registry=registry_text)
 
 
 # ----------------------------------------------------------------------------- the page
@@ -235,11 +260,21 @@ _PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescap
 
 
 def page_row(profile: str, row: IndexRow, dry_run: bool) -> dict:
-    """What the template shows of one run: the row, its seed and duration as text, its thumbnail."""
-    image = thumbnail(profile, row.stem, row.seed, dry_run=dry_run) if row.seed is not None and not row.attempt else None
-    return {"row": row, "seed": "all" if row.seed is None else str(row.seed), "image": image,
+    """What the template shows of one run: the row, its seed and duration as text, its thumbnail
+    (or why there is none: a damaged samples file, named)."""
+    image, damaged = None, ""
+    try:
+        if row.seed is not None and not row.attempt:
+            image = thumbnail(profile, row.stem, row.seed, dry_run=dry_run)
+    except records.DamagedSamples as error:
+        damaged = f"no thumbnail: {error}"
+    seed = "all" if row.stem == SUMMARY_STEM else "—" if row.seed is None else str(row.seed)
+    declared = profiles.declarations(profile) if profile in profiles.PROFILES else {}
+    if row.seed in declared.get("exploratory_seeds", []) or row.seed in declared.get("tuning_seeds", []):
+        seed += " (exploratory)" if row.seed in declared["exploratory_seeds"] else " (tuning)"
+    return {"row": row, "seed": seed, "image": image,
             "duration": f"{row.seconds:.0f} s" if row.seconds is not None else "?",
-            "numbers": " · ".join(row.numbers) or row.headline or row.error or ""}
+            "numbers": " · ".join(filter(None, [" · ".join(row.numbers) or row.headline or row.error, damaged]))}
 
 
 def write_index(out_dir: Path, profile: str, rows: list[IndexRow], dry_run: bool = False) -> Path:

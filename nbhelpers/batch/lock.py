@@ -77,7 +77,10 @@ class BatchLock:
         self.handle.flush()
         try:
             await_runs_of_a_killed_batch(self.path.parent, self.killed)
-        except BaseException:
+        except BaseException:   # refused, or Ctrl-C while waiting: the killed batch stays named for the next
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(f"{self.killed}\n" if self.killed else "")
             self.handle.close()
             raise
         return self

@@ -15,23 +15,22 @@ description of it (``./run_all.sh --help``), and the batch from start to end.
 4. ``reports/<profile>/index.html`` links every report of the profile (``index``), also after
    Ctrl-C or a full disk. Exit status 0 when every run of this batch ended ok, 1 when one did
    not, 2 for bad input (nothing ran), 3 when a disk or quota filled up (the batch stopped), 130
-   after Ctrl-C or SIGTERM (listed in ``EPILOG``, which ``--help`` shows).
+   after Ctrl-C, SIGTERM or SIGHUP (listed in ``EPILOG``, which ``--help`` shows).
 """
 import argparse
 import contextlib
 import errno
 import os
 import re
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from nbhelpers import data
 from nbhelpers.assets import AssetError
-from nbhelpers.batch import attempts, executors, index, kernel, plan
+from nbhelpers.batch import attempts, executors, index, kernel, leftovers, plan
 from nbhelpers.batch.lock import BatchLock, BatchLocked
+from nbhelpers.batch.stopping import stopping_on_signals, uninterrupted
 from nbhelpers.batch.task import OutOfSpace, execute_task
 from nbhelpers.device import pick_device
 from nbhelpers.metrics import caches
@@ -65,7 +64,7 @@ exit status:
   1    a notebook run failed (the others went on)
   2    bad input or a folder that cannot be written: nothing ran
   3    the disk or a quota is full: the batch stopped (its runs so far are recorded)
-  130  interrupted (Ctrl-C, SIGTERM)
+  130  interrupted (Ctrl-C, SIGTERM, or SIGHUP: the terminal closed)
 """
 DISK_FULL_EXIT = 3   # see "exit status" in EPILOG
 
@@ -125,7 +124,11 @@ def batch_variables(args) -> dict:
     ``--reports-dir``, the reports folder (absolute: relative to where the batch started)."""
     variables = plan.batch_context_of(args).variables()
     if args.reports_dir:
-        variables["NBH_REPORTS_DIR"] = str(args.reports_dir.expanduser().resolve())
+        try:
+            variables["NBH_REPORTS_DIR"] = str(args.reports_dir.expanduser().resolve())
+        except (OSError, RuntimeError) as error:   # RuntimeError: a symbolic link that leads back to itself
+            raise parameters.ParameterError(f"cannot use --reports-dir {args.reports_dir}: {error}; "
+                                            "pass another folder") from None
     return variables
 
 
@@ -154,17 +157,23 @@ def prepare_assets(resolved: list[dict]) -> None:
         caches.prepare(pick_device("auto"), ref_n_inception=ref_n_inception, ref_n_classifier=ref_n_classifier)
 
 
-def interrupt_on_sigterm() -> None:
-    """``kill`` (SIGTERM, e.g. from ``scancel``) stops the batch as Ctrl-C does."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    variables = batch_variables(args)
+    with stopping_on_signals():
+        try:
+            return start(args)
+        except KeyboardInterrupt:   # in the checks, or waiting for a killed batch's runs: run_batch says the rest
+            print("\ninterrupted: stopped before any run started", file=sys.stderr)
+            return 130
+
+
+def start(args) -> int:
+    """The batch of the parsed command line ``args``, from its checks to its exit status."""
+    try:
+        variables = batch_variables(args)
+    except parameters.ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     with kernel.kernel_environment(variables):   # for this batch, and the kernels and jobs it starts
         try:
             profile, seeds, tasks = plan.plan(args)
@@ -182,22 +191,23 @@ def main(argv=None) -> int:
             return 2
         except OSError as error:
             if attempts.is_disk_full(error):   # before the batch started: writing its lock
-                return report_full_disk(error, out_dir, profile, args.dry_run, started=None)
-            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return report_full_disk(error, out_dir, profile, args.dry_run, batch=None)
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR):
                 raise
             print(f"error: {unwritable(error, out_dir)}", file=sys.stderr)
             return 2
 
 
 def unwritable(error: OSError, out_dir: Path) -> str:
-    """A folder the batch must write to that it cannot, in one line, with what to do instead."""
-    path = Path(error.filename or out_dir)
+    """A file or folder the batch must write that it cannot, in one line, with what to do instead."""
+    path = Path(error.filename2 or error.filename or out_dir)   # a rename names its target second
     if path.name.startswith(".") and path.name.endswith(".tmp"):   # the file it was writing, not a temporary name
         path = path.with_name(path.name[1:].rsplit(".", 2)[0])
     instead = ("point NBH_CACHE_DIR at a writable folder" if path.is_relative_to(cache_dir()) else
                "point NBH_DATA_DIR at a writable folder" if path.is_relative_to(data_dir()) else
                "pass another --reports-dir")
-    return f"cannot write {path}: {os.strerror(error.errno).lower()}; make it writable or {instead}"
+    fix = "move it away" if error.errno in (errno.EISDIR, errno.ENOTDIR) else "make it writable"
+    return f"cannot write {path}: {os.strerror(error.errno).lower()}; {fix} or {instead}"
 
 
 def runs_in_words(tasks: list[plan.Task], seeds: list[int]) -> str:
@@ -223,21 +233,21 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list[plan.Task], opti
     at_once = "Slurm jobs" if options.executor == "slurm" else f"{options.jobs} at a time"
     print(f"profile {profile}{' (dry run)' if args.dry_run else ''}: {runs_in_words(tasks, seeds)} "
           f"({at_once}) -> {in_terminal(out_dir)}")
-    started = time.time()
+    started, batch = time.time(), attempts.new_batch()   # the batch's id: its attempts' records carry it
     try:
-        interrupt_on_sigterm()
         tidy(profile, out_dir, killed)
         prepare_assets([t.params for t in tasks if t.stem != SUMMARY_STEM])
         kernel.ensure_kernel()
-        rows = executors.run_tasks(tasks, options, execute_task, variables)
-        index_page = index.write_index(out_dir, profile, index.index_rows(profile, started, args.dry_run), args.dry_run)
+        rows = executors.run_tasks(tasks, options, execute_task, variables, batch)
+        index_page = index.write_index(out_dir, profile, index.index_rows(profile, dry_run=args.dry_run, batch=batch),
+                                       args.dry_run)
     except KeyboardInterrupt as interruption:
-        with attempts.uninterrupted():   # stopping: a further Ctrl-C cuts nothing short
-            return report_interruption(interruption, out_dir, profile, args.dry_run, started)
+        with uninterrupted():   # stopping: a further Ctrl-C cuts nothing short
+            return report_interruption(interruption, out_dir, profile, args.dry_run, batch)
     except (OutOfSpace, OSError) as full:
         if not isinstance(full, OutOfSpace) and not attempts.is_disk_full(full):
             raise
-        return report_full_disk(full, out_dir, profile, args.dry_run, started)
+        return report_full_disk(full, out_dir, profile, args.dry_run, batch)
     print(f"\nsummary ({profile}, {time.time() - started:.0f} s in all)")
     print("\n".join(index.summary_lines(rows)))
     print(f"index: {in_terminal(index_page)}")
@@ -245,20 +255,18 @@ def run_batch(args, profile: str, seeds: list[int], tasks: list[plan.Task], opti
 
 
 def tidy(profile: str, out_dir: Path, killed: str) -> None:
-    """What a killed batch left in the folder: its runs' stages recorded in unfinished/, its
-    temporary files and every earlier batch's job folder removed; one line when there was any."""
-    done = attempts.tidy(profile, out_dir)
-    if jobs := executors.remove_job_folders(out_dir):
-        done.append(f"{jobs} job folder(s) of earlier batches removed")
-    if done:
+    """What a killed batch left in the folder (``leftovers``): its runs' stages recorded in
+    unfinished/ or moved in, its temporary files and earlier batches' job folders removed; one
+    line naming them when there was any."""
+    if done := leftovers.tidy(profile, out_dir):
         before = f"the batch before this one was killed ({killed})" if killed else "earlier batches left files"
         print(f"{before}: {'; '.join(done)}")
 
 
 def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile: str, dry_run: bool,
-                        started: float) -> int:
-    """After Ctrl-C: the index rewritten, one line on stderr, exit status 130."""
-    index_page = index.write_index(out_dir, profile, index.index_rows(profile, started, dry_run), dry_run)
+                        batch: str) -> int:
+    """After Ctrl-C (SIGTERM, SIGHUP): the index rewritten, one line on stderr, exit status 130."""
+    index_page = index.write_index(out_dir, profile, index.index_rows(profile, dry_run=dry_run, batch=batch), dry_run)
     row = getattr(interruption, "row", None)
     stopped = (f"{row.stem}" + (f" (seed {row.seed})" if row.seed is not None else "") +
                f" stopped ({row.error}), its attempt kept in unfinished/" if row else "stopped")
@@ -270,14 +278,14 @@ def report_interruption(interruption: KeyboardInterrupt, out_dir: Path, profile:
 
 
 def report_full_disk(full: OSError | OutOfSpace, out_dir: Path, profile: str, dry_run: bool,
-                     started: float | None) -> int:
+                     batch: str | None) -> int:
     """A full disk or quota: temporary files removed, the index rewritten if there is room for
-    it (once the batch has ``started``), one line on stderr naming the filesystem and the space
-    left; exit status 3."""
-    attempts.remove_temporary(out_dir)
-    if started is not None:
+    it (once the batch ``batch`` has started), one line on stderr naming the filesystem and the
+    space left; exit status 3."""
+    leftovers.remove_temporary(out_dir)
+    if batch is not None:
         with contextlib.suppress(OSError):
-            index.write_index(out_dir, profile, index.index_rows(profile, started, dry_run), dry_run)
+            index.write_index(out_dir, profile, index.index_rows(profile, dry_run=dry_run, batch=batch), dry_run)
     text = str(full.row.error) if isinstance(full, OutOfSpace) else str(full)
     named = re.search(r"\[Errno \d+\] [^:']*: '([^']+)'(?: -> '([^']+)')?", text)   # a copy names its target second
     path = Path(named[2] or named[1]) if named else out_dir

@@ -1,6 +1,7 @@
 """What a batch will run: every input checked before anything long starts, the runs in order,
 one ``Task`` each (each study notebook once per seed, the summary last), and what the batch
 decides for every run (``batch_context_of``), which each task carries."""
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,8 @@ from nbhelpers.paths import GAN_NOTEBOOK, GAN_NOTEBOOKS, SUMMARY_STEM, in_termin
 from nbhelpers.report import parameters, profiles, records
 
 PROFILE_CHOICES = (*profiles.PROFILES, "auto")
+WRITE_PROBE = "write-probe"   # .write-probe-<pid>-<random>: the file that tries a reports folder
+INDEX_PAGE = "index.html"     # the profile's index (``index.write_index``)
 
 
 @dataclass
@@ -70,8 +73,11 @@ def check_reports_folder(folder: Path) -> None:
             raise parameters.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
                                         f"{in_terminal(existing)} exists and is not a folder; {advice}")
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{WRITE_PROBE}-{os.getpid()}-"):
             pass
+        if (folder / INDEX_PAGE).is_dir():   # the page the batch writes last
+            raise parameters.ParameterError(f"cannot write the index {in_terminal(folder / INDEX_PAGE)}: a folder "
+                                            f"has that name; move it away or {advice}")
     except OSError as error:
         raise parameters.ParameterError(f"cannot write the reports to {in_terminal(folder)}: "
                                     f"{error.strerror or error}; {advice}") from None
@@ -101,7 +107,7 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
         raise parameters.ParameterError(f"unknown notebook {', '.join(map(repr, unknown))}; available: {', '.join(available)}")
     if args.jobs is not None and args.jobs < 1:
         raise parameters.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
-    seeds = profiles.parse_seeds(args.seeds) if args.seeds else profiles.profile_seeds(profile)
+    seeds = profiles.parse_seeds(args.seeds) if args.seeds is not None else profiles.profile_seeds(profile)
     selected = args.only or available
     profiles.check_overrides(selected + [SUMMARY_STEM], args.overrides)
     check_reports_folder(profile_folder(profile, args.dry_run))
@@ -119,7 +125,7 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
         raise parameters.ParameterError(f"device {cuda[0]!r} was asked for, but CUDA is not available here; "
                                     "use device=auto or device=cpu")
     if args.dry_run:   # one seed unless --seeds chose; small sample counts (dryrun.py says why)
-        seeds = dryrun.seeds(seeds, chosen=bool(args.seeds))
+        seeds = dryrun.seeds(seeds, chosen=args.seeds is not None)
         resolved = {key: dryrun.limit(params) for key, params in resolved.items() if key[1] in (None, *seeds)}
     total, tasks, context = len(resolved), [], batch_context_of(args)
     for index, ((stem, seed), params) in enumerate(resolved.items(), 1):

@@ -37,10 +37,10 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+from nbhelpers.files import temporary_folder, temporary_path
 from nbhelpers.paths import reports_root
 
 MATHJAX_DIST = "jupyter-server-mathjax"
@@ -63,6 +63,7 @@ MATHJAX_PARTS = (
     "fonts/HTML-CSS/STIX-Web/woff",          # the web fonts
 )
 STAMP_NAME = ".nbhelpers-mathjax-version"
+STAGING, RETIRED = "mathjax-new", "mathjax-old"   # temporary folders beside mathjax/ (files.temporary_folder)
 
 _TEMPLATE_NAME = "nbhelpers-offline.html.j2"
 _TEMPLATE = r"""{%- extends "index.html.j2" -%}
@@ -139,7 +140,7 @@ def install_mathjax(static_dir: Path) -> Path:
     if _is_current(dest, source, files, version):
         return dest
     static_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".mathjax-new-", dir=static_dir))
+    staging = temporary_folder(static_dir, STAGING)
     retired = None
     try:
         staging.chmod(0o755)
@@ -148,7 +149,7 @@ def install_mathjax(static_dir: Path) -> Path:
             shutil.copyfile(source / name, staging / name)
         (staging / STAMP_NAME).write_text(version + "\n")
         if dest.exists():  # an older or damaged copy: move it aside, then swap
-            retired = Path(tempfile.mkdtemp(prefix=".mathjax-old-", dir=static_dir))
+            retired = temporary_folder(static_dir, RETIRED)
             os.replace(dest, retired / MATHJAX_DIRNAME)
         try:
             os.replace(staging, dest)
@@ -198,9 +199,9 @@ def offline_exporter(mathjax_url: str):
 def write_atomic(target: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``target`` via a temporary file in its folder and ``os.replace``."""
     target = Path(target)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temporary = temporary_path(target)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(temporary, "x", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

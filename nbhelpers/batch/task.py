@@ -5,7 +5,7 @@ the run's ``IndexRow``. What every executor runs for a task (in this process or 
 import time
 
 from nbhelpers.batch import attempts
-from nbhelpers.batch.execute import execute
+from nbhelpers.batch.execute import INTERRUPTED, execute, staged_notebook
 from nbhelpers.batch.index import IndexRow
 from nbhelpers.batch.kernel import kernel_environment
 from nbhelpers.batch.lock import putting_in_place
@@ -30,18 +30,25 @@ class OutOfSpace(Exception):
         self.row = row
 
 
-def execute_task(task: Task) -> IndexRow:
-    """Execute, render and record one notebook run; its row. The kernel sees the task's
-    ``BatchContext`` with the attempt's stage (``paths.stage_dir``) and the folder it then moves
-    to. Ctrl-C: the run is recorded, then ``BatchInterrupted``; a full disk: recorded as far as
-    the space allows, then ``OutOfSpace``."""
+def execute_task(task: Task, attempt: str) -> IndexRow:
+    """Execute, render and record one notebook run as attempt ``attempt``
+    (``attempts.new_attempt``); its row. The kernel sees the task's ``BatchContext`` with the
+    attempt's id and stage (``paths.stage_dir``) and the folder it then moves to. Ctrl-C: the
+    run is recorded, then ``BatchInterrupted`` (the batch's process lets only its first Ctrl-C
+    through: ``main``); a full disk: recorded as far as the space allows, then ``OutOfSpace``."""
     folder, name = task.folder, report_name(task.stem)
-    stage = attempts.stage_for(folder, task.stem)
+    stage = attempts.stage_for(folder, task.stem, attempt)
     print(f"{task.label} {task.where}: running (log {in_terminal(stage / (name + '.log'))})", flush=True)
     started = time.time()
     label = f"{task.label} {task.stem}" + (f" s{task.seed}" if task.seed is not None else "")
-    with kernel_environment(task.batch.with_stage(stage, folder).variables()):
-        status, error = execute(task.stem, task.params, stage, label=label)
+    outcome, stopped = None, False
+    try:
+        source, digest = staged_notebook(task.stem, stage)   # the kernel records the digest of what it runs
+        with kernel_environment(task.batch.with_stage(stage, folder, attempt).with_notebook(digest).variables()):
+            outcome = execute(task.stem, task.params, stage, label=label, source=source)
+    except KeyboardInterrupt:   # around the notebook rather than in it (``execute`` says those): recorded all the same
+        stopped = True
+    status, error = outcome or ("interrupted", INTERRUPTED)
     seconds = time.time() - started
     with putting_in_place():   # in a job: only while its batch runs
         record, page = attempts.finish_attempt(task.stem, task.profile, stage, status, error, seconds)
@@ -51,6 +58,8 @@ def execute_task(task: Task) -> IndexRow:
           f"{' | ' + row.error if row.error else ''}", flush=True)
     if row.status == "interrupted":
         raise BatchInterrupted(row)
+    if stopped:   # as the run ended, which is recorded as it ended
+        raise KeyboardInterrupt("interrupted as a run ended")
     if attempts.disk_full_in(row.error):
         raise OutOfSpace(row)
     return row

@@ -1,11 +1,16 @@
-"""python -m nbhelpers.bench [vae|fid|gan|prdc|memorisation|batch|all] [--device DEVICE]"""
+"""python -m nbhelpers.bench [vae|fid|gan|prdc|memorisation|batch|all] [--device DEVICE]
+python -m nbhelpers.bench budget REPORTS_DIR [--profile P]: where a finished batch's seconds went"""
 import argparse
 import importlib
+import sys
 
 SUITES = ("vae", "fid", "gan", "prdc", "memorisation", "batch")
+READERS = ("budget",)   # read a finished batch's records, with arguments of their own: never in "all"
 
 
-def main() -> None:
+def main() -> int:
+    if sys.argv[1:2] and sys.argv[1] in READERS:
+        return importlib.import_module(f"nbhelpers.bench.{sys.argv[1]}").main(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m nbhelpers.bench", description=__doc__)
     parser.add_argument("suite", nargs="?", default="all", choices=SUITES + ("all",))
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -13,7 +18,8 @@ def main() -> None:
     for suite in SUITES if args.suite == "all" else (args.suite,):
         print(f"== {suite} ==", flush=True)
         importlib.import_module(f"nbhelpers.bench.{suite}").main(device=args.device)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,11 +10,16 @@ together when D has no BatchNorm, fused Adam, no per-step host synchronisation.
 
 Images/s are wall-clock; CPU-seconds per image are printed too because a shared machine's
 wall clock is noisy (other processes), while process CPU time is not.
-On CUDA it also compares the engine's eager step with ``GanConfig(compile=True)``.
+On CUDA it also compares the engine's eager step with ``GanConfig(compile=True)``. With
+``--dtype bfloat16`` it also times the engine with ``GanConfig(bf16_autocast=True)`` against its
+fp32 step: interleaved rounds, each a fresh run from the same initial weights, the medians
+compared (a deviation the report's runs do not take unless a profile declares it).
 
     python -m nbhelpers.bench.gan [--device cpu] [--images 8192] [--batch-size 64] [--threads 2]
+                                  [--dtype bfloat16] [--rounds 3]
 """
 import argparse
+import statistics
 import time
 
 import torch
@@ -75,11 +80,12 @@ def plain_dataloader_loop(device, images: int, batch_size: int) -> None:
         log.append(((loss_real + loss_fake).item(), loss_g.item()))
 
 
-def engine_loop(device, images: int, batch_size: int, compile: bool = False) -> gan.GanHistory:
+def engine_loop(device, images: int, batch_size: int, compile: bool = False,
+                bf16_autocast: bool = False) -> gan.GanHistory:
     train_x, _ = data.load_mnist("train", device, limit=images)
     generator, discriminator = _networks(device)
     config = gan.GanConfig(epochs=1, batch_size=batch_size, lr_generator=LR, lr_discriminator=LR,
-                           betas=BETAS, compile=compile)
+                           betas=BETAS, compile=compile, bf16_autocast=bf16_autocast)
     return gan.train(generator, discriminator, NonSaturatingGAN(), train_x, config, log=None)
 
 
@@ -88,7 +94,30 @@ def _line(label: str, images: int, wall: float, cpu: float) -> str:
             f"{1000 * cpu / images:.2f} CPU-ms/image)")
 
 
-def main(device: str = "auto", images: int | None = None, batch_size: int = 64) -> dict:
+def precision_comparison(device, images: int, batch_size: int, rounds: int) -> dict:
+    """The engine's fp32 step against its bf16-autocast step: ``rounds`` interleaved pairs of
+    runs after an untimed warm-up of each (kernel selection), the median wall and CPU seconds of
+    each, and their ratios (fp32 over bf16)."""
+    for autocast in (False, True):
+        engine_loop(device, 2 * batch_size, batch_size, bf16_autocast=autocast)
+    timings = {"fp32": [], "bf16 autocast": []}
+    for _ in range(rounds):
+        for name, autocast in (("fp32", False), ("bf16 autocast", True)):
+            timings[name].append(_timed(device, lambda: engine_loop(device, images, batch_size, bf16_autocast=autocast)))
+    medians = {name: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+               for name, runs in timings.items()}
+    for name, (wall, cpu) in medians.items():
+        print(_line(f"engine, {name} (median of {rounds})", images, wall, cpu), flush=True)
+    (wall32, cpu32), (wall16, cpu16) = medians["fp32"], medians["bf16 autocast"]
+    result = {"rounds": rounds, "fp32_images_per_second": images / wall32, "bf16_images_per_second": images / wall16,
+              "bf16_vs_fp32_wall": wall32 / wall16, "bf16_vs_fp32_cpu": cpu32 / cpu16}
+    print(f"  bf16 autocast vs fp32 (wall clock): {result['bf16_vs_fp32_wall']:8.2f}x")
+    print(f"  bf16 autocast vs fp32 (CPU time)  : {result['bf16_vs_fp32_cpu']:8.2f}x")
+    return result
+
+
+def main(device: str = "auto", images: int | None = None, batch_size: int = 64, dtype: str = "float32",
+         rounds: int = 3) -> dict:
     device = pick_device(device)
     images = images or (60_000 if device.type == "cuda" else 8192)
     data.load_mnist("train", device)  # the one-off disk read is not part of either loop
@@ -111,6 +140,8 @@ def main(device: str = "auto", images: int | None = None, batch_size: int = 64) 
         print(_line("engine, compiled (cache warm)", images, warm_wall, warm_cpu))
         result.update(compiled_images_per_second=images / warm_wall, compiled_vs_eager=ours_wall / warm_wall)
         print(f"  compiled vs eager                 : {result['compiled_vs_eager']:8.2f}x")
+    if dtype == "bfloat16":
+        result["precision"] = precision_comparison(device, images, batch_size, rounds)
     return result
 
 
@@ -120,7 +151,10 @@ if __name__ == "__main__":
     parser.add_argument("--images", type=int, default=None, help="images per run (default: 8192 CPU, 60000 CUDA)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="bfloat16: also time the engine's step under bf16 autocast against fp32")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved fp32 / bf16 pairs (with --dtype bfloat16)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    main(args.device, args.images, args.batch_size)
+    main(args.device, args.images, args.batch_size, args.dtype, args.rounds)

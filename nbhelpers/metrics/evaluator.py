@@ -29,9 +29,18 @@ import warnings
 
 import torch
 
+from nbhelpers import clock
 from nbhelpers.device import pick_device
 from nbhelpers.metrics import coverage
-from nbhelpers.metrics.distances import KID_SUBSET_SIZE, KID_SUBSETS, fid_of_features, kid, kid_subset_size
+from nbhelpers.metrics.distances import (
+    KID_BOOTSTRAPS,
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    fid_of_features,
+    kid,
+    kid_bootstrap_se,
+    kid_subset_size,
+)
 from nbhelpers.metrics.features import (
     FEATURE_DIMS,
     FEATURES,
@@ -101,7 +110,8 @@ class Evaluator:
     # -- what produces the features
     def _extractor(self, features: str):
         if features not in self._extractors:
-            self._extractors[features] = load_extractor(features, self.device, self.inception_source, log=self.log)
+            with clock.phase(features):   # loading the weights is this extractor's time too
+                self._extractors[features] = load_extractor(features, self.device, self.inception_source, log=self.log)
         return self._extractors[features]
 
     def classifier(self) -> tuple[torch.nn.Module, dict]:
@@ -121,8 +131,9 @@ class Evaluator:
         """Features [N, D] of every image given (``fn`` replaces the extractor's function, e.g.
         the classifier's logits), with this Evaluator's device, batch size and rounding."""
         extractor = fn or self._extractor(features)[0]
-        return extract(extractor, images, self.device, self.batch_size[features], quantize=self.quantize,
-                       label=f"{features} features", log=self.log if features == "inception" else None)
+        with clock.phase(features):
+            return extract(extractor, images, self.device, self.batch_size[features], quantize=self.quantize,
+                           label=f"{features} features", log=self.log if features == "inception" else None)
 
     def features(self, images: torch.Tensor, features: str = "inception") -> torch.Tensor:
         """Features [n, D] (float32, on the device) of the first n images; the last call's
@@ -146,7 +157,8 @@ class Evaluator:
     def reference(self, features: str = "inception") -> dict:
         """The cached features and statistics of the reference set (``features.reference``)."""
         _, info = self._extractor(features)
-        return reference(info["tag"], self.ref_n[features], lambda images: self.extract(images, features))
+        with clock.phase(features):   # its statistics too, when not cached yet
+            return reference(info["tag"], self.ref_n[features], lambda images: self.extract(images, features))
 
     # -- metrics
     def _row(self, features: str, n: int, ref: dict) -> dict:
@@ -155,6 +167,7 @@ class Evaluator:
         _, info = self._extractor(features)
         return {"features": features, "weights": info["sha256"][:16], "n": n, "ref": ref["ref"]}
 
+    @clock.phase("evaluation")
     def fid(self, images: torch.Tensor, features: str = "inception", epoch: int | None = None) -> dict:
         """{"features", "weights", "n", "ref", "value"} (+ "epoch"; + "biased": True when n or the
         reference size is below the feature dimension, with a SmallSampleWarning)."""
@@ -171,14 +184,23 @@ class Evaluator:
                           SmallSampleWarning, stacklevel=2)
         return row
 
+    @clock.phase("evaluation")
     def kid(self, images: torch.Tensor, features: str = "inception") -> dict:
-        """{"features", "weights", "n", "ref", "mean", "std", "subsets", "subset_size"}."""
+        """{"features", "weights", "n", "ref", "mean", "std", "subsets", "subset_size", "full", "se",
+        "bootstraps"}: ``mean`` and ``std`` over random subsets (``distances.kid``); ``full``, the
+        estimate on all rows, and ``se``, its bootstrap standard error over the generated samples with
+        the reference held fixed (``distances.kid_bootstrap_se``, ``bootstraps`` draws from its own
+        seeded generator: the global random state is not touched). ``std`` is the spread of one
+        subset's KID, not a standard error; ``se`` is the error that the finite sample set adds."""
         feats = self.features(images, features)
         ref = self.reference(features)
         mean, std = kid(feats, ref["features"], self.kid_subsets, self.kid_subset_size)
+        full, se = kid_bootstrap_se(feats, ref["features"], KID_BOOTSTRAPS)
         return {**self._row(features, len(feats), ref), "mean": mean, "std": std, "subsets": self.kid_subsets,
-                "subset_size": kid_subset_size(len(feats), len(ref["features"]), self.kid_subset_size)}
+                "subset_size": kid_subset_size(len(feats), len(ref["features"]), self.kid_subset_size),
+                "full": full, "se": se, "bootstraps": KID_BOOTSTRAPS}
 
+    @clock.phase("evaluation")
     def fidelity_diversity(self, images: torch.Tensor, features: str = "classifier") -> dict:
         """Improved precision/recall (k = 3) and density/coverage (k = 5) of the first n images
         against the reference (``prdc``; the reference is the real set):
@@ -209,13 +231,24 @@ class Evaluator:
         model, _ = self.classifier()
         return self.extract(images, "classifier", fn=lambda b: model(b).softmax(1))
 
+    def predictions(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted digit, its softmax probability) for every image, from one classifier pass:
+        the digit is ``predict``'s (the largest logit), the probability the softmax's largest."""
+        images = check_images(images, grey_28=True)
+        model, _ = self.classifier()
+        logits = self.extract(images, "classifier", fn=model)
+        return logits.argmax(1), logits.softmax(1).amax(1)
+
     def class_coverage(self, images: torch.Tensor) -> dict:
-        """Predicted-class counts of the first n_classifier images (``coverage.class_coverage``)."""
+        """Predicted-class counts of the first n_classifier images, all of them and those predicted
+        with ``coverage.CONFIDENT_PROBABILITY`` or more (``coverage.class_coverage``)."""
         n = self.n["classifier"] or len(images)
         if len(images) < n:
             raise ValueError(f"class coverage: got {len(images)} images but n_classifier is {n}")
-        return coverage.class_coverage(self.predict(images[:n]))
+        labels, confidence = self.predictions(images[:n])
+        return coverage.class_coverage(labels, confidence=confidence)
 
+    @clock.phase("evaluation")
     def evaluate(self, images_or_sampler, epoch: int | None = None, kid: bool = True,
                  coverage: bool = True, prdc: bool = True) -> dict:
         """Every metric of one sample set, features computed once:

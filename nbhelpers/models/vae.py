@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nbhelpers import clock
 from nbhelpers.models.latent import traversal_codes
 from nbhelpers.progress import bar, epoch_line
 
@@ -104,6 +105,7 @@ def first_batches(items: torch.Tensor, batch_size: int, max_batches: int | None)
     return items if max_batches is None else items[:max_batches * batch_size]
 
 
+@clock.phase("training")
 def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *,
               epochs: int, batch_size: int = 128, lr: float = 1e-3, beta: float | BetaRule = 1.0,
               generator: torch.Generator | None = None, progress: bool = True, max_batches: int | None = None,

@@ -1,6 +1,15 @@
-"""One call at the top of every notebook: seed, pick the device, record the environment, read
-what the batch decided for this run (``environment.BatchContext``) into the run's context, and
-show the run's parameters once, as one table with the source of each value."""
+"""One call at the top of every notebook: seed, pick the device, record the environment and the
+code as it runs (``code_digest``), read what the batch decided for this run
+(``environment.BatchContext``) into the run's context, and show the run's parameters once, as
+one table with the source of each value.
+
+The code a run executed is told apart from any other by two sha256 digests: of nbhelpers'
+sources when the run starts (``package_digest``), and of the notebook's code cells as the batch
+handed them to papermill (``notebook_digest``; the batch passes it in the run's
+``BatchContext``). A file edited between its import and the digest, or a module first imported
+after it, escapes them: docs/operations.md says so."""
+import hashlib
+import json
 import os
 import platform
 import random
@@ -19,8 +28,11 @@ from IPython.display import display
 from nbhelpers.device import pick_device
 from nbhelpers.environment import BatchContext, batch_context
 from nbhelpers.notes import show_notes_once
-from nbhelpers.paths import REPO_ROOT, notebook_output_dir, report_name, writing_folder
+from nbhelpers.paths import NOTEBOOKS_DIR, REPO_ROOT, notebook_output_dir, report_name, writing_folder
 from nbhelpers.report import profiles
+from nbhelpers.report.record_schema import CodeDigest
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent   # nbhelpers/
 
 
 def seed_everything(seed: int) -> None:
@@ -38,6 +50,47 @@ def git_commit() -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def package_digest() -> str:
+    """sha256 of nbhelpers' sources as they are now: every ``*.py`` of the package but its tests
+    (no run imports them), each as its path relative to the package and its bytes, in path
+    order. Any edit changes it, a comment's too."""
+    digest = hashlib.sha256()
+    sources = {path.relative_to(PACKAGE_DIR).as_posix(): path for path in PACKAGE_DIR.rglob("*.py")}
+    for name in sorted(name for name in sources if not name.startswith("tests/")):
+        content = sources[name].read_bytes()
+        digest.update(f"{name}\0{len(content)}\0".encode() + content)
+    return digest.hexdigest()
+
+
+def notebook_digest(text: str) -> str:
+    """sha256 of a notebook's code as papermill executes it: its code cells' sources in order,
+    from the notebook's JSON text (markdown, outputs and metadata aside: JupyterLab's autosave
+    writes outputs). Text that is not a notebook: the digest of the text itself."""
+    try:
+        cells = json.loads(text)["cells"]
+        code = [cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+                for cell in cells if cell.get("cell_type") == "code"]
+    except (ValueError, TypeError, KeyError, AttributeError):   # papermill then fails on it, saying why
+        code = text
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+
+
+def code_digest(batch: BatchContext) -> CodeDigest:
+    """The code this run executes: nbhelpers now, and its notebook as the batch handed it over
+    (None outside the batch: a notebook run in JupyterLab may have run any edit of its cells)."""
+    return {"package": package_digest(), "notebook": batch.notebook_digest}
+
+
+def current_code(stem: str, package: str | None = None) -> CodeDigest:
+    """The code a run of notebook ``stem`` would execute now: nbhelpers (``package``: its digest
+    when the caller took it) and the notebook's file (None when there is none to read)."""
+    try:
+        notebook = notebook_digest((NOTEBOOKS_DIR / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        notebook = None
+    return {"package": package or package_digest(), "notebook": notebook}
 
 
 def environment(device: torch.device) -> dict:
@@ -63,6 +116,7 @@ class Run:
     params: dict
     env: dict = field(default_factory=dict)
     git_commit: str = "unknown"
+    code_digest: CodeDigest | None = None   # the code it runs (``code_digest``); None: not taken
     batch: BatchContext = field(default_factory=BatchContext)   # what ./run_all.sh decided; interactive: defaults
 
     @property
@@ -102,8 +156,10 @@ def start_run(stem: str, params) -> Run:
     device = pick_device(values.get("device", "auto"))
     seed = values.get("seed")
     seed_everything(0 if seed is None else seed)
+    batch = batch_context()
     run = Run(stem=stem, profile=values["profile"], seed=seed, device=device,
-              params=values, env=environment(device), git_commit=git_commit(), batch=batch_context())
+              params=values, env=environment(device), git_commit=git_commit(),
+              code_digest=code_digest(batch), batch=batch)
     seeds = f"seed {run.seed}" if seed is not None else f"seeds {values.get('seeds') or 'all present'}"
     print(f"notebook {stem} | profile {run.profile}{' | DRY RUN' if run.batch.dry_run else ''} | {seeds} | device {device} "
           f"({run.env['device_name']}) | torch {torch.__version__} | commit {run.git_commit}")

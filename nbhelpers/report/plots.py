@@ -1,14 +1,36 @@
 """One plotting style for every report: loss curves and image grids."""
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import torch
+from IPython import get_ipython
+from matplotlib.figure import Figure
 from torchvision.utils import make_grid
+
+from nbhelpers import clock
 
 
 def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="deep")
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.titleweight": "bold"})
+    time_figures()
+
+
+def time_figures() -> None:
+    """In a Jupyter kernel with the inline backend, count the drawing of every figure shown (its
+    PNG for the page: the bulk of a figure's time) as ``clock``'s "figures" phase."""
+    shell = get_ipython()
+    if shell is None or "inline" not in matplotlib.get_backend():
+        return
+    # optional (kernels only); importing it registers its PNG drawing now, not at the first figure
+    import matplotlib_inline.backend_inline  # noqa: F401
+    formatter = shell.display_formatter.formatters["image/png"]
+    draw = formatter.lookup_by_type(Figure)
+    if getattr(draw, "clock_phase", None) != "figures":
+        timed = clock.phase("figures")(draw)
+        timed.clock_phase = "figures"
+        formatter.for_type(Figure, timed)
 
 
 def smooth(values, window: int) -> np.ndarray:

@@ -9,8 +9,10 @@ Where a value comes from, later sources winning (``parameter_files`` gives the f
    notebooks; every study notebook must declare each of its keys. Its profile keys
    (``PROFILE_KEYS``) are the batch's and the summary's, not notebook parameters:
    ``seeds``, the evaluation seeds of a batch run (each run gets one ``seed``:
-   ``resolve(..., seed=k)``); ``tuning_seeds``, those its settings were chosen on (never in a
-   verdict, never among ``seeds``); ``deviations`` from the original report, each with its
+   ``resolve(..., seed=k)``); ``tuning_seeds``, those its settings were chosen on, and
+   ``exploratory_seeds``, those whose results were seen before or while the claims' registry was
+   written (each never in a verdict, never among ``seeds``, a batch runs them only when
+   ``--seeds`` names them); ``deviations`` from the original report, each with its
    reason; ``later_seeds``, per notebook the values that switch its explorations off for every
    seed but the batch's first evaluation seed (``resolve(..., first_seed=...)``, applied last);
    ``first_seed_only``, the notebooks no claim reads, which a batch runs for that seed alone;
@@ -18,11 +20,13 @@ Where a value comes from, later sources winning (``parameter_files`` gives the f
    (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
    each key applies to every GAN notebook that declares it, and a key that none declares
    is an error;
-4. ``params/<profile>/<stem>.yaml``;
+4. ``params/<profile>/<stem>.yaml``, where the profile changes that notebook's own values (the
+   summary has none: its values are its defaults and the shared file's);
 5. command-line overrides ``KEY=VALUE`` or ``STEM.KEY=VALUE`` (values parsed as YAML).
 
 An unknown key or a value of the wrong type or outside its rule is an error that names it
-(``parameters.ParameterError``).
+(``parameters.ParameterError``), and so is a missing shared or group file (2., 3.: without it
+the notebooks' defaults would run as the profile, seeds and all).
 
     python -m nbhelpers.report.profiles STEM PROFILE [KEY=VALUE ...]   # print the resolved YAML
 """
@@ -38,7 +42,8 @@ PROFILES = ("smoke", "cpu", "full")
 SHARED_FILE = "_all.yaml"
 GROUP_FILES = {"_gan.yaml": GAN_NOTEBOOKS}   # a file of values shared by a group of notebooks
 CHOSEN_BY_THE_BATCH = ("profile", "seed")    # set per run by ./run_all.sh, never by files or --set
-PROFILE_KEYS = ("seeds", "tuning_seeds", "deviations", "later_seeds", "first_seed_only")   # _all.yaml keys that are no parameters
+PROFILE_KEYS = ("seeds", "tuning_seeds", "exploratory_seeds", "deviations", "later_seeds",
+                "first_seed_only")   # _all.yaml keys that are no parameters
 # Profiles without a folder of their own: a notebook run from JupyterLab ("interactive") has
 # the cpu profile's values (test_profiles checks it), so it is declared by the cpu profile's file.
 DECLARED_BY = {"interactive": "cpu"}
@@ -53,8 +58,12 @@ def _yaml_problem(error: yaml.YAMLError) -> tuple[str, str]:
     return where, " ".join((f"{problem} ({context})" if context else problem).split())
 
 
-def _load_yaml(path: Path) -> dict:
+def _load_yaml(path: Path, required: bool = False) -> dict:
+    """The mapping in the YAML file ``path``; a file that is not ``required`` may be missing ({})."""
     if not path.exists():
+        if required:
+            raise ParameterError(f"{repo_relative(path)} is missing: every profile has one (without it the "
+                                 "notebooks' defaults would run unannounced); restore it, e.g. with git")
         return {}
     try:
         content = yaml.safe_load(path.read_text()) or {}
@@ -95,26 +104,33 @@ def tuning_seeds(profile: str) -> list[int]:
 
 
 def first_seed(profile: str, seeds: list[int]) -> int:
-    """The batch's first evaluation seed: the first of ``seeds`` that is not a tuning seed (the
-    first of ``seeds`` when all are). The explorations of ``later_seeds`` run for it alone."""
-    tuning = set(tuning_seeds(profile))
-    return next((seed for seed in seeds if seed not in tuning), seeds[0])
+    """The batch's first evaluation seed: the first of ``seeds`` that is neither a tuning nor an
+    exploratory seed (without one, the first that is no tuning seed, else the first of ``seeds``).
+    The explorations of ``later_seeds`` run for it alone."""
+    declared = declarations(profile)
+    tuning, exploratory = set(declared["tuning_seeds"]), set(declared["exploratory_seeds"])
+    return next((seed for seed in seeds if seed not in tuning | exploratory),
+                next((seed for seed in seeds if seed not in tuning), seeds[0]))
 
 
 def declarations(profile: str) -> dict:
     """What ``params/<profile>/_all.yaml`` declares beside the parameters, checked:
-    {"seeds", "tuning_seeds", "deviations": [{"deviation", "reason"}], "later_seeds": {stem:
+    {"seeds", "tuning_seeds", "exploratory_seeds", "deviations": [{"deviation", "reason"}], "later_seeds": {stem:
     {parameter: value}}, "first_seed_only": [stem], "source": the file}. A profile in ``DECLARED_BY`` reads another's."""
     name = DECLARED_BY.get(profile, profile)
     if name not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     path = PARAMS_DIR / name / SHARED_FILE
-    content = _load_yaml(path)
+    content = _load_yaml(path, required=True)
     seeds = check_seeds(content.get("seeds", [0]), f"{path}: seeds")
     tuning = check_seeds(content.get("tuning_seeds", []), f"{path}: tuning_seeds", empty=True)
     if overlap := sorted(set(seeds) & set(tuning)):
         raise ParameterError(f"{path}: seeds {overlap} are also tuning seeds; the evaluation seeds must be others "
                              f"(a tuning seed may still be run with --seeds, and the summary keeps it out of verdicts)")
+    exploratory = check_seeds(content.get("exploratory_seeds", []), f"{path}: exploratory_seeds", empty=True)
+    if overlap := sorted(set(exploratory) & (set(seeds) | set(tuning))):
+        raise ParameterError(f"{path}: exploratory_seeds {overlap} are also evaluation or tuning seeds; a seed is "
+                             f"one of the three (the summary keeps exploratory seeds out of verdicts)")
     deviations = content.get("deviations", [])
     if not isinstance(deviations, list) or not all(
             isinstance(d, dict) and set(d) == {"deviation", "reason"} and all(isinstance(v, str) and v for v in d.values())
@@ -136,7 +152,8 @@ def declarations(profile: str) -> dict:
     if not isinstance(alone, list) or not all(stem in STUDY_NOTEBOOKS for stem in alone):
         raise ParameterError(f"{path}: first_seed_only must list study notebooks ({', '.join(STUDY_NOTEBOOKS)}), "
                              f"got {alone!r}")
-    return {"seeds": seeds, "tuning_seeds": tuning, "deviations": deviations, "later_seeds": later,
+    return {"seeds": seeds, "tuning_seeds": tuning, "exploratory_seeds": exploratory, "deviations": deviations,
+            "later_seeds": later,
             "first_seed_only": alone, "source": f"params/{name}/{SHARED_FILE}"}
 
 
@@ -152,18 +169,21 @@ def check_seeds(seeds, where: str = "seeds", empty: bool = False) -> list[int]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``--seeds 0,1,2`` -> [0, 1, 2]."""
+    """``--seeds 0,1,2`` -> [0, 1, 2]; one that names no seed (``--seeds ""``) is an error."""
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ParameterError(f"--seeds takes integers separated by commas, e.g. 0,1,2; got {text!r}") from None
+    if not seeds:
+        raise ParameterError(f"--seeds {text!r} names no seed; give one or more, e.g. --seeds 1,2,3, or leave "
+                             "--seeds out for the profile's")
     return check_seeds(seeds, "--seeds")
 
 
 def _group_values(path: Path, group, stem: str) -> dict:
     """The values of a group file that ``stem`` declares; a key no notebook of the group
     declares is an error naming the file."""
-    content = _load_yaml(path)
+    content = _load_yaml(path, required=True)
     declared_by_group = {key for member in group for key in declared_parameters(member)}
     unknown = sorted(set(content) - declared_by_group)
     if unknown:
@@ -179,7 +199,7 @@ def parameter_files(stem: str, profile: str) -> list[tuple[Path, dict]]:
     folder = PARAMS_DIR / profile
     files = []
     if stem in STUDY_NOTEBOOKS:
-        shared = _load_yaml(folder / SHARED_FILE)
+        shared = _load_yaml(folder / SHARED_FILE, required=True)
         files.append((folder / SHARED_FILE, {k: v for k, v in shared.items() if k not in PROFILE_KEYS}))
     files += [(folder / name, _group_values(folder / name, group, stem))
               for name, group in GROUP_FILES.items() if stem in group]

@@ -18,10 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nbhelpers import clock
 from nbhelpers.files import atomic_save, save_state
 from nbhelpers.metrics import coverage as cov
 from nbhelpers.paths import SUMMARY_STEM, display, profile_folder, report_name, run_folder
+from nbhelpers.report import record_schema
 from nbhelpers.report.context import Run
+from nbhelpers.report.profiles import SEED_LIMIT
 from nbhelpers.report.record_schema import Check, ClassCoverage, Evaluation, FidRow, KidRow, ModelEntry, Record
 
 # The evaluation's fields beside its FID rows, in the order evaluator.Evaluator.evaluate writes them.
@@ -54,11 +57,12 @@ class Metrics:
         self.path, self.batch = run.metrics_path, run.batch
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
+        self.opened_cpu, self.phases_at_open = time.process_time(), clock.spent()
         self.data: Record = {
             "notebook": run.stem, "profile": run.profile, "status": "running",
             "device": str(run.device), "seed": run.seed, "git_commit": run.git_commit,
-            "versions": run.env.get("versions", {}), "environment": run.env,
-            "params": run.params, "dry_run": run.batch.dry_run, "models": {},
+            "code_digest": run.code_digest, "versions": run.env.get("versions", {}), "environment": run.env,
+            "params": run.params, "dry_run": run.batch.dry_run, "attempt": run.batch.attempt, "models": {},
         }
         self.write()
 
@@ -83,6 +87,11 @@ class Metrics:
     def finish(self) -> None:
         self.data["status"] = "ok"
         self.data["duration_s"] = round(time.time() - self.started, 1)
+        # The kernel's CPU-seconds since it started, and by phase: before this record opened
+        # (the kernel's start, imports, parameters), then clock's phases since (the budget's).
+        self.data["cpu_seconds"] = round(time.process_time(), 2)
+        phases = {"opening": self.opened_cpu, **clock.spent(since=self.phases_at_open)}
+        self.data["phase_seconds"] = {name: round(seconds, 2) for name, seconds in phases.items()}
         self.write()
         print(f"metrics written to {display(self.path, self.batch)}")
 
@@ -117,38 +126,52 @@ def record_path(profile: str, stem: str, seed: int | None, dry_run: bool = False
     return run_folder(profile, seed, dry_run) / f"{report_name(stem)}.metrics.json"
 
 
+# A seed's folder: ``seed<k>``, k in ASCII digits without a leading zero (paths.run_folder writes it so).
+SEED_FOLDER = re.compile(r"seed(0|[1-9][0-9]*)")
+MISNAMED = "not a seed's folder (seed<k>, k written in digits without a leading zero, sign or space): left out"
+
+
+def _seed_folder(name: str) -> tuple[bool, bool]:
+    """Whether a folder's name reads as ``seed<number>`` (as Python's int() would read the
+    number: ``seed01``, ``seed+1``, ``seed 1``), and whether it is a seed's folder: that one spelling."""
+    try:
+        number = int(name.removeprefix("seed")) if name.startswith("seed") else None
+    except ValueError:
+        number = None
+    return number is not None, number is not None and SEED_FOLDER.fullmatch(name) is not None and number < SEED_LIMIT
+
+
 def seeds_present(profile: str, dry_run: bool = False) -> list[int]:
-    """The seeds that have a report folder in this profile, in order."""
+    """The seeds that have a report folder in this profile, in order: each once, from its folder
+    ``seed<k>`` (``SEED_FOLDER``; any other spelling is ``misnamed_folders``')."""
     root = profile_folder(profile, dry_run)
-    found = [int(m[1]) for p in root.glob("seed*") if p.is_dir() and (m := re.fullmatch(r"seed(\d+)", p.name))]
-    return sorted(found)
+    return sorted(int(p.name[4:]) for p in root.glob("seed*") if p.is_dir() and _seed_folder(p.name)[1])
+
+
+def misnamed_folders(profile: str, dry_run: bool = False) -> list[str]:
+    """The folders of this profile named like a seed's that are none (``seed01``, ``seed+1``,
+    ``seed 1``, a seed beyond the limit), which every reader leaves out, naming them (``MISNAMED``)."""
+    root = profile_folder(profile, dry_run)
+    return sorted(p.name for p in root.glob("seed*") if p.is_dir() and _seed_folder(p.name) == (True, False))
 
 
 class DamagedRecord(ValueError):
     """A metrics file that cannot be read as a record (truncated, not a mapping, a value of the
-    wrong type); its message names the file. Every reader leaves such a record out, by name."""
+    wrong type, not finite or out of its range); its message names the file. Every reader leaves
+    such a record out, by name."""
 
 
-def _number(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+class DamagedSamples(ValueError):
+    """An exported samples file that cannot be read as one (``export_samples``); its message
+    names the file. Every reader leaves it out, by name."""
 
 
-def _malformed(record) -> str | None:
-    """What makes ``record`` unusable as a record, or None."""
+def malformed(record) -> str | None:
+    """What makes ``record`` unusable as a record (``record_schema.problem``: every value of
+    its declared type, every number finite and within its bounds), or None."""
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not a record"
-    models = record.get("models", {})
-    if not isinstance(models, dict):
-        return "its models are not a mapping"
-    if not _number(record.get("wall_seconds")):
-        return f"wall_seconds {record['wall_seconds']!r} is not a number"
-    for name, entry in models.items():
-        if not isinstance(entry, dict):
-            return f"model {name!r} is not a mapping"
-        rows = entry.get("fid") or []
-        if not isinstance(rows, list) or not all(isinstance(row, dict) and _number(row.get("value")) for row in rows):
-            return f"model {name!r} has a fid value that is not a number"
-    return None
+    return record_schema.problem(record)
 
 
 def read(path: Path) -> Record | None:
@@ -161,7 +184,7 @@ def read(path: Path) -> Record | None:
     except (OSError, ValueError) as error:   # truncated, not UTF-8, ...
         raise DamagedRecord(f"{display(path)} is damaged ({type(error).__name__}: {error}); "
                             "rerunning its notebook replaces it") from None
-    if problem := _malformed(record):
+    if problem := malformed(record):
         raise DamagedRecord(f"{display(path)} is damaged ({problem}); rerunning its notebook replaces it")
     return record
 
@@ -174,6 +197,21 @@ def misplaced(record: Record, profile: str, stem: str, seed: int | None) -> str 
     where = {"profile": profile, "notebook": stem, "seed": seed}
     wrong = [f"{key} {said[key]!r}" for key in where if said[key] != where[key]]
     return f"its record says {', '.join(wrong)}, not where it lies" if wrong else None
+
+
+def other_code(record: Record, current: record_schema.CodeDigest) -> str | None:
+    """How the code a record's run executed (its ``code_digest``) differs from ``current``
+    (``context.current_code``), as "ran other code: ..."; None when it is the same."""
+    ran, commit = record.get("code_digest") or {}, record.get("git_commit", "unknown")
+    if not ran.get("package"):
+        return f"ran other code: its record has no code digest (commit {commit}, before records had one)"
+    if ran["package"] != current["package"]:
+        return f"ran other code: nbhelpers {ran['package'][:12]} (commit {commit}), not the current {current['package'][:12]}"
+    if not ran.get("notebook"):
+        return "ran other code: the code of its notebook is not known (a run outside ./run_all.sh)"
+    if ran["notebook"] != current["notebook"]:
+        return f"ran other code: its notebook's code {ran['notebook'][:12]}, not the current {str(current['notebook'])[:12]}"
+    return None
 
 
 def run_identity(record: Record) -> str | None:
@@ -207,12 +245,20 @@ def typical_seconds(profile: str, stem: str, dry_run: bool = False) -> float | N
 
 def exported_samples(profile: str, stem: str, seed: int, name: str, count: int = 100, dry_run: bool = False):
     """The first ``count`` samples that a run exported for model ``name`` (``export_samples``)
-    as [N, 1, 28, 28] floats in [0, 1], or None."""
+    as [N, 1, 28, 28] floats in [0, 1], or None; DamagedSamples when the file cannot be read."""
     path = run_folder(profile, seed, dry_run) / stem / "samples" / f"{name}.npz"
     if not path.exists():
         return None
-    with np.load(path) as content:
-        images = content["images"][:count]
+    try:
+        with np.load(path) as content:
+            images = content["images"][:count]
+    except Exception as error:   # numpy raises what its readers raise (zip, pickle, format, OS errors), its
+        # advice too ("load it unsafely"): the type alone is said
+        raise DamagedSamples(f"{display(path)} is damaged (not an images file numpy reads: {type(error).__name__}); "
+                             "rerunning its notebook replaces it") from None
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DamagedSamples(f"{display(path)} is damaged (images {images.dtype} {list(images.shape)}, not uint8 "
+                             "[N, 28, 28]); rerunning its notebook replaces it")
     return torch.from_numpy(images).float().div(255).unsqueeze(1)
 
 
@@ -312,19 +358,24 @@ def checks(entry: ModelEntry | None) -> list[Check]:
 
 # ----------------------------------------------------------------------------- the reader: a whole record
 
+def is_number(value) -> bool:
+    """Whether ``value`` is a finite number that a report may show (no flag, text or NaN)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def headline(record: Record) -> str:
     """Latest FID per model and feature space, e.g.
     'vae: classifier FID 3.10 (N=10000) · inception FID 41.20 (N=1000)'."""
     if "claims" in record:   # the summary's record: its verdicts
-        verdicts = [claim["verdict"] for claim in record["claims"]]
+        verdicts = [str(claim.get("verdict") or "?") for claim in record["claims"] or [] if isinstance(claim, dict)]
         counted = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts))
         return f"seeds {record.get('seeds')}: " + (f"{len(verdicts)} claims ({counted})" if verdicts else
                                                    "no claim testable with the notebooks present")
     parts = []
     for name, entry in (record.get("models") or {}).items():
         rows = [latest_fid(entry, features) for features in sorted({row["features"] for row in fid_rows(entry)})]
-        fids = " · ".join(f"{row['features']} FID {row['value']:.2f} (N={row['n']})" for row in rows
-                          if row is not None and row.get("value") is not None)
+        fids = " · ".join(f"{row['features']} FID {row['value']:.2f} (N={row.get('n')})" for row in rows
+                          if row is not None and is_number(row.get("value")))
         if fids:
             parts.append(f"{name}: {fids}")
     return "; ".join(parts)

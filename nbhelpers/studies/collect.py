@@ -3,17 +3,20 @@ collected when they are comparable (``collect``), and what the profile declares 
 
     collected = collect.collect(profile, seeds)   # records[stem][seed], the seeds, what was left out
 
-A record joins only when its run finished and when its parameters (other than the seed, and
-the explorations a profile runs for its first evaluation seed only) and code version (git
-commit) match those of the other seeds of the same notebook; the others are listed by name in
-``Collected.excluded`` and left out, never mixed in. The profile's tuning seeds (those its
-settings were chosen on) may be collected and are shown, labelled; no verdict uses them
-(``Collected.evaluation_seeds``).
+A record joins only when its run finished, ran the code as it is now (nbhelpers and its
+notebook: ``records.other_code``, so that a summary never pools two code states) and when its
+parameters (other than the seed, and the explorations a profile runs for its first evaluation
+seed only) match those of the other seeds of the same notebook; the others are listed by name in
+``Collected.excluded`` and left out, never mixed in, and so is a folder named like a seed's that
+is none (``records.misnamed_folders``). The seeds collected are those with a record joined. The
+profile's tuning seeds (those its settings were chosen on) and exploratory seeds (those whose
+results were seen before or while the claims' registry was written) may be collected and are
+shown, labelled; no verdict uses them (``Collected.evaluation_seeds``).
 """
 from dataclasses import dataclass, field
 
 from nbhelpers import paths
-from nbhelpers.report import profiles, records
+from nbhelpers.report import context, profiles, records
 
 IGNORED_PARAMS = ("seed", "profile", "device")   # what may differ between seeds of one notebook
 
@@ -29,6 +32,7 @@ class Collected:
     seeds: list = field(default_factory=list)
     excluded: list = field(default_factory=list)
     tuning_seeds: list = field(default_factory=list)
+    exploratory_seeds: list = field(default_factory=list)
     deviations: list = field(default_factory=list)
     later_seeds: dict = field(default_factory=dict)
     first_seed_only: list = field(default_factory=list)
@@ -36,8 +40,8 @@ class Collected:
 
     @property
     def evaluation_seeds(self) -> list:
-        """The seeds a verdict may use: every collected seed but the tuning seeds."""
-        return [seed for seed in self.seeds if seed not in self.tuning_seeds]
+        """The seeds a verdict may use: every collected seed but the tuning and exploratory seeds."""
+        return [seed for seed in self.seeds if seed not in self.tuning_seeds and seed not in self.exploratory_seeds]
 
     def entries(self, stem: str, model: str) -> list:
         """The model's entry in each seed's record (None where a seed lacks it), seed order."""
@@ -52,10 +56,11 @@ def _ignored(stem: str, later_seeds: dict) -> set:
 
 
 def _signature(record: dict, ignored=IGNORED_PARAMS) -> tuple:
-    """What must match between seeds: the parameters (but the ``ignored``), the code version,
-    and the classifier weights that the classifier-feature numbers were measured with."""
+    """What must match between seeds: the parameters (but the ``ignored``) and the classifier
+    weights that the classifier-feature numbers were measured with (the code is the current one:
+    ``records.other_code``)."""
     params = {k: v for k, v in (record.get("params") or {}).items() if k not in ignored}
-    return tuple(sorted((k, repr(v)) for k, v in params.items())), record.get("git_commit"), _classifier(record)
+    return tuple(sorted((k, repr(v)) for k, v in params.items())), _classifier(record)
 
 
 def _classifier(record: dict) -> str | None:
@@ -66,8 +71,6 @@ def _difference(record: dict, reference: dict, ignored=IGNORED_PARAMS) -> str:
     ours, theirs = record.get("params") or {}, reference.get("params") or {}
     changed = [f"{k} {ours.get(k)!r} vs {theirs.get(k)!r}" for k in sorted(set(ours) | set(theirs))
                if k not in ignored and ours.get(k) != theirs.get(k)]
-    if record.get("git_commit") != reference.get("git_commit"):
-        changed.append(f"code version {record.get('git_commit')} vs {reference.get('git_commit')}")
     if _classifier(record) != _classifier(reference):
         changed.append(f"classifier weights {_classifier(record)} vs {_classifier(reference)}")
     return "; ".join(changed)
@@ -75,18 +78,25 @@ def _difference(record: dict, reference: dict, ignored=IGNORED_PARAMS) -> str:
 
 def collect(profile: str, seeds=None, tuning_seeds=None, dry_run: bool = False) -> Collected:
     """The finished, mutually comparable records of every study notebook for ``seeds`` (default:
-    every seed folder present). Per notebook the most common (parameters, code version) among
-    its seeds is the reference (ties: the lowest seed's); other records are excluded by name.
+    every seed folder present) that ran the current code. Per notebook the most common
+    parameters among its seeds are the reference (ties: the lowest seed's); other records are
+    excluded by name, and the seeds collected are those with a record joined.
     ``tuning_seeds`` (default: the profile's declared ones) are collected but kept out of verdicts;
     ``dry_run`` (the notebook's ``run.batch.dry_run``) collects the profile's dry run."""
     declared = profiles.declarations(profile)
+    seeds_given = bool(seeds)
     seeds = sorted(profiles.check_seeds(list(seeds), "seeds")) if seeds else records.seeds_present(profile, dry_run)
     tuning = declared["tuning_seeds"] if tuning_seeds is None else list(tuning_seeds)
     collected = Collected(profile, dry_run=dry_run, seeds=list(seeds), tuning_seeds=[s for s in tuning],
-                          deviations=declared["deviations"], later_seeds=declared["later_seeds"],
+                          exploratory_seeds=list(declared["exploratory_seeds"]), deviations=declared["deviations"], later_seeds=declared["later_seeds"],
                           first_seed_only=declared["first_seed_only"], declared_in=declared["source"])
+    if not seeds_given:
+        collected.excluded += [f"folder {name}: {records.MISNAMED}"
+                               for name in records.misnamed_folders(profile, dry_run)]
+    package = context.package_digest()
     for stem in paths.STUDY_NOTEBOOKS:
         ignored = _ignored(stem, collected.later_seeds)
+        current = context.current_code(stem, package)
         found = {}
         for seed in seeds:
             try:
@@ -101,6 +111,9 @@ def collect(profile: str, seeds=None, tuning_seeds=None, dry_run: bool = False) 
                 continue
             if wrong := records.misplaced(record, profile, stem, seed):
                 collected.excluded.append(f"{stem}, seed {seed}: {wrong}")
+                continue
+            if other := records.other_code(record, current):
+                collected.excluded.append(f"{stem}, seed {seed}: {other}")
                 continue
             if twin := next((s for s, r in found.items() if _same_run(r, record)), None):
                 collected.excluded.append(f"{stem}, seed {seed}: the same numbers as seed {twin} (a copy of its run)")
@@ -117,6 +130,7 @@ def collect(profile: str, seeds=None, tuning_seeds=None, dry_run: bool = False) 
                                           f"(the other seeds' value last)")
                 del found[seed]
         collected.records[stem] = found
+    collected.seeds = [seed for seed in seeds if any(seed in found for found in collected.records.values())]
     return collected
 
 

@@ -19,7 +19,7 @@ from nbhelpers.metrics import tables
 from nbhelpers.metrics.evaluator import Evaluator
 from nbhelpers.models.control import ANTI_WINDUP, PIController, TrainedVAE, train_setpoint
 from nbhelpers.report import plots, records
-from nbhelpers.studies import facts
+from nbhelpers.studies import facts, vae_study
 from nbhelpers.studies.claims import KL_TOLERANCE
 
 # --- the anti-windup variants on a toy plant (no training) -----------------------------------
@@ -165,7 +165,8 @@ class SetPointStudy:
 
     def score(self, key: str, evaluator: Evaluator, run, metrics, inception: bool = True) -> dict:
         """Sample, score (classifier features only when not ``inception``), export the samples and
-        the weights, and record the model with its summary, scores and per-epoch history."""
+        the weights, and record the model with its summary, scores and per-epoch history (and, for
+        a controlled VAE, ``kl_feedback``: ``vae_study.kl_feedback_spread`` on the test images)."""
         trained = self.runs[key]
         images = self.prior_samples(trained.model, max(evaluator.n["inception"], evaluator.n["classifier"], 100))
         if inception:
@@ -177,6 +178,9 @@ class SetPointStudy:
         records.save_model(run, key, trained.model)
         metrics.update_model(key, **trained.summary, epochs=self.training["epochs"], **self.scores[key],
                              history=trained.history.epochs.to_dict(orient="list"))
+        if trained.summary["target_kl"] is not None:
+            metrics.update_model(key, kl_feedback=vae_study.kl_feedback_spread(
+                trained.model, self.test_images, self.training["batch_size"], self.training["seed"]))
         return self.scores[key]
 
     def sweep(self, targets: list[float], constant_beta: bool, evaluator: Evaluator, run, metrics,

@@ -181,10 +181,12 @@ def epochs_to_reach(rows: list[dict], threshold: float, features: str = "classif
 
 def record(metrics, result: GanResult, **extra) -> dict:
     """Write one run's record to metrics.json: FID history + final rows (``fid_halving``: their
-    ``first_and_last_fid``), KID, coverage, status."""
+    ``first_and_last_fid``), KID, coverage, status, and ``generator_steps``, the generator updates
+    it trained (its step rows; compare ``facts.REPORT_GAN_GENERATOR_STEPS``)."""
     history, final = result.history, result.final
     rows = fid_history(history) + (final["fid"] if final else [])
     entry = {"status": history.status, "message": history.message, "epochs_trained": history.last_epoch,
+             "generator_steps": len(history.steps),
              "training_seconds": round(history.training_seconds, 1), "fid": rows,
              "fid_halving": first_and_last_fid(rows),
              "model_files": {role: display(path, metrics.batch) for role, path in history.model_files.items()},

@@ -4,14 +4,18 @@ records only (``collect``), never models; the verdicts are ``verdicts``'.
 
     collected = collect.collect(profile, seeds)           # the comparable records, and what was left out
     results = verdicts.evaluate_registry(collected)       # every claim tested, both verdicts
-    summary.declared(collected)                           # the profile's deviations from the report, its seeds
-    summary.claims_table(collected, results)              # claim, measurement, n and seeds, 95 % interval, verdicts
+    summary.declared(collected)                           # the profile's deviations from the report, its seeds, the registry
+    summary.claims_table(collected, results)              # claim, measurement, n and seeds, 95 % interval, verdicts,
+                                                          # declared size, power, noise, generator steps
+    summary.margins_table(results)                        # each comparison's declared size, and why
+    summary.untestable_table()                            # the report's statements no row tests, and why
     summary.claims_view(collected, results)               # that table as notebook 06 shows it, a row id per claim
     summary.descriptive_table(collected, results)         # the other measurements beside each claim, never judged
     summary.model_table(collected)                        # mean ± std over seeds per model and metric
     summary.record(metrics, collected, results)           # all of it into summary.metrics.json
 """
 import math
+import warnings
 
 import jinja2
 import matplotlib.pyplot as plt
@@ -19,34 +23,48 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from nbhelpers.notes import ReportNote
 from nbhelpers.report import plots, records
-from nbhelpers.studies import gan_study, stats
+from nbhelpers.studies import claims as registry, gan_study, stats
 from nbhelpers.studies.collect import Collected
 from nbhelpers.studies.verdicts import ClaimResult, MeasureResult, evaluate_registry
 
 TUNING_LABEL = "tuning seed, not used in verdicts"
+EXPLORATORY_LABEL = "exploratory seed (seen before the claims' registry was fixed), not used in verdicts"
 
 # ----------------------------------------------------------------------------- what the profile declares
 
 def seed_labels(collected: Collected) -> list[str]:
-    """One line per collected seed, the tuning seeds labelled."""
-    return [f"seed {seed}" + (f": {TUNING_LABEL}" if seed in collected.tuning_seeds else "") for seed in collected.seeds]
+    """One line per collected seed, the tuning and exploratory seeds labelled."""
+    return [f"seed {seed}" + (f": {TUNING_LABEL}" if seed in collected.tuning_seeds else
+                              f": {EXPLORATORY_LABEL}" if seed in collected.exploratory_seeds else "")
+            for seed in collected.seeds]
+
+
+def registry_line() -> str:
+    """Which registry the verdicts read: its version, digest and the seeds each version was confirmed on."""
+    versions = "; ".join(f"version {v}: {info['profile']} seeds {', '.join(map(str, info['seeds']))}, {info['status']}"
+                         for v, info in registry.VERSIONS.items())
+    return (f"Claims registry version {registry.REGISTRY_VERSION} (nbhelpers/studies/claims.py), sha256 "
+            f"{registry.registry_digest()}. {versions}.")
 
 
 def declared(collected: Collected) -> str:
     """The profile's deviations from the report (with their reasons), its seeds and the
-    explorations it runs for the first evaluation seed only, as text for the top of notebook 06."""
+    explorations it runs for the first evaluation seed only, and the registry, as text for the top of notebook 06."""
     lines = [f"Deviations from the original report (declared in {collected.declared_in}):"]
     lines += [f"  - {d['deviation']}. Why: {d['reason']}." for d in collected.deviations] or ["  none declared"]
     lines.append(f"Evaluation seeds (the verdicts use these only): {collected.evaluation_seeds or 'none'}; "
-                 f"tuning seeds (settings chosen on them): {collected.tuning_seeds or 'none'}")
+                 f"tuning seeds (settings chosen on them): {collected.tuning_seeds or 'none'}; exploratory seeds "
+                 f"(seen before the registry was fixed): {collected.exploratory_seeds or 'none'}")
     lines += ["  " + line for line in seed_labels(collected)]
     if collected.first_seed_only:
-        lines.append(f"Run for the first evaluation seed only (no claim reads them): {', '.join(collected.first_seed_only)}")
+        lines.append(f"Run for the first evaluation seed only (no verdict reads them): {', '.join(collected.first_seed_only)}")
     if collected.later_seeds:
         lines.append("Explorations run for the first evaluation seed only (the other seeds: these values):")
         lines += [f"  {stem}: " + ", ".join(f"{k} = {v!r}" for k, v in values.items())
                   for stem, values in collected.later_seeds.items()]
+    lines.append(registry_line())
     return "\n".join(lines)
 
 
@@ -140,19 +158,44 @@ def _measurement_text(result: ClaimResult) -> str:
     return f"{result.measurement}{basis}; supports the claim: {result.supported_when}"
 
 
+def _noise_text(result: ClaimResult) -> str:
+    """Each part's share of the seeds' paired variance that measurement noise explains, as text
+    (above 100 %: the noise alone would spread the seeds more than they spread)."""
+    shares = [share for share in result.noise_share if share is not None]
+    return "; ".join("all of it (the seeds do not vary)" if math.isinf(share) else
+                     f"{share:.0%}" if share <= 10 else f"{share:.3g} times it" for share in shares)
+
+
 def claims_table(collected: Collected, results: list[ClaimResult] | None = None) -> pd.DataFrame:
     """One row per claim: the claim, its primary measurement (basis: N, reference, features),
-    n and seeds, the estimate with its 95 % interval, the verdict, the Holm-adjusted verdict,
-    and for a claim not resolved the half-width (what n seeds could resolve at this spread)."""
+    n and seeds, the estimate with its 95 % interval, the verdict, the Holm-adjusted verdict, the
+    declared smallest effect, the effect n seeds detect with 80 % power at the observed spread
+    (unadjusted; at Holm's first step), the share of the seeds' variance that measurement noise
+    explains, the generator steps a GAN claim was read at, and why a claim has no value."""
     results = evaluate_registry(collected) if results is None else results
-    m = len(results)
+    m = next((r.holm_family for r in results if r.holm_family), len(registry.TESTED))
     table = [{"claim": r.claim, "primary measurement": _measurement_text(r), "n and seeds": _n_and_seeds(r),
               "estimate [95% CI]": r.shown, "verdict": r.verdict_text,
               f"Holm-adjusted verdict ({m} claims)": r.verdict_holm,
-              "half-width (not resolved)": r.resolvable if r.verdict.startswith("not resolved") else
-              ("; ".join(r.not_measured_because) if r.n == 0 else "")}
+              "declared size (below: contradicted)": r.margin_shown,
+              "detectable at 80 % power (Holm)": r.detectable,
+              "measurement noise / seed variance": _noise_text(r),
+              "generator steps": r.length,
+              "not measured because": "; ".join(r.not_measured_because) if r.n == 0 else ""}
              for r in results]
     return pd.DataFrame(table)
+
+
+def margins_table(results: list[ClaimResult]) -> pd.DataFrame:
+    """Each comparison's declared smallest effect, on the scale shown, and why that size."""
+    return pd.DataFrame([{"claim": r.claim, "declared size": r.margin_shown, "why this size": r.margin_reason}
+                         for r in results if r.margin_shown], columns=["claim", "declared size", "why this size"])
+
+
+def untestable_table() -> pd.DataFrame:
+    """The report's statements that no row tests here (``claims.NOT_TESTABLE``), and why."""
+    return pd.DataFrame([{"the report's statement": u.statement, "why no row tests it here": u.reason}
+                         for u in registry.NOT_TESTABLE])
 
 
 def claim_anchor(key: str) -> str:
@@ -200,18 +243,23 @@ def descriptive_table(collected: Collected, results: list[ClaimResult] | None = 
 
 
 def record(metrics, collected: Collected, results: list[ClaimResult] | None = None) -> dict:
-    """Write the summary into its metrics record (``summary.metrics.json``): the seeds (evaluation
-    and tuning), the profile's deviations and first-seed-only explorations, the records used and
+    """Write the summary into its metrics record (``summary.metrics.json``): the seeds (evaluation,
+    tuning, exploratory), the profile's deviations and first-seed-only explorations, the records used and
     left out, the model aggregates and every claim (``ClaimResult.record``: measurement, seeds, n,
-    estimate, interval, half-width, p-values, both verdicts)."""
+    estimate, interval, half-width, declared size, power, p-values, both verdicts), the registry's
+    version and digest, and the statements no row tests."""
     results = evaluate_registry(collected) if results is None else results
-    metrics.data.update(seeds=collected.seeds, evaluation_seeds=collected.evaluation_seeds,
-                        tuning_seeds=collected.tuning_seeds, deviations=collected.deviations,
+    metrics.data.update(registry_version=registry.REGISTRY_VERSION, registry_digest=registry.registry_digest(),
+                        registry_versions={str(v): info for v, info in registry.VERSIONS.items()},
+                        seeds=collected.seeds, evaluation_seeds=collected.evaluation_seeds,
+                        tuning_seeds=collected.tuning_seeds, exploratory_seeds=collected.exploratory_seeds,
+                        deviations=collected.deviations,
                         later_seeds=collected.later_seeds, first_seed_only=collected.first_seed_only,
                         declared_in=collected.declared_in,
                         notebooks={stem: sorted(s) for stem, s in collected.records.items()},
-                        excluded=collected.excluded, aggregated=aggregated(collected), holm_family=len(results),
-                        claims=[r.record() for r in results])
+                        excluded=collected.excluded, aggregated=aggregated(collected),
+                        holm_family=len(registry.TESTED), claims=[r.record() for r in results],
+                        not_testable=[{"statement": u.statement, "reason": u.reason} for u in registry.NOT_TESTABLE])
     metrics.write()
     return metrics.data
 
@@ -273,12 +321,17 @@ def plot_gan_curves(collected: Collected, features: str = "classifier"):
 
 def sample_thumbnails(collected: Collected, count: int = 36) -> dict:
     """{label: the first ``count`` exported samples} of every model with exported samples, from
-    the lowest included seed of its notebook."""
+    the lowest included seed of its notebook; a samples file that cannot be read is left out,
+    named in a note."""
     thumbnails = {}
     for stem, model in models(collected):
         seed = min(collected.records.get(stem, {}), default=None)
-        images = None if seed is None else records.exported_samples(collected.profile, stem, seed, model, count,
-                                                                 collected.dry_run)
+        try:
+            images = None if seed is None else records.exported_samples(collected.profile, stem, seed, model, count,
+                                                                     collected.dry_run)
+        except records.DamagedSamples as damaged:
+            warnings.warn(f"left out of the thumbnails: {damaged}", ReportNote, stacklevel=2)
+            continue
         if images is not None:
             thumbnails[f"{stem[:2]} {model} (seed {seed})"] = images
     return thumbnails

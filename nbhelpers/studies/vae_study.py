@@ -1,5 +1,6 @@
 """The VAE study (notebook 01): its loss curves, reconstructions, a look at the latent space,
-the sample sets it scores and the record of the trained model.
+the sample sets it scores and the record of the trained model; and the spread of a VAE's KL over
+examples and over batches, which 02 records for its controlled VAEs (``kl_feedback_spread``).
 
     fig = vae_study.plot_epoch_losses(history)
     sets = vae_study.sample_sets(model, prior, test_x[:n], threshold, device)
@@ -105,6 +106,46 @@ def final_table(final: dict, history: vae.History, epochs: int) -> pd.DataFrame:
 
 
 def final_fields(final: dict, history: vae.History, epochs: int) -> dict:
-    """The record of model ``vae``: the same numbers and the per-epoch history."""
+    """The record of model ``vae``: the same numbers, the per-epoch history and its ``early_epochs``."""
     return {"test_recon": final["recon"], "test_kl": final["kl"], "test_elbo": final["elbo"], "epochs": epochs,
-            "train_images_per_second": history.images_per_second, "history": history.epochs.to_dict(orient="list")}
+            "train_images_per_second": history.images_per_second, "history": history.epochs.to_dict(orient="list"),
+            "early_epochs": early_epochs(history)}
+
+
+def early_epochs(history: vae.History) -> dict:
+    """What the run shows of the report's "early epochs drive reconstruction down while KL rises
+    sharply" (section 1.3): the training reconstruction and KL (means over each epoch's batches,
+    nats per image) of the first quarter of the epochs, at least two when the run has two, and
+    their change from the first of those epochs to the last (None with one epoch):
+    {"epoch", "train_recon", "train_kl", "recon_change", "kl_change"}. One run of one seed (the cpu
+    profile runs 01 for its first evaluation seed only): a description, not a test over seeds."""
+    table = history.epochs
+    early = table.head(min(len(table), max(2, len(table) // 4)))
+    recon, kl = early["train_recon"].tolist(), early["train_kl"].tolist()
+    return {"epoch": [int(e) for e in early["epoch"]], "train_recon": recon, "train_kl": kl,
+            "recon_change": recon[-1] - recon[0] if len(recon) > 1 else None,
+            "kl_change": kl[-1] - kl[0] if len(kl) > 1 else None}
+
+
+@torch.no_grad()
+def kl_feedback_spread(model: vae.VAE, images: torch.Tensor, batch_size: int, seed: int) -> dict:
+    """How much steadier the batch-mean KL is than one example's KL as a controller's feedback (the
+    report, section 1.4: the batch mean is "more robust, lower variance"), measured on ``model``.
+
+    The KL(q(z|x) || N(0, I)) of every image (``vae.vae_losses``' KL term, from the encoder's mean
+    and log-variance: no sampling), then two standard deviations (ddof 1): ``example_std``, of the
+    per-example KL over the images (how one example's feedback would scatter from step to step),
+    and ``batch_mean_std``, of the batch means over batches of ``batch_size`` (how the batch-mean
+    feedback scatters; a random split from its own generator seeded by ``seed``, the last partial
+    batch left out); ``ratio`` = example_std / batch_mean_std, about sqrt(batch_size) for
+    independent examples. On fixed weights only the choice of examples moves the feedback: this is
+    the spread of training's feedback from batch to batch at the model's final state."""
+    codes = [model.encode(images[i:i + 1000]) for i in range(0, len(images), 1000)]
+    kl = torch.cat([0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1) for mu, logvar in codes]).double().cpu()
+    batches = len(kl) // batch_size
+    if batches < 2:
+        raise ValueError(f"KL feedback spread: {len(kl)} images make fewer than 2 batches of {batch_size}")
+    order = torch.randperm(len(kl), generator=torch.Generator().manual_seed(seed))[:batches * batch_size]
+    example_std, batch_mean_std = kl.std().item(), kl[order].reshape(batches, batch_size).mean(1).std().item()
+    return {"batch_size": batch_size, "examples": len(kl), "batches": batches, "mean_kl": kl.mean().item(),
+            "example_std": example_std, "batch_mean_std": batch_mean_std, "ratio": example_std / batch_mean_std}

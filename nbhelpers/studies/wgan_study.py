@@ -109,14 +109,39 @@ def settings_table(settings, report_n_critic: int = 0) -> pd.DataFrame:
 
 
 def run_summary(result: gan_study.GanResult, setting: str) -> dict:
-    """What a trained setting adds to its record: the setting, steps taken, the clip box at the end."""
+    """What a trained setting adds to its record (``gan_study.record`` adds the generator steps): the
+    setting, the critic steps taken, the clip box at the end, the two losses' ``loss_gap``."""
     steps = result.history.steps
     stats = clip_statistics(result.discriminator, result.objective.clip)
     return {"setting": setting, "objective": result.objective.describe(),
             "optimizer": {"name": result.config.optimizer, "lr_generator": result.config.lr_generator,
                           "lr_critic": result.config.lr_discriminator},
-            "generator_steps": int(len(steps)), "critic_steps": int(steps["critic_steps"].sum()),
-            "critic_share_at_clip_bounds": float(stats.loc["all", "share at bounds"])}
+            "critic_steps": int(steps["critic_steps"].sum()),
+            "critic_share_at_clip_bounds": float(stats.loc["all", "share at bounds"]),
+            "loss_gap": loss_gap(result.history)}
+
+
+def loss_gap(history: gan.GanHistory) -> dict:
+    """How far apart the critic's and the generator's losses are, early and late (the report: "the
+    two losses approach each other"): the mean of |L_C - L_G| over the first and over the last
+    quarter of the generator steps, {"first_quarter", "last_quarter", "steps": steps per quarter}.
+
+    Per generator step, L_C = mean f(G(z)) - mean f(x) is the critic's loss averaged over that step's
+    critic updates and L_G = -mean f(G(z)) the generator's loss of that step, on the last critic
+    update's fakes scored by the updated critic (``GanHistory.steps``' loss_d and loss_g). A quarter
+    is the first or last floor(steps / 4) steps; steps whose losses are not finite (a diverged run's
+    last) are left out. None for both with fewer than four steps."""
+    steps = history.steps
+    gap = (steps["loss_d"] - steps["loss_g"]).abs().to_numpy()
+    quarter = len(gap) // 4
+    if quarter == 0:
+        return {"first_quarter": None, "last_quarter": None, "steps": 0}
+
+    def mean(values):
+        finite = values[np.isfinite(values)]
+        return float(finite.mean()) if len(finite) else None
+
+    return {"first_quarter": mean(gap[:quarter]), "last_quarter": mean(gap[-quarter:]), "steps": quarter}
 
 
 # ----------------------------------------------------------------------------- the estimate

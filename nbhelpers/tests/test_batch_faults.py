@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from nbhelpers.batch import attempts, lock, main, plan
-from nbhelpers.report import records
+from nbhelpers.batch import attempts, lock, main, plan, render
+from nbhelpers.paths import SUMMARY_STEM
+from nbhelpers.report import profiles, records
+from nbhelpers.tests.test_batch_recovery import left_by_a_killed_process
 from nbhelpers.tests.test_record_faults import STEM, notebook_saying, staged
 
 
@@ -121,15 +123,14 @@ def test_the_next_batch_records_a_killed_batchs_attempts_and_removes_its_leftove
     older = staged(root, 0, 30.0, "older attempt")
     os.utime(older, (1, 1))
     newer = staged(root, 0, 20.0, "killed attempt")
-    summary = profile / attempts.ATTEMPTS / "summary-abc.finishing"   # killed while being put in place
-    summary.mkdir(parents=True)
+    summary = attempts.take(attempts.stage_for(profile, SUMMARY_STEM))   # killed while being recorded
     (summary / "summary.ipynb").write_text(notebook_saying("summary so far"))
-    leftovers = [profile / "seed0" / ".01_vae.metrics.json.123.tmp", profile / "seed0" / "checkpoints" / ".gan.pt.9.tmp",
-                 profile / "seed0" / ".replaced-x1" / "01_vae.html", profile / "_static" / ".mathjax-new-y" / "a.js",
-                 profile / ".jobs" / "20250101-120000-77" / "77_0_log.out"]
-    for path in leftovers:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
+    leftovers = left_by_a_killed_process([profile / "seed0" / f"{STEM}.metrics.json",
+                                          profile / "seed0" / "checkpoints" / "gan" / "gan-abc.pt"],
+                                         [(profile / render.STATIC_DIRNAME, render.STAGING)])
+    leftovers.append(profile / ".jobs" / "20250101-120000-77" / "77_0_log.out")
+    leftovers[-1].parent.mkdir(parents=True)
+    leftovers[-1].write_text("")
 
     main.tidy("smoke", profile, killed="pid 77 on host, started 12:00:00")
     said = capsys.readouterr().out
@@ -178,7 +179,7 @@ def test_a_full_disk_while_an_attempt_is_put_in_place_records_it_as_failed(root,
 
 def test_a_full_disk_is_told_in_one_line_naming_the_filesystem(tmp_path, capsys):
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "smoke" / "index.html"))
-    assert main.report_full_disk(full, tmp_path, "smoke", False, started=None) == main.DISK_FULL_EXIT == 3
+    assert main.report_full_disk(full, tmp_path, "smoke", False, batch=None) == main.DISK_FULL_EXIT == 3
     line = capsys.readouterr().err.strip()
     assert "\n" not in line and line.startswith("error: no space left on /")
     assert re.search(r"\(\w+, [\d.]+ [kMGT]?B left of [\d.]+ [kMGT]?B\), writing ", line), line
@@ -188,8 +189,9 @@ def test_a_full_disk_is_told_in_one_line_naming_the_filesystem(tmp_path, capsys)
 
 def test_the_opening_line_counts_the_runs_the_cpu_profile_plans(root):
     profile, seeds, tasks = plan.plan(main.parse_args(["--profile", "cpu"]))
-    assert main.runs_in_words(tasks, seeds) == ("14 runs: 4 notebooks x seeds [1, 2, 3], 01_vae for seed 1 only, "
-                                                "then the summary")
+    assert seeds == profiles.profile_seeds("cpu") and profiles.declarations("cpu")["first_seed_only"] == ["01_vae"]
+    assert main.runs_in_words(tasks, seeds) == (f"{4 * len(seeds) + 2} runs: 4 notebooks x seeds {seeds}, 01_vae for "
+                                                f"seed {profiles.first_seed('cpu', seeds)} only, then the summary")
     _, seeds, tasks = plan.plan(main.parse_args(["--profile", "cpu", "--only", "01_vae", "--seeds", "4"]))
     assert main.runs_in_words(tasks, seeds) == "2 runs: 1 notebook x seeds [4], then the summary"
 

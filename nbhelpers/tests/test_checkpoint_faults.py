@@ -83,3 +83,20 @@ def test_a_write_that_fails_leaves_the_old_file_and_no_temporary_one(tmp_path):
             save(path, disk_full)
         assert path.read_bytes() == b"old" and files.recorded_mismatch(path) is None
         assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.npy", "stats.npy.sha256"]
+
+
+def test_a_truncated_checkpoint_whose_record_was_rewritten_to_match_is_set_aside_and_retrained(tmp_path):
+    lines = []
+    checkpoint = Checkpoint(tmp_path, "gan", SETTINGS, log=lines.append)
+    checkpoint.save(1, 10, {"generator": torch.nn.Linear(4, 4)})
+    truncated = checkpoint.path.read_bytes()[:300]
+    checkpoint.path.write_bytes(truncated)
+    files.write_record(checkpoint.path, [files.file_digest(checkpoint.path)])   # its record rewritten to match
+    assert files.recorded_mismatch(checkpoint.path) is None
+
+    assert checkpoint.load() is None                           # before: torch's zip error, in every rerun
+    assert len(lines) == 1 and f"checkpoint {checkpoint.path} not used: torch cannot read it" in lines[0], lines
+    assert "although its sha256 matches its record" in lines[0] and "--fresh" in lines[0]
+    assert (tmp_path / f"{checkpoint.path.name}.corrupt").read_bytes() == truncated   # kept, named
+    checkpoint.save(2, 20, {"generator": torch.nn.Linear(4, 4)})       # the run trains from the start and saves
+    assert checkpoint.load()["epoch"] == 2

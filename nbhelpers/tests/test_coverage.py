@@ -98,6 +98,37 @@ def test_classifier_confidence_agrees_with_the_evaluators_predictions():
     assert ((confidence > 0.1) & (confidence <= 1.0)).all() and confidence.mean() > 0.9
 
 
+def test_confident_counts_leave_out_the_predictions_below_the_threshold():
+    labels = torch.tensor([3, 3, 8, 8, 8, 1])
+    confidence = torch.tensor([0.95, 0.5, 0.4, 0.3, 0.99, 0.9])
+    result = coverage.class_coverage(labels, confidence=confidence)
+    assert result["counts"][8] == 3 and result["confident_counts"] == [0, 1, 0, 1, 0, 0, 0, 0, 1, 0]
+    assert result["confident_threshold"] == coverage.CONFIDENT_PROBABILITY == 0.9   # 0.9 itself passes
+    assert result["confident_share"] == pytest.approx(0.5) and coverage.confident_largest_share(result) == pytest.approx(1 / 3)
+    assert coverage.largest_share(result) == pytest.approx(0.5)      # counting every prediction: the 8s lead
+    assert "confident_counts" not in coverage.class_coverage(labels)
+    unsure = coverage.class_coverage(labels, confidence=torch.zeros(6))
+    assert unsure["confident_counts"] == [0] * 10 and unsure["confident_share"] == 0
+    assert coverage.confident_largest_share(unsure) is None
+    with pytest.raises(ValueError, match="5 confidences for 6 labels"):
+        coverage.class_coverage(labels, confidence=confidence[:5])
+
+
+def test_the_evaluator_counts_every_prediction_as_before_and_the_confident_ones_apart():
+    images, _ = load_mnist("test", limit=400)
+    blends = (images[:200] + images[200:]) / 2           # two digits in one image: no digit to be sure of
+    evaluator = Evaluator("cpu", n_inception=0, n_classifier=400, ref_n_classifier=1000, log=lambda *a: None)
+    for sample in (images, torch.cat([images[:200], blends])):
+        result = evaluator.class_coverage(sample)
+        assert result["counts"] == torch.bincount(evaluator.predict(sample), minlength=10).tolist()
+        probabilities = evaluator.probabilities(sample).cpu()
+        sure = probabilities.max(1).values >= coverage.CONFIDENT_PROBABILITY
+        assert result["confident_counts"] == torch.bincount(probabilities.argmax(1)[sure], minlength=10).tolist()
+        assert result["confident_share"] == pytest.approx(sure.float().mean().item())
+    real, mixed = evaluator.class_coverage(images), evaluator.class_coverage(torch.cat([images[:200], blends]))
+    assert real["confident_share"] > 0.9 > mixed["confident_share"]   # real digits pass: the threshold drops guesses
+
+
 def test_digit_share_bars_one_group_per_digit():
     fig, ax = plt.subplots()
     coverage.plot_digit_shares(ax, {"a": np.full(10, 0.1), "b": np.r_[0.3, np.full(9, 0.7 / 9)]})

@@ -319,6 +319,18 @@ def test_classifier_fid_of_the_reference_is_zero_and_real_digits_are_close(evalu
     assert noise["value"] > 20 * max(row["value"], train_row["value"])
 
 
+def test_a_kid_row_adds_the_full_sample_kid_and_its_bootstrap_error_without_touching_the_random_state(evaluator):
+    train_x, _ = load_mnist("train", limit=2000)
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    row = evaluator.kid(train_x, "classifier")
+    assert torch.equal(torch.get_rng_state(), torch_state) and np.array_equal(np.random.get_state()[1], numpy_state[1])
+    feats, ref = evaluator.features(train_x, "classifier"), evaluator.reference("classifier")["features"]
+    assert (row["mean"], row["std"]) == distances.kid(feats, ref, 10)   # the subsets' numbers as before
+    assert (row["full"], row["se"]) == distances.kid_bootstrap_se(feats, ref, distances.KID_BOOTSTRAPS)
+    assert row["bootstraps"] == distances.KID_BOOTSTRAPS and row["se"] > 0
+    assert evaluator.kid(train_x, "classifier") == row                  # seeded: the same row again
+
+
 def test_evaluate_with_a_sampler_and_the_table(evaluator):
     train_x, _ = load_mnist("train", limit=3000)
     asked = []

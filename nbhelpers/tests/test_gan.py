@@ -1,10 +1,12 @@
 """The GAN engine, objectives and networks, on tiny random data (fast, CPU)."""
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from nbhelpers import clock
 from nbhelpers.models import gan
 from nbhelpers.models.gan import (
     loop as gan_loop,
@@ -498,3 +500,31 @@ def test_the_key_covers_every_training_source_in_order():
     assert gan_settings.code_fingerprint() == gan_settings.code_fingerprint(paths)
     assert gan_settings.code_fingerprint() != gan_settings.code_fingerprint(paths[:-1])
     assert gan_settings.code_fingerprint() != gan_settings.code_fingerprint(paths[::-1])
+
+
+# ----------------------------------------------------------------------------- precision and time
+
+def test_bf16_autocast_is_off_by_default_keyed_apart_and_changes_the_arithmetic(tmp_path):
+    assert gan.GanConfig().bf16_autocast is False
+    _, _, fp32 = run(config=tiny_config(epochs=1), checkpoint_dir=tmp_path)
+    _, _, bf16 = run(config=tiny_config(epochs=1, bf16_autocast=True), checkpoint_dir=tmp_path)
+    assert bf16.resumed_at_epoch is None and len(list(tmp_path.glob("*.pt"))) == 2   # never resumes an fp32 run
+    assert np.isfinite(bf16.steps["loss_d"]).all() and np.isfinite(bf16.steps["loss_g"]).all()
+    assert not np.allclose(fp32.steps["loss_d"], bf16.steps["loss_d"], rtol=1e-6, atol=0)   # bf16 really ran
+    _, _, again = run(config=tiny_config(epochs=1))
+    assert np.array_equal(fp32.steps["loss_d"], again.steps["loss_d"])   # fp32 untouched by the option
+
+
+def test_the_training_steps_and_the_evaluation_callback_count_as_their_own_phases():
+    def evaluate(generator, epoch):
+        until = time.process_time() + 0.05   # 50 ms of CPU a call
+        while time.process_time() < until:
+            pass
+        return {}
+
+    before = clock.spent()
+    _, _, history = run(config=tiny_config(epochs=2), evaluate=evaluate)
+    spent = clock.spent(since=before)
+    calls = len(history.evaluation_details)
+    assert calls == 2 and 0.05 * calls <= spent["evaluation"] < 0.05 * calls + 0.05
+    assert spent["training"] > 0 and history.training_seconds > 0

@@ -3,7 +3,7 @@ import matplotlib
 import pytest
 
 from nbhelpers.models import gan
-from nbhelpers.studies import gan_compare
+from nbhelpers.studies import claim_readers, gan_compare
 
 from .gan_fakes import curve, gan_record
 
@@ -82,9 +82,9 @@ def test_inception_epochs_refuse_an_unknown_choice():
 
 
 def test_the_first_quarter_is_where_the_claims_read_the_kid():
-    from nbhelpers.studies import claims
     for epochs in (2, 3, 24, 150):
-        assert gan_compare.inception_epochs("first_quarter", epochs) == [claims.first_quarter_epoch({"params": {"epochs": epochs}})]
+        read_at = claim_readers.first_quarter_epoch({"params": {"epochs": epochs}})
+        assert gan_compare.inception_epochs("first_quarter", epochs) == [read_at]
 
 
 def test_quarter_kid_lines_read_the_training_kid_rows():

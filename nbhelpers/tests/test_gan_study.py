@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from nbhelpers.models import gan
 from nbhelpers.models.gan import nets as gan_nets
 from nbhelpers.models.gan.losses import NonSaturatingGAN
 from nbhelpers.report import parameters
-from nbhelpers.studies import gan_study
+from nbhelpers.studies import facts, gan_study
 
 from .gan_fakes import MemoryMetrics, StubEvaluator, fake_mnist, gan_record
 
@@ -63,6 +64,7 @@ def test_train_variant_trains_evaluates_records_and_reloads(tmp_path):
     assert entry["role"] == "test" and entry["fid_halving"]["ratio"] == pytest.approx(0.5)
     assert entry["fid_halving"]["first"] == 100.0 and entry["class_coverage"]["covered"] == 8
     assert entry["coverage_history"][2][9] == 0 and entry["epochs_trained"] == 2
+    assert entry["generator_steps"] == 4 == len(result.history.steps)   # 2 batches of 16 an epoch, 2 epochs
     again = gan_study.train_variant("gan", NonSaturatingGAN(), *networks(), fake_mnist(32), config_,
                                     StubEvaluator(), tmp_path, final=False, log=None)   # from the checkpoint
     assert again.history.training_seconds == result.history.training_seconds and again.final is None
@@ -70,6 +72,11 @@ def test_train_variant_trains_evaluates_records_and_reloads(tmp_path):
         assert torch.equal(a, b)
     samples = gan_study.final_samples(result.generator, StubEvaluator())
     assert samples.shape == (16, 1, 28, 28) and torch.equal(samples, gan_study.final_samples(again.generator, StubEvaluator()))
+
+
+def test_the_reports_generator_steps_are_its_epochs_of_whole_batches_of_the_engines_default_size():
+    assert facts.REPORT_GAN_GENERATOR_STEPS == facts.REPORT_GAN_EPOCHS * (60_000 // gan.GanConfig().batch_size)
+    assert gan.GanConfig().epochs == facts.REPORT_GAN_EPOCHS
 
 
 def test_first_and_last_fid_reads_one_extractors_curve_in_epoch_order():

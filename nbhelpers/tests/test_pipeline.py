@@ -35,7 +35,7 @@ def test_index_keeps_earlier_reports_and_other_seeds(tmp_path, monkeypatch):
     assert rows[0].headline == "vae_prior: classifier FID 14.29 (N=10000)" and rows[0].seconds == 266.0
     page = index.write_index(tmp_path / "cpu", "cpu", rows).read_text()
     assert "href='seed0/01_vae.html'" in page and "href='seed2/01_vae.html'" in page and "266 s" in page
-    assert ("<tr class='failed'><td><a href='seed0/unfinished/04_wgan.html'>04_wgan</a></td><td>0</td><td></td>"
+    assert ("<tr class='failed'><td><a href='seed0/unfinished/04_wgan.html'>04_wgan</a></td><td>0 (tuning)</td><td></td>"
             "<td>failed (attempt kept in unfinished/)</td><td>this run</td>") in page
     assert "ValueError: boom" in page and "not_a_notebook" not in page and "summary.html" not in page
     (tmp_path / "cpu" / "summary.html").write_text("")

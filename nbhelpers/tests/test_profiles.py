@@ -124,11 +124,13 @@ def test_a_malformed_override_says_it_is_not_yaml():
 # ----------------------------------------------------------------------------- seeds, deviations, first-seed-only explorations
 
 def test_each_profile_declares_evaluation_seeds_apart_from_its_tuning_seeds_and_its_deviations():
-    expected = {"smoke": [1, 2], "cpu": [1, 2, 3], "full": [1, 2, 3]}
+    expected = {"smoke": [1, 2], "cpu": [11, 12, 13, 14, 15], "full": [11, 12, 13, 14, 15]}
+    exploratory = {"smoke": [], "cpu": [1, 2, 3, 4], "full": [1, 2, 3, 4]}   # seen before the registry's version 2
     for profile in profiles.PROFILES:
         declared = profiles.declarations(profile)
         assert declared["seeds"] == expected[profile] == profiles.profile_seeds(profile)
         assert declared["tuning_seeds"] == [0] == profiles.tuning_seeds(profile)
+        assert declared["exploratory_seeds"] == exploratory[profile]
         assert declared["deviations"] and all(d["deviation"] and d["reason"] for d in declared["deviations"])
         assert set(declared["later_seeds"]) == {"02_controlvae", "04_wgan", "05_ssgan"}
     assert profiles.declarations("interactive")["source"] == "params/cpu/_all.yaml"   # the notebooks' defaults
@@ -152,18 +154,27 @@ def test_a_profile_whose_evaluation_seeds_include_a_tuning_seed_is_refused(tmp_p
         profiles.resolve("01_vae", "smoke")
 
 
+def test_a_profile_whose_exploratory_seeds_are_also_evaluation_seeds_is_refused(tmp_path, monkeypatch):
+    _profile_copy(tmp_path, monkeypatch)
+    (tmp_path / "smoke" / "_all.yaml").write_text((tmp_path / "smoke" / "_all.yaml").read_text() +
+                                                  "exploratory_seeds: [2, 3]\n")
+    with pytest.raises(parameters.ParameterError, match=r"exploratory_seeds \[2\] are also evaluation or tuning seeds"):
+        profiles.declarations("smoke")
+
+
 def test_a_tuning_seed_may_still_be_run_on_request():
     assert profiles.parse_seeds("0") == [0]
     assert profiles.resolve("03_gan_pixelshuffle", "cpu", seed=0)["seed"] == 0
     assert profiles.first_seed("cpu", [0]) == 0                 # no evaluation seed: the explorations still run once
-    assert profiles.first_seed("cpu", [0, 2, 3]) == 2
+    assert profiles.first_seed("cpu", [0, 2, 3]) == 2            # exploratory seeds alone: the first of them
+    assert profiles.first_seed("cpu", [0, 2, 12]) == 12           # the first evaluation seed comes first
 
 
 def test_explorations_run_for_the_first_evaluation_seed_only():
     seeds = profiles.profile_seeds("cpu")
     first = profiles.first_seed("cpu", seeds)
-    assert first == 1
-    full = profiles.resolve("02_controlvae", "cpu", seed=1, first_seed=first)
+    assert first == 11
+    full = profiles.resolve("02_controlvae", "cpu", seed=first, first_seed=first)
     later = profiles.resolve("02_controlvae", "cpu", ["02_controlvae.sweep_set_points=[5]"], seed=2, first_seed=first)
     assert full["sweep_set_points"] == [4.0, 20.0, 30.0] and full["constant_beta_runs"] is True
     assert later["sweep_set_points"] == [] and later["constant_beta_runs"] is False     # applied last
@@ -179,16 +190,16 @@ def test_a_batch_runs_first_seed_only_notebooks_once_unless_only_names_them():
     assert profiles.declarations("cpu")["first_seed_only"] == ["01_vae"]
     _, seeds, tasks = plan.plan(main.parse_args(["--profile", "cpu"]))
     runs = {(t.stem, t.seed) for t in tasks}
-    assert seeds == [1, 2, 3] and ("01_vae", 1) in runs and ("01_vae", 2) not in runs and ("01_vae", 3) not in runs
+    assert seeds == [11, 12, 13, 14, 15] and ("01_vae", 11) in runs and not {("01_vae", s) for s in seeds[1:]} & runs
     assert {("02_controlvae", s) for s in seeds} <= runs
     _, _, tasks = plan.plan(main.parse_args(["--profile", "cpu", "--only", "01_vae"]))
-    assert [t.seed for t in tasks if t.stem == "01_vae"] == [1, 2, 3]
+    assert [t.seed for t in tasks if t.stem == "01_vae"] == [11, 12, 13, 14, 15]
     _, _, tasks = plan.plan(main.parse_args(["--profile", "cpu", "--seeds", "0,2"]))   # the first evaluation seed: 2
     assert [t.seed for t in tasks if t.stem == "01_vae"] == [2]
 
 
-def test_no_claim_reads_a_notebook_that_a_profile_runs_for_one_seed():
-    read = {stem for claim in claims.REGISTRY for m in claim.primary for stem in (s.stem for s in m.sides)}
+def test_no_verdict_reads_a_notebook_that_a_profile_runs_for_one_seed():
+    read = {stem for claim in claims.REGISTRY if claim.tested for m in claim.primary for stem in (s.stem for s in m.sides)}
     for profile in profiles.PROFILES:
         assert not read & set(profiles.declarations(profile)["first_seed_only"]), profile
 

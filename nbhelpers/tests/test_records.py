@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nbhelpers import clock
 from nbhelpers.batch import attempts
 from nbhelpers.environment import BatchContext
 from nbhelpers.metrics import coverage, prdc
@@ -17,7 +18,8 @@ TRAINING = [{"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "va
             {"features": "classifier", "n": 500, "ref": "mnist-test[:1000]", "value": 5.0, "epoch": 10}]
 FINAL = [{"features": "classifier", "n": 10000, "ref": "mnist-test", "value": 7.0},
          {"features": "inception", "n": 200, "ref": "mnist-test[:1000]", "value": 80.0, "biased": True}]
-ENTRY = {"fid": [TRAINING[0], *FINAL, TRAINING[1]], "kid": {"mean": 0.01, "std": 0.001, "features": "inception"},
+ENTRY = {"fid": [TRAINING[0], *FINAL, TRAINING[1]],
+         "kid": {"mean": 0.01, "std": 0.001, "features": "inception", "n": 200, "ref": "mnist-test[:1000]"},
          "class_coverage": {"counts": [30, 10, 10, 10, 10, 10, 10, 5, 3, 2], "n": 100, "covered": 10},
          "coverage_history": {"1": [0.1] * 10}, "checks": [{"check": "x", "holds": True}]}
 
@@ -86,9 +88,9 @@ def test_a_dry_runs_records_lie_in_its_own_folder_only_when_the_run_hands_that_o
 
 SCHEMA = (record_schema.Record, record_schema.ModelEntry, record_schema.Evaluation, record_schema.FidRow,
           record_schema.KidRow, record_schema.FidelityRow, record_schema.ClassCoverage, record_schema.Check,
-          record_schema.Claim)
-WRITTEN_AT_START = ["notebook", "profile", "status", "device", "seed", "git_commit", "versions", "environment",
-                    "params", "dry_run", "models"]
+          record_schema.Claim, record_schema.CodeDigest)
+WRITTEN_AT_START = ["notebook", "profile", "status", "device", "seed", "git_commit", "code_digest", "versions",
+                    "environment", "params", "dry_run", "attempt", "models"]
 
 
 def fields(schema) -> list[str]:
@@ -106,7 +108,9 @@ def test_a_record_written_by_metrics_reads_back_with_the_declared_top_level_fiel
     metrics.update_model("gan", reused_checkpoint=None)
     metrics.finish()
     record = records.read(run.metrics_path)
-    assert list(record) == WRITTEN_AT_START + ["feature_extractors", "reused_checkpoints", "duration_s"]
+    assert list(record) == WRITTEN_AT_START + ["feature_extractors", "reused_checkpoints", "duration_s",
+                                               "cpu_seconds", "phase_seconds"]
+    assert list(record["phase_seconds"]) == ["opening", *clock.PHASES]
     assert set(record) <= set(fields(record_schema.Record))
     assert record["dry_run"] is True and record["status"] == "ok" and record["versions"] == {"torch": "x"}
     assert record["reused_checkpoints"] == {"wgan": "finished run loaded from checkpoint wgan_checkpoint.pt"}
@@ -118,8 +122,8 @@ def test_the_written_json_is_indented_plain_json_with_non_finite_numbers_as_null
     metrics = records.Metrics(run)
     metrics.update_model("vae", history={"loss": torch.tensor([2.0, float("nan")])}, test_kl=float("inf"), epochs=(1,))
     expected = {"notebook": "01_vae", "profile": "smoke", "status": "running", "device": "cpu", "seed": 0,
-                "git_commit": "unknown", "versions": {}, "environment": {}, "params": {"seed": 0}, "dry_run": False,
-                "models": {"vae": {"history": {"loss": [2.0, None]}, "test_kl": None, "epochs": [1]}}}
+                "git_commit": "unknown", "code_digest": None, "versions": {}, "environment": {}, "params": {"seed": 0},
+                "dry_run": False, "attempt": None, "models": {"vae": {"history": {"loss": [2.0, None]}, "test_kl": None, "epochs": [1]}}}
     assert run.metrics_path.read_text() == json.dumps(expected, indent=2)
 
 
@@ -176,7 +180,9 @@ def test_final_metrics_has_the_evaluations_fields_in_its_order():
 
 
 def test_the_metric_modules_write_the_declared_fields():
-    assert list(coverage.class_coverage(torch.tensor([0, 1, 1, 9]))) == fields(record_schema.ClassCoverage)
+    confidence = torch.tensor([0.99, 0.5, 0.95, 0.2])   # with it, the confident counts too
+    assert list(coverage.class_coverage(torch.tensor([0, 1, 1, 9]), confidence=confidence)) == \
+        fields(record_schema.ClassCoverage)
     torch.manual_seed(0)
     real, fake = torch.randn(20, 4), torch.randn(12, 4)
     measured = {**prdc.precision_recall(real, fake, k=3), **prdc.density_coverage(real, fake, k=5)}
@@ -197,3 +203,25 @@ def test_the_fields_the_module_reads_and_writes_are_declared_in_the_schema():
             used.add(key.value)
     used.discard("images")   # the key inside an exported-samples file, not a record's
     assert used and used <= declared, used - declared
+
+
+def declared_kinds(kind) -> list:
+    """Every type a schema field declares, down through lists, mappings, unions and bounds."""
+    found, parts = [kind], typing.get_args(kind)
+    if typing.is_typeddict(kind):
+        parts = typing.get_type_hints(kind, include_extras=True).values()
+    elif typing.get_origin(kind) is typing.Annotated:
+        parts = parts[:1]
+    elif typing.get_origin(kind) is typing.Literal:
+        parts = ()
+    return found + [inner for part in parts if part is not type(None) for inner in declared_kinds(part)]
+
+
+def test_every_declared_field_is_checked_when_a_record_is_read():
+    """A value of no JSON type is refused wherever the schema declares a type: the check knows
+    every kind the schema uses (a bare mapping or list checks only its numbers)."""
+    for kind in declared_kinds(record_schema.Record):
+        if kind not in (dict, list):
+            assert record_schema.problem(object(), kind), kind
+    checked = record_schema.problem({"models": {"gan": {"kid": {"features": "inception", "n": 0}}}})
+    assert checked == "models.gan.kid.n 0 is below 1"

@@ -119,8 +119,28 @@ def test_train_setting_uses_the_setting_saves_a_critic_and_records_the_estimate(
 
     summary = wgan_study.run_summary(run, "report")
     assert summary["setting"] == "report"
-    assert summary["generator_steps"] == 6 and summary["critic_steps"] == 18
+    assert summary["critic_steps"] == 18 and "generator_steps" not in summary   # gan_study.record writes those
+    assert summary["loss_gap"] == wgan_study.loss_gap(run.history) and summary["loss_gap"]["steps"] == 1
     assert 0 <= summary["critic_share_at_clip_bounds"] <= 1
+
+
+def history_of(loss_d, loss_g) -> gan.GanHistory:
+    history = gan.GanHistory(statistics=())
+    count = len(loss_d)
+    columns = {"epoch": [1] * count, "step": range(1, count + 1), "loss_d": loss_d, "loss_g": loss_g,
+               "grad_norm_d": [1.0] * count, "grad_norm_g": [1.0] * count, "critic_steps": [1] * count}
+    history.add_epoch([history.step_block(columns)], {"epoch": 1}, 0.0)
+    return history
+
+
+def test_the_loss_gap_is_the_mean_distance_of_the_two_losses_over_the_first_and_the_last_quarter():
+    # 9 steps: quarters of 2; the gap |L_C - L_G| is 4, 2 | ... | 1, 0.5 and the middle step is ignored
+    history = history_of([-3.0, -1.0, 0.0, 0.0, 9.0, 0.0, 0.0, -0.5, 0.25], [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, -0.25])
+    assert wgan_study.loss_gap(history) == {"first_quarter": 3.0, "last_quarter": 0.75, "steps": 2}
+    diverged = history_of([-3.0, -1.0, 0.0, float("nan")], [1.0, 1.0, 0.0, 0.0])
+    assert wgan_study.loss_gap(diverged) == {"first_quarter": 4.0, "last_quarter": None, "steps": 1}
+    assert wgan_study.loss_gap(history_of([1.0, 2.0, 3.0], [0.0] * 3)) == \
+        {"first_quarter": None, "last_quarter": None, "steps": 0}
 
 
 def test_train_setting_measures_inception_where_the_parameter_says(tmp_path, monkeypatch):

@@ -6,10 +6,13 @@ earlier one.
 The file holds the networks, both optimisers, both random generators and the history
 (``CHECKPOINT_FORMAT``); it is written whole or not at all, with its sha256
 recorded beside it (``files.save_recorded``: a kill between the file and its record never makes
-a valid checkpoint look corrupt). A file that does not match its record is never read: it is set
-aside as ``<file>.corrupt`` (``.corrupt-2`` and on for later ones, none replacing another) and
-the run starts from the beginning.
+a valid checkpoint look corrupt). A file that does not match its record is never read, and one
+that matches it but torch cannot read (damaged before its digest was taken, or its record
+rewritten to match) is not used either: either is set aside as ``<file>.corrupt`` (``.corrupt-2``
+and on for later ones, none replacing another), said in one line naming it, and the run starts
+from the beginning.
 """
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,12 +68,20 @@ class Checkpoint:
             self.log(progress.line(self.name, f"--fresh: retraining; {self.path.name} will be replaced"))
             return None
         problem = recorded_mismatch(self.path)
+        if problem is None:
+            try:
+                state = torch.load(self.path, map_location="cpu", weights_only=True)
+            except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:   # e.g. truncated
+                state = None
+                problem = (f"torch cannot read it ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}), "
+                           "although its sha256 matches its record")
+            else:
+                problem = None if isinstance(state, dict) else f"it holds a {type(state).__name__}, not a checkpoint"
         if problem:
             aside = set_aside(self.path)
-            self.log(progress.line(self.name, f"checkpoint {display(self.path)} not used: {problem}; "
-                                              f"kept as {aside.name}, training from the start"))
+            self.log(progress.line(self.name, f"checkpoint {display(self.path)} not used: {problem}; kept as "
+                                              f"{aside.name}, training from the start (--fresh never reads checkpoints)"))
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("settings_hash") != self.key:
             raise RuntimeError(f"{self.path}: holds settings {state.get('settings_hash')}, "
                                f"not {self.key} (a file renamed by hand?); move it away and run again")

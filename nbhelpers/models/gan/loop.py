@@ -15,7 +15,7 @@ Each epoch, in order:
    Arjovsky et al. 2017, "Wasserstein GAN", Algorithm 1); then one generator update. The fakes
    of the last critic update are generated with gradients and reused by the generator update
    (G has not changed in between, so its gradient is exact), and D's parameters are frozen
-   during that update so no D weight gradients are computed.
+   during that update so no D weight gradients are computed. Forward: ``GanConfig.forward_precision``.
 3. Records, by name (``GanHistory.step_type``): per generator step both losses, the gradient
    norms of D and G and the objective's statistics (mean D(real) and D(fake), or critic values;
    rotation accuracies for SS-GAN), kept as device tensors and copied to the host every
@@ -25,7 +25,8 @@ Each epoch, in order:
 4. At the chosen epochs (``settings.grid_epochs``, ``settings.evaluation_epochs``): a grid of
    samples from fixed noise and the caller's ``evaluate(generator, epoch) -> dict``, both with
    G in eval mode. The generator shown, evaluated and saved is the trained G itself (the last
-   iterate), as in the report.
+   iterate), as in the report. Time: ``history.training_seconds`` are steps 1-3's wall seconds,
+   an evaluation row's ``eval_seconds`` its own; ``clock`` counts them as "training", "evaluation".
 5. Every ``checkpoint_every`` epochs a checkpoint (``checkpoint.Checkpoint``), named by a key
    of every setting that decides the result and of the training code
    (``settings.run_settings``); a later call with the same key resumes it, ``fresh=True``
@@ -50,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nbhelpers import progress
+from nbhelpers import clock, progress
 from nbhelpers.files import save_state
 from nbhelpers.models.gan.checkpoint import Checkpoint
 from nbhelpers.models.gan.history import COUNTED, GanHistory, checkpoint_safe
@@ -123,9 +124,10 @@ def _critic_updates(t: _Training, order: torch.Tensor, used: int):
     while done < wanted and used < t.batches:
         real = _real_batch(t, order, used)
         used, done = used + 1, done + 1
-        with torch.set_grad_enabled(done == wanted or used == t.batches):   # only the last fakes are reused by G
-            fake = t.G(_noise(t))
-        loss_d, stats = t.objective.discriminator_loss(t.D, real, fake.detach())
+        with t.config.forward_precision(t.images.device):
+            with torch.set_grad_enabled(done == wanted or used == t.batches):   # only the last fakes are reused by G
+                fake = t.G(_noise(t))
+            loss_d, stats = t.objective.discriminator_loss(t.D, real, fake.detach())
         t.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         measured = {"loss_d": loss_d.detach(), "grad_norm_d": _total_grad_norm(t.D),
@@ -141,7 +143,8 @@ def _generator_update(t: _Training, fake: torch.Tensor) -> dict[str, torch.Tenso
     G's measured values by name."""
     t.D.requires_grad_(False)
     try:
-        loss_g, stats = t.objective.generator_loss(t.D, fake)
+        with t.config.forward_precision(t.images.device):
+            loss_g, stats = t.objective.generator_loss(t.D, fake)
         t.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         grad_norm_g = _total_grad_norm(t.G)
@@ -233,7 +236,8 @@ def train(generator: nn.Module, discriminator: nn.Module, objective: Objective, 
                           desc=f"[{name}]", unit="epoch", lines=progress_lines)
     for epoch in epochs:
         started = time.perf_counter()
-        blocks, batches = _train_epoch(t, epoch)
+        with clock.phase("training"):
+            blocks, batches = _train_epoch(t, epoch)
         seconds = time.perf_counter() - started      # _to_host at the end synchronised
         summary = _epoch_summary(t, epoch, blocks, batches, seconds)
         t.history.add_epoch(blocks, summary, seconds)
@@ -350,7 +354,7 @@ def _after_epoch(t: _Training, epoch: int) -> dict:
 
 
 def _evaluate(t: _Training, epoch: int) -> dict:
-    with torch.no_grad():
+    with torch.no_grad(), clock.phase("evaluation"):
         result = t.evaluate(t.G, epoch)
     if not isinstance(result, dict | None):
         raise TypeError(f"evaluate() must return a dict of metrics (or None), got {type(result).__name__}")

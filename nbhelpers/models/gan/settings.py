@@ -9,6 +9,7 @@
   (``code_fingerprint``).
 """
 import ast
+import contextlib
 import hashlib
 import json
 import math
@@ -48,6 +49,7 @@ class GanConfig:
     sync_every: int = 50                        # steps between device -> host copies (CUDA)
     channels_last: bool = True                  # faster convolutions on CPU
     compile: bool = False                       # torch.compile the networks (CUDA fast path)
+    bf16_autocast: bool = False                 # the training step's forward passes autocast to bfloat16
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -58,6 +60,16 @@ class GanConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.eval_every < 0:
             raise ValueError("eval_every must be >= 0")
+
+    def forward_precision(self, device: torch.device):
+        """The training step's forward passes (losses included): fp32 (no context), or with
+        ``bf16_autocast`` torch's autocast to bfloat16 (matrix products and convolutions in bf16,
+        losses and reductions in fp32; backward passes follow the forward's types; weights and
+        Adam's state stay fp32). A deviation from the report's fp32 when on; evaluation never
+        runs under it."""
+        if not self.bf16_autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16)
 
     def with_overrides(self, **changes) -> "GanConfig":
         """A copy with some fields changed; an unknown name is an error."""
