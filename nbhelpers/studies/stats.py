@@ -258,18 +258,12 @@ def verdict_with_margin(interval: dict, margin: float, expected: str = "positive
     - else "not resolved with n seeds" (always with fewer than two seeds).
     """
     _check_margin(margin)
-    n = interval["n"]
-    if interval["low"] is None:
-        return f"not resolved with {n} seed{'s' if n != 1 else ''}"
+    by_sign = verdict(interval, expected)
+    if interval["low"] is None or by_sign in ("supported", "contradicted"):
+        return by_sign
     sign = 1 if expected == "positive" else -1
-    low, high = sorted((sign * interval["low"], sign * interval["high"]))
-    if low > 0:
-        return "supported"
-    if high < 0:
-        return "contradicted"
-    if high < margin:
-        return "contradicted at the declared size"
-    return f"not resolved with {n} seeds"
+    reach = max(sign * interval["low"], sign * interval["high"])   # the largest effect the interval admits
+    return "contradicted at the declared size" if reach < margin else by_sign
 
 
 def p_smaller_than(summary: dict, margin: float, expected: str = "positive") -> float | None:
