@@ -78,7 +78,7 @@ def test_01_vae_opens_on_the_project_kernel_and_runs_its_set_up(browser, tmp_pat
             cells = panel.locator(".jp-CodeCell")
             first, second = cells.nth(0), cells.nth(1)
             expect(first.locator(".cm-content")).to_contain_text('profile = "interactive"')
-            expect(second.locator(".cm-content")).to_contain_text(f'context.start_run("{STEM}", P)')
+            expect(second.locator(".cm-content")).to_contain_text(f'sections.open_notebook("{STEM}", globals())')
             for cell, number in ((first, 1), (second, 2)):
                 cell.locator(".jp-InputPrompt").click()
                 expect(cell).to_have_class(SELECTED)
