@@ -74,6 +74,8 @@ def execute(stem: str, params: dict, folder: Path, label: str = "", source: Path
     None), status "ok", "failed" or, after Ctrl-C, "interrupted" (the caller then stops the batch)."""
     import papermill  # heavy: loaded by the process that runs notebooks, not by the batch's CLI
     from papermill.exceptions import PapermillExecutionError  # as above
+    if source is not None and not source.exists():   # the batch took this attempt over: it cancelled it
+        return "interrupted", INTERRUPTED
     name = report_name(stem)
     log_path = folder / f"{name}.log"
     folder.mkdir(parents=True, exist_ok=True)
