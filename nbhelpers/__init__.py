@@ -87,6 +87,7 @@ studies/          for the notebooks: what each one analyses
   collect         the comparable records of every seed of a profile, and what was left out (06)
   verdicts        the report's claims tested one by one: typed results, both verdicts (06)
   summary         the claims and every model over every seed, as tables, figures, a record (06)
+  lengths         the length study: the GAN claims read at several training lengths of one run (06)
 
 batch/            for ``./run_all.sh`` only (``python -m nbhelpers.batch``)
   main            the command line, and the batch's steps in order

@@ -93,7 +93,7 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
     """Every input of the parsed command line checked (``parameters.ParameterError`` naming the
     problem): profile, seeds, notebook names, parameter names and types, ``--jobs``, the reports
     folder (``--reports-dir``, set in the batch's environment, and ``--dry-run``); then the
-    batch's tasks in order: each study notebook once per seed (its explorations, and the
+    batch's tasks in order: each study notebook the profile runs (``notebooks``) once per seed (its explorations, and the
     profile's ``first_seed_only`` notebooks unless ``--only`` names them, for the first
     evaluation seed only: ``profiles.first_seed``), 04/05 after 03 of the same seed, the summary
     last, each with the batch's context. Returns (profile, seeds, tasks)."""
@@ -108,7 +108,8 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
     if args.jobs is not None and args.jobs < 1:
         raise parameters.ParameterError(f"--jobs must be at least 1, got {args.jobs}")
     seeds = profiles.parse_seeds(args.seeds) if args.seeds is not None else profiles.profile_seeds(profile)
-    selected = args.only or available
+    declared = profiles.declarations(profile)
+    selected = args.only or [stem for stem in available if stem in declared["notebooks"] or stem == SUMMARY_STEM]
     profiles.check_overrides(selected + [SUMMARY_STEM], args.overrides)
     check_reports_folder(profile_folder(profile, args.dry_run))
     studies = [stem for stem in selected if stem != SUMMARY_STEM]
@@ -116,7 +117,7 @@ def plan(args) -> tuple[str, list[int], list[Task]]:
         raise parameters.ParameterError(f"the summary reads the study notebooks' records, and there are none in "
                                     f"{profile_folder(profile, args.dry_run)} yet; run them first (e.g. ./run_all.sh --profile {profile})")
     first = profiles.first_seed(profile, seeds)   # the explorations (later_seeds) run for this seed alone
-    alone = set(profiles.declarations(profile)["first_seed_only"]) - set(args.only)   # --only names a notebook: every seed
+    alone = set(declared["first_seed_only"]) - set(args.only)   # --only names a notebook: every seed
     resolved = {(stem, seed): profiles.resolve(stem, profile, args.overrides, seed=seed, first_seed=first)
                 for seed in seeds for stem in studies if seed == first or stem not in alone}
     resolved[(SUMMARY_STEM, None)] = profiles.resolve(SUMMARY_STEM, profile, args.overrides)

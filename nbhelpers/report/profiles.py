@@ -16,6 +16,9 @@ Where a value comes from, later sources winning (``parameter_files`` gives the f
    reason; ``later_seeds``, per notebook the values that switch its explorations off for every
    seed but the batch's first evaluation seed (``resolve(..., first_seed=...)``, applied last);
    ``first_seed_only``, the notebooks no claim reads, which a batch runs for that seed alone;
+   ``notebooks``, the study notebooks a batch of the profile runs (default: all); and
+   ``extends``, a profile whose files apply first, this profile's own files over them
+   (the length study, ``lengths``, is the cpu profile at other lengths);
 3. ``params/<profile>/_gan.yaml``: values the GAN notebooks (``paths.GAN_NOTEBOOKS``) share
    (training length, evaluation schedule, optimiser, sizes), so that their curves overlay;
    each key applies to every GAN notebook that declares it, and a key that none declares
@@ -38,12 +41,12 @@ import yaml
 from nbhelpers.paths import GAN_NOTEBOOKS, PARAMS_DIR, STUDY_NOTEBOOKS
 from nbhelpers.report.parameters import ParameterError, check_rules, check_value, declared_parameters, repo_relative
 
-PROFILES = ("smoke", "cpu", "full")
+PROFILES = ("smoke", "cpu", "full", "lengths")
 SHARED_FILE = "_all.yaml"
 GROUP_FILES = {"_gan.yaml": GAN_NOTEBOOKS}   # a file of values shared by a group of notebooks
 CHOSEN_BY_THE_BATCH = ("profile", "seed")    # set per run by ./run_all.sh, never by files or --set
 PROFILE_KEYS = ("seeds", "tuning_seeds", "exploratory_seeds", "deviations", "later_seeds",
-                "first_seed_only")   # _all.yaml keys that are no parameters
+                "first_seed_only", "notebooks", "extends")   # _all.yaml keys that are no parameters
 # Profiles without a folder of their own: a notebook run from JupyterLab ("interactive") has
 # the cpu profile's values (test_profiles checks it), so it is declared by the cpu profile's file.
 DECLARED_BY = {"interactive": "cpu"}
@@ -116,7 +119,9 @@ def first_seed(profile: str, seeds: list[int]) -> int:
 def declarations(profile: str) -> dict:
     """What ``params/<profile>/_all.yaml`` declares beside the parameters, checked:
     {"seeds", "tuning_seeds", "exploratory_seeds", "deviations": [{"deviation", "reason"}], "later_seeds": {stem:
-    {parameter: value}}, "first_seed_only": [stem], "source": the file}. A profile in ``DECLARED_BY`` reads another's."""
+    {parameter: value}}, "first_seed_only": [stem], "notebooks": [stem], "extends": profile or None, "source": the
+    file}. A profile in ``DECLARED_BY`` reads another's. Evaluation seeds may be exploratory too (a profile that
+    only explores, as ``lengths``: its summary gives no verdict of the registry's)."""
     name = DECLARED_BY.get(profile, profile)
     if name not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
@@ -128,9 +133,9 @@ def declarations(profile: str) -> dict:
         raise ParameterError(f"{path}: seeds {overlap} are also tuning seeds; the evaluation seeds must be others "
                              f"(a tuning seed may still be run with --seeds, and the summary keeps it out of verdicts)")
     exploratory = check_seeds(content.get("exploratory_seeds", []), f"{path}: exploratory_seeds", empty=True)
-    if overlap := sorted(set(exploratory) & (set(seeds) | set(tuning))):
-        raise ParameterError(f"{path}: exploratory_seeds {overlap} are also evaluation or tuning seeds; a seed is "
-                             f"one of the three (the summary keeps exploratory seeds out of verdicts)")
+    if overlap := sorted(set(exploratory) & set(tuning)):
+        raise ParameterError(f"{path}: exploratory_seeds {overlap} are also tuning seeds; a seed is one or the other "
+                             f"(the summary keeps both out of verdicts)")
     deviations = content.get("deviations", [])
     if not isinstance(deviations, list) or not all(
             isinstance(d, dict) and set(d) == {"deviation", "reason"} and all(isinstance(v, str) and v for v in d.values())
@@ -152,9 +157,25 @@ def declarations(profile: str) -> dict:
     if not isinstance(alone, list) or not all(stem in STUDY_NOTEBOOKS for stem in alone):
         raise ParameterError(f"{path}: first_seed_only must list study notebooks ({', '.join(STUDY_NOTEBOOKS)}), "
                              f"got {alone!r}")
+    runs = content.get("notebooks", list(STUDY_NOTEBOOKS))
+    if not isinstance(runs, list) or not runs or not all(stem in STUDY_NOTEBOOKS for stem in runs):
+        raise ParameterError(f"{path}: notebooks must list study notebooks ({', '.join(STUDY_NOTEBOOKS)}), got {runs!r}")
     return {"seeds": seeds, "tuning_seeds": tuning, "exploratory_seeds": exploratory, "deviations": deviations,
-            "later_seeds": later,
-            "first_seed_only": alone, "source": f"params/{name}/{SHARED_FILE}"}
+            "later_seeds": later, "first_seed_only": alone, "notebooks": runs, "extends": _extends(path, content),
+            "source": f"params/{name}/{SHARED_FILE}"}
+
+
+def _extends(path: Path, content: dict) -> str | None:
+    """The profile that ``content`` (of ``path``, a shared file) extends, checked: one of the other
+    profiles, itself extending none."""
+    base = content.get("extends")
+    if base is None:
+        return None
+    if base not in PROFILES or base == path.parent.name:
+        raise ParameterError(f"{path}: extends must name another profile ({', '.join(PROFILES)}), got {base!r}")
+    if _load_yaml(PARAMS_DIR / base / SHARED_FILE, required=True).get("extends") is not None:
+        raise ParameterError(f"{path}: extends {base!r}, which extends another profile; one level only")
+    return base
 
 
 def check_seeds(seeds, where: str = "seeds", empty: bool = False) -> list[int]:
@@ -180,10 +201,10 @@ def parse_seeds(text: str) -> list[int]:
     return check_seeds(seeds, "--seeds")
 
 
-def _group_values(path: Path, group, stem: str) -> dict:
+def _group_values(path: Path, group, stem: str, required: bool = True) -> dict:
     """The values of a group file that ``stem`` declares; a key no notebook of the group
     declares is an error naming the file."""
-    content = _load_yaml(path, required=True)
+    content = _load_yaml(path, required=required)
     declared_by_group = {key for member in group for key in declared_parameters(member)}
     unknown = sorted(set(content) - declared_by_group)
     if unknown:
@@ -195,13 +216,15 @@ def parameter_files(stem: str, profile: str) -> list[tuple[Path, dict]]:
     """The parameter files of ``profile`` that apply to ``stem``, in the order they apply (a later
     one wins), each with the values it sets: the shared file for a study notebook (its profile
     keys aside), each group file of a group that holds ``stem`` (the keys ``stem`` declares),
-    then ``stem``'s own file. ``resolve`` and ``value_sources`` both read them from here."""
+    then ``stem``'s own file; a profile that ``extends`` another has the other's files first (its
+    own group files may then be missing). ``resolve`` and ``value_sources`` both read them from here."""
     folder = PARAMS_DIR / profile
-    files = []
+    shared = _load_yaml(folder / SHARED_FILE, required=True)
+    base = _extends(folder / SHARED_FILE, shared)
+    files = parameter_files(stem, base) if base else []
     if stem in STUDY_NOTEBOOKS:
-        shared = _load_yaml(folder / SHARED_FILE, required=True)
         files.append((folder / SHARED_FILE, {k: v for k, v in shared.items() if k not in PROFILE_KEYS}))
-    files += [(folder / name, _group_values(folder / name, group, stem))
+    files += [(folder / name, _group_values(folder / name, group, stem, required=base is None))
               for name, group in GROUP_FILES.items() if stem in group]
     files.append((folder / f"{stem}.yaml", _load_yaml(folder / f"{stem}.yaml")))
     return files
@@ -265,7 +288,7 @@ def value_sources(stem: str, profile: str, values: dict) -> dict:
     for path, content in parameter_files(stem, profile):
         for key, value in content.items():
             if key in where:
-                where[key] = (f"params/{profile}/{path.name}", value)
+                where[key] = (f"params/{path.parent.name}/{path.name}", value)
     later = declarations(profile)["later_seeds"].get(stem, {})
     sources = {}
     for key, value in values.items():

@@ -123,6 +123,12 @@ class Evaluation(TypedDict, total=False):
     density_coverage: FidelityRow | None
 
 
+class LengthSnapshot(Evaluation, total=False):
+    """``lengths["<L>"]`` of a GAN run with claim lengths (``gan_study.length_snapshots``): the
+    final evaluation of its generator after epoch L, and the generator steps trained by then."""
+    generator_steps: Count
+
+
 class ModelEntry(Evaluation, total=False):
     """``models[<model>]``: one model's (or one sample set's) numbers; every field is optional."""
     # any trained model
@@ -159,6 +165,7 @@ class ModelEntry(Evaluation, total=False):
     reused_checkpoint: str | None       # what came from an earlier run's checkpoint
     coverage_history: dict[str, list[float]]  # epoch -> share of each digit
     role: str                           # e.g. "ablation": a run beside the notebook's main one
+    lengths: dict[str, LengthSnapshot]  # the length study: "<epoch>" -> the final evaluation at that epoch
     # the GAN (03)
     max_class_share: Share              # share of the most produced digit
     digits_covered: DigitCount          # as ClassCoverage.covered
@@ -173,6 +180,7 @@ class ModelEntry(Evaluation, total=False):
     critic_steps: Count                 # critic updates
     critic_share_at_clip_bounds: Share  # share of the critic's weights at the clip box's edges
     loss_gap: dict                      # mean |L_C - L_G| over the first and last quarter of the steps (wgan_study.loss_gap)
+    loss_gap_at: dict[str, dict]        # the length study: "<epoch>" -> the loss gap of the steps up to it
     gan_reference: str                  # which GAN run (03) the notebook compared with
     # an SS-GAN run (05: ssgan_study.record_fields)
     alpha: float                        # weight of the rotation loss in G's objective

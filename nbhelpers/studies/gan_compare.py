@@ -24,15 +24,19 @@ from nbhelpers.studies.gan_study import epochs_to_reach, fid_curve, first_and_la
 INCEPTION_DURING_TRAINING = ("none", "first_quarter", "quarters")
 
 
-def inception_epochs(choice: str, epochs: int) -> list[int]:
+def inception_epochs(choice: str, epochs: int, claim_lengths=()) -> list[int]:
     """The epochs at which a GAN run measures the Inception FID and KID during training
     (parameter ``inception_during_training``): "none"; "first_quarter", the end of the first
     quarter of the run, where the "learns faster" claim reads the KID; or "quarters", all four
-    quarter ends (``gan.quarter_epochs``)."""
+    quarter ends (``gan.quarter_epochs``). With ``claim_lengths`` (the length study), those of
+    a run of each of these lengths too."""
     if choice not in INCEPTION_DURING_TRAINING:
         raise ValueError(f"inception_during_training must be one of {INCEPTION_DURING_TRAINING}, got {choice!r}")
-    quarters = gan.quarter_epochs(epochs)
-    return {"none": [], "first_quarter": quarters[:1], "quarters": quarters}[choice]
+    chosen = set()
+    for length in {epochs, *claim_lengths}:
+        quarters = gan.quarter_epochs(length)
+        chosen.update({"none": [], "first_quarter": quarters[:1], "quarters": quarters}[choice])
+    return sorted(chosen)
 
 
 def quarter_kid_lines(entries: dict, epoch: int) -> list[str]:

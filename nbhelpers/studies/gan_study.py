@@ -102,6 +102,7 @@ class GanResult:
     discriminator: torch.nn.Module
     history: gan.GanHistory
     final: dict | None = None        # final_evaluation output
+    claim_lengths: tuple = ()        # epochs whose final evaluation the record keeps too (the length study)
 
     @property
     def finished(self) -> bool:
@@ -114,7 +115,7 @@ class GanResult:
 def train_variant(name: str, objective, generator, discriminator, images: torch.Tensor, config: gan.GanConfig,
                   evaluator: Evaluator, out_dir: Path, inception_epochs=(), curve_evaluator=None,
                   final: bool = True, save_models: bool = True, log=print,
-                  batch: BatchContext = BatchContext()) -> GanResult:
+                  batch: BatchContext = BatchContext(), claim_lengths=()) -> GanResult:
     """Train ``generator`` against ``discriminator`` with ``objective`` (``gan.train``), with
     checkpoints in ``paths.checkpoint_folder(out_dir, batch)`` (outside a batch's stage, so that they
     outlive a failed attempt; a finished run is reloaded, not retrained) and the
@@ -123,16 +124,53 @@ def train_variant(name: str, objective, generator, discriminator, images: torch.
     ``curve_evaluator`` (default: ``evaluator``) measures the training-time curves, Inception
     FID included at ``inception_epochs``; the final evaluation always uses ``evaluator``.
     ``batch`` (the notebook's ``run.batch``) is what ``./run_all.sh`` decided: a dry run's cap on
-    batches an epoch, and ``--fresh`` (retrain, replacing the checkpoint)."""
+    batches an epoch, and ``--fresh`` (retrain, replacing the checkpoint).
+
+    ``claim_lengths`` (the length study, ``lengths``): epochs at which ``evaluator`` also scores the
+    generator as the final evaluation would (the last of them is the final evaluation itself),
+    so that one long run holds what shorter runs of the same seed would have recorded: a run
+    of E epochs is the first E epochs of a longer one (the data order, noise and optimiser
+    state never depend on the total length)."""
+    claim_lengths = check_claim_lengths(claim_lengths, config)
+    snapshots = [length for length in claim_lengths if length < config.epochs]
+    evaluate = training_evaluator(curve_evaluator or evaluator, inception_epochs)
+    if snapshots:   # the final scores at a shorter length use the final evaluation's evaluator
+        evaluate = _with_snapshots(evaluate, evaluator, snapshots)
     history = gan.train(generator, discriminator, objective, images, config, name=name,
-                        evaluate=training_evaluator(curve_evaluator or evaluator, inception_epochs),
+                        evaluate=evaluate,
                         checkpoint_dir=checkpoint_folder(out_dir, batch),
                         models_dir=Path(out_dir) / "models" if save_models else None, log=log,
                         max_batches=batch.max_batches, fresh=batch.fresh, progress_lines=batch.progress_lines)
-    result = GanResult(name, objective, config, len(images), generator, discriminator, history)
+    result = GanResult(name, objective, config, len(images), generator, discriminator, history,
+                       claim_lengths=tuple(claim_lengths))
     if final and result.finished:  # a diverged generator may output NaN: no final metrics then
         result.final = final_evaluation(evaluator, result.generator)
     return result
+
+
+def check_claim_lengths(claim_lengths, config: gan.GanConfig) -> list[int]:
+    """``claim_lengths`` sorted, or ParameterError naming the problem: each an evaluated epoch of
+    the run (``gan.evaluation_epochs``), at most its ``epochs``."""
+    lengths = sorted(set(int(length) for length in claim_lengths))
+    evaluated = set(gan.evaluation_epochs(config))
+    if wrong := [length for length in lengths if length not in evaluated]:
+        raise ParameterError(f"claim_lengths {wrong} are not evaluated epochs of this run ({config.epochs} epochs, "
+                         f"eval_every {config.eval_every}): each must be at most epochs and on the evaluation schedule")
+    return lengths
+
+
+def _with_snapshots(evaluate, evaluator: Evaluator, snapshot_epochs):
+    """``evaluate`` plus ``at_length`` at ``snapshot_epochs``: the ``final_evaluation`` (by
+    ``evaluator``) of the generator as it stands, what a run that ended there would have recorded."""
+    snapshot_epochs = set(snapshot_epochs)
+
+    def evaluate_and_snapshot(generator, epoch):
+        result = evaluate(generator, epoch)
+        if epoch in snapshot_epochs:
+            result["at_length"] = final_evaluation(evaluator, generator)
+        return result
+
+    return evaluate_and_snapshot
 
 
 # ----------------------------------------------------------------------------- what training recorded
@@ -198,7 +236,26 @@ def record(metrics, result: GanResult, **extra) -> dict:
         for key in ("kid", "class_coverage", "precision_recall", "density_coverage"):
             entry[key] = final.get(key)
     entry["coverage_history"] = {int(epoch): list(shares) for epoch, shares in coverage_history(history).iterrows()}
+    if result.claim_lengths:
+        entry["lengths"] = length_snapshots(result)
     return metrics.update_model(result.name, **entry)
+
+
+FINAL_KEYS = ("fid", "kid", "class_coverage", "precision_recall", "density_coverage")   # final_evaluation's
+
+
+def length_snapshots(result: GanResult) -> dict:
+    """{"<L>": what the final evaluation held at each of ``claim_lengths`` (``FINAL_KEYS``) and the
+    generator steps trained by then}, the longest from the final evaluation itself; a length the
+    run did not reach (diverged) is missing."""
+    scored = {detail["epoch"]: detail["at_length"] for detail in result.history.evaluation_details
+              if "at_length" in detail}
+    if result.final and result.config.epochs in result.claim_lengths:
+        scored[result.config.epochs] = result.final
+    step_epochs = result.history.steps["epoch"].to_numpy()
+    return {str(length): {"generator_steps": int((step_epochs <= length).sum()),
+                          **{key: final.get(key) for key in FINAL_KEYS}}
+            for length, final in sorted(scored.items())}
 
 
 def acceptance_checks(entry: dict, max_share: float = coverage.MAX_DIGIT_SHARE, gan_entry: dict | None = None,

@@ -75,16 +75,17 @@ def train_setting(setting: str, images: torch.Tensor, params, evaluator: Evaluat
                   name: str = "wgan", log=print, batch: BatchContext = BatchContext()) -> gan_study.GanResult:
     """Train the named WGAN setting with the notebook's shared GAN parameters (``params``:
     epochs, batch_size, seed, grid_every, eval_every, inception_during_training and, optionally,
-    report_n_critic); ``gan_study.train_variant`` does the rest (checkpoints,
+    report_n_critic and claim_lengths); ``gan_study.train_variant`` does the rest (checkpoints,
     models ``<name>_generator.pt`` and ``<name>_critic.pt``, the final evaluation). Every
     setting starts from the same initial weights, so settings differ only by their objective
     and optimiser. ``batch``: the notebook's ``run.batch`` (``gan_study.train_variant``)."""
     objective, overrides = objective_for(setting, getattr(params, "report_n_critic", 0))
     config = gan_study.gan_config(params, **overrides)
     generator, critic = build_networks(params.seed)
-    inception_epochs = gan_compare.inception_epochs(params.inception_during_training, config.epochs)
+    lengths = getattr(params, "claim_lengths", [])
+    inception_epochs = gan_compare.inception_epochs(params.inception_during_training, config.epochs, lengths)
     return gan_study.train_variant(name, objective, generator, critic, images, config, evaluator, out_dir,
-                                   inception_epochs=inception_epochs, log=log, batch=batch)
+                                   inception_epochs=inception_epochs, log=log, batch=batch, claim_lengths=lengths)
 
 
 def initial_critic(seed: int, clip: float) -> nn.Module:
@@ -110,7 +111,8 @@ def settings_table(settings, report_n_critic: int = 0) -> pd.DataFrame:
 
 def run_summary(result: gan_study.GanResult, setting: str) -> dict:
     """What a trained setting adds to its record (``gan_study.record`` adds the generator steps): the
-    setting, the critic steps taken, the clip box at the end, the two losses' ``loss_gap``."""
+    setting, the critic steps taken, the clip box at the end, the two losses' ``loss_gap`` (and
+    ``loss_gap_at`` each of the run's claim lengths)."""
     steps = result.history.steps
     stats = clip_statistics(result.discriminator, result.objective.clip)
     return {"setting": setting, "objective": result.objective.describe(),
@@ -118,10 +120,12 @@ def run_summary(result: gan_study.GanResult, setting: str) -> dict:
                           "lr_critic": result.config.lr_discriminator},
             "critic_steps": int(steps["critic_steps"].sum()),
             "critic_share_at_clip_bounds": float(stats.loc["all", "share at bounds"]),
-            "loss_gap": loss_gap(result.history)}
+            "loss_gap": loss_gap(result.history),
+            **({"loss_gap_at": {str(length): loss_gap(result.history, length) for length in result.claim_lengths}}
+               if result.claim_lengths else {})}
 
 
-def loss_gap(history: gan.GanHistory) -> dict:
+def loss_gap(history: gan.GanHistory, last_epoch: int | None = None) -> dict:
     """How far apart the critic's and the generator's losses are, early and late (the report: "the
     two losses approach each other"): the mean of |L_C - L_G| over the first and over the last
     quarter of the generator steps, {"first_quarter", "last_quarter", "steps": steps per quarter}.
@@ -130,8 +134,11 @@ def loss_gap(history: gan.GanHistory) -> dict:
     critic updates and L_G = -mean f(G(z)) the generator's loss of that step, on the last critic
     update's fakes scored by the updated critic (``GanHistory.steps``' loss_d and loss_g). A quarter
     is the first or last floor(steps / 4) steps; steps whose losses are not finite (a diverged run's
-    last) are left out. None for both with fewer than four steps."""
+    last) are left out. None for both with fewer than four steps. ``last_epoch``: as if the run
+    had ended after that epoch (the length study's ``loss_gap_at``)."""
     steps = history.steps
+    if last_epoch is not None:
+        steps = steps[steps["epoch"] <= last_epoch]
     gap = (steps["loss_d"] - steps["loss_g"]).abs().to_numpy()
     quarter = len(gap) // 4
     if quarter == 0:

@@ -8,7 +8,7 @@ import yaml
 from nbhelpers import paths
 from nbhelpers.batch import main, plan
 from nbhelpers.report import parameters, profiles
-from nbhelpers.studies import claims
+from nbhelpers.studies import claims, collect
 
 
 def test_profile_files_override_defaults_and_set_the_profile():
@@ -64,7 +64,8 @@ def test_every_profile_file_is_valid_for_every_notebook():
 def test_gan_values_are_written_once_and_reach_every_gan_notebook_that_declares_them():
     for profile in profiles.PROFILES:
         shared = profiles._load_yaml(profiles.PARAMS_DIR / profile / "_gan.yaml")
-        assert {"epochs", "train_limit", "batch_size", "eval_every"} <= set(shared)
+        if profiles.declarations(profile)["extends"] is None:   # else the base profile's file holds them
+            assert {"epochs", "train_limit", "batch_size", "eval_every"} <= set(shared)
         for stem in paths.GAN_NOTEBOOKS:
             own = profiles._load_yaml(profiles.PARAMS_DIR / profile / f"{stem}.yaml")
             assert not set(shared) & set(own), f"{profile}/{stem}.yaml repeats a value of _gan.yaml"
@@ -100,7 +101,7 @@ def test_resolving_and_naming_a_values_source_read_the_files_in_one_order():
             sources = profiles.value_sources(stem, profile, values)
             last = {}
             for path, content in profiles.parameter_files(stem, profile):
-                last.update({key: (f"params/{profile}/{path.name}", value) for key, value in content.items()})
+                last.update({key: (f"params/{path.parent.name}/{path.name}", value) for key, value in content.items()})
             assert last and "seeds" not in last, (profile, stem)   # the profile keys are no parameters
             for key, (source, value) in last.items():
                 assert values[key] == value and sources[key] == source, (profile, stem, key)
@@ -124,15 +125,17 @@ def test_a_malformed_override_says_it_is_not_yaml():
 # ----------------------------------------------------------------------------- seeds, deviations, first-seed-only explorations
 
 def test_each_profile_declares_evaluation_seeds_apart_from_its_tuning_seeds_and_its_deviations():
-    expected = {"smoke": [1, 2], "cpu": [11, 12, 13, 14, 15], "full": [11, 12, 13, 14, 15]}
-    exploratory = {"smoke": [], "cpu": [1, 2, 3, 4], "full": [1, 2, 3, 4]}   # seen before the registry's version 2
+    expected = {"smoke": [1, 2], "cpu": [11, 12, 13, 14, 15], "full": [11, 12, 13, 14, 15], "lengths": [1, 2, 3]}
+    exploratory = {"smoke": [], "cpu": [1, 2, 3, 4], "full": [1, 2, 3, 4],   # seen before the registry's version 2
+                   "lengths": [1, 2, 3]}                                      # the length study only explores
     for profile in profiles.PROFILES:
         declared = profiles.declarations(profile)
         assert declared["seeds"] == expected[profile] == profiles.profile_seeds(profile)
         assert declared["tuning_seeds"] == [0] == profiles.tuning_seeds(profile)
         assert declared["exploratory_seeds"] == exploratory[profile]
         assert declared["deviations"] and all(d["deviation"] and d["reason"] for d in declared["deviations"])
-        assert set(declared["later_seeds"]) == {"02_controlvae", "04_wgan", "05_ssgan"}
+        if declared["extends"] is None:   # the length study runs no exploration (its own files)
+            assert set(declared["later_seeds"]) == {"02_controlvae", "04_wgan", "05_ssgan"}
     assert profiles.declarations("interactive")["source"] == "params/cpu/_all.yaml"   # the notebooks' defaults
 
 
@@ -154,11 +157,15 @@ def test_a_profile_whose_evaluation_seeds_include_a_tuning_seed_is_refused(tmp_p
         profiles.resolve("01_vae", "smoke")
 
 
-def test_a_profile_whose_exploratory_seeds_are_also_evaluation_seeds_is_refused(tmp_path, monkeypatch):
+def test_an_exploratory_seed_may_be_run_by_default_but_never_be_a_tuning_seed(tmp_path, monkeypatch):
     _profile_copy(tmp_path, monkeypatch)
-    (tmp_path / "smoke" / "_all.yaml").write_text((tmp_path / "smoke" / "_all.yaml").read_text() +
-                                                  "exploratory_seeds: [2, 3]\n")
-    with pytest.raises(parameters.ParameterError, match=r"exploratory_seeds \[2\] are also evaluation or tuning seeds"):
+    shared = (tmp_path / "smoke" / "_all.yaml").read_text()
+    (tmp_path / "smoke" / "_all.yaml").write_text(shared + "exploratory_seeds: [2, 3]\n")
+    declared = profiles.declarations("smoke")   # a profile that explores (the length study): run, never judged
+    assert declared["seeds"] == [1, 2] and declared["exploratory_seeds"] == [2, 3]
+    assert collect.Collected("smoke", seeds=[1, 2], exploratory_seeds=[2, 3], tuning_seeds=[0]).evaluation_seeds == [1]
+    (tmp_path / "smoke" / "_all.yaml").write_text(shared + "exploratory_seeds: [0, 3]\n")
+    with pytest.raises(parameters.ParameterError, match=r"exploratory_seeds \[0\] are also tuning seeds"):
         profiles.declarations("smoke")
 
 
