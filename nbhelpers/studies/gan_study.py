@@ -28,6 +28,7 @@ from nbhelpers.report import plots, records
 from nbhelpers.report.parameters import ParameterError
 from nbhelpers.studies import facts
 
+TRAINING_PRECISIONS = ("fp32", "bf16")   # the training step's forward passes (evaluation is always fp32)
 EVAL_SEED = 1234  # the noise of every evaluation sample set: the same z at every epoch
 # Parameters that do not change a run's numbers (where it runs, what it draws): two runs that
 # differ only in these are still comparable.
@@ -39,10 +40,16 @@ NOT_COMPARED = ("profile", "device", "grid_every", "inception_during_training")
 def gan_config(params, **overrides) -> gan.GanConfig:
     """The engine's settings from a GAN notebook's parameters (the fields it declares; the
     engine's defaults for the others), then ``overrides`` (e.g. a WGAN preset's optimiser).
-    Adam's ``betas`` must be two numbers in [0, 1)."""
+    Adam's ``betas`` must be two numbers in [0, 1). ``training_precision`` "bf16" autocasts the
+    training step's forward passes to bfloat16 (``GanConfig.bf16_autocast``), "fp32" (the report's)
+    does not."""
     names = ("epochs", "batch_size", "lr_generator", "lr_discriminator", "betas", "seed", "grid_every",
              "eval_every")
     values = {name: getattr(params, name) for name in names if hasattr(params, name)}
+    precision = getattr(params, "training_precision", "fp32")
+    if precision not in TRAINING_PRECISIONS:
+        raise ParameterError(f"training_precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {precision!r}")
+    values["bf16_autocast"] = precision == "bf16"
     betas = values.get("betas")
     if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
         raise ParameterError(f"betas must be two numbers in [0, 1), got {betas}")

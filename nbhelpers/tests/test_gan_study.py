@@ -138,3 +138,13 @@ def test_gan_samples_are_read_from_the_exported_npz(reports):
     assert gan_study.load_gan_samples("cpu", 1) is None                  # another seed's run
     images = gan_study.load_gan_samples("cpu", 0)
     assert images.shape == (100, 1, 28, 28) and images.max() == 1.0
+
+
+def test_training_precision_chooses_the_training_steps_autocast():
+    params = SimpleNamespace(epochs=3, batch_size=16, seed=2, training_precision="fp32")
+    assert gan_study.gan_config(params).bf16_autocast is False
+    params.training_precision = "bf16"
+    assert gan_study.gan_config(params).bf16_autocast is True
+    params.training_precision = "fp16"
+    with pytest.raises(parameters.ParameterError, match="training_precision must be one of fp32, bf16"):
+        gan_study.gan_config(params)
