@@ -2,16 +2,15 @@
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
 from IPython import get_ipython
 from matplotlib.figure import Figure
-from torchvision.utils import make_grid
 
 from nbhelpers import clock
 
 
 def set_style() -> None:
+    import seaborn as sns  # heavy (scipy.stats): imported where a report is drawn, not where records are read
     sns.set_theme(context="notebook", style="whitegrid", palette="deep")
     plt.rcParams.update({"figure.dpi": 90, "savefig.dpi": 90, "axes.titleweight": "bold"})
     time_figures()
@@ -60,6 +59,7 @@ def curves(ax, series: dict, xlabel: str = "epoch", ylabel: str = "", title: str
 
 def image_grid(ax, images: torch.Tensor, nrow: int = 10, title: str = ""):
     """Show [N, 1, H, W] images in [0, 1] as one grid, no axes."""
+    from torchvision.utils import make_grid  # heavy (it imports torch._dynamo): only where a grid is drawn
     grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
     ax.imshow(grid[0].numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()

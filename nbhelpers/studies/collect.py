@@ -76,13 +76,16 @@ def _difference(record: dict, reference: dict, ignored=IGNORED_PARAMS) -> str:
     return "; ".join(changed)
 
 
-def collect(profile: str, seeds=None, tuning_seeds=None, dry_run: bool = False) -> Collected:
+def collect(profile: str, seeds=None, tuning_seeds=None, dry_run: bool = False,
+            current_code_only: bool = True) -> Collected:
     """The finished, mutually comparable records of every study notebook for ``seeds`` (default:
     every seed folder present) that ran the current code. Per notebook the most common
     parameters among its seeds are the reference (ties: the lowest seed's); other records are
     excluded by name, and the seeds collected are those with a record joined.
     ``tuning_seeds`` (default: the profile's declared ones) are collected but kept out of verdicts;
-    ``dry_run`` (the notebook's ``run.batch.dry_run``) collects the profile's dry run."""
+    ``dry_run`` (the notebook's ``run.batch.dry_run``) collects the profile's dry run.
+    ``current_code_only=False`` also joins records of other code states (a benchmark comparing the
+    numbers of runs made at another commit; a summary never does)."""
     declared = profiles.declarations(profile)
     seeds_given = bool(seeds)
     seeds = sorted(profiles.check_seeds(list(seeds), "seeds")) if seeds else records.seeds_present(profile, dry_run)
@@ -112,7 +115,7 @@ def collect(profile: str, seeds=None, tuning_seeds=None, dry_run: bool = False) 
             if wrong := records.misplaced(record, profile, stem, seed):
                 collected.excluded.append(f"{stem}, seed {seed}: {wrong}")
                 continue
-            if other := records.other_code(record, current):
+            if current_code_only and (other := records.other_code(record, current)):
                 collected.excluded.append(f"{stem}, seed {seed}: {other}")
                 continue
             if twin := next((s for s, r in found.items() if _same_run(r, record)), None):

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import statistics
 
 import pytest
 
@@ -405,3 +406,31 @@ def test_the_ssgan_comparison_is_not_measured_without_the_gan_it_compares_with(r
     rows = {r.key: r for r in verdicts.evaluate_registry(collect.collect(PROFILE))}
     assert [part.n for part in rows["ssgan_as_gan"].parts] == [0, 0] and rows["ssgan_as_gan"].verdict == "no records"
     assert rows["ssgan_did_not_train"].verdict == "supported"   # its own FID barely fell: judged without the GAN
+
+
+def test_records_of_other_code_join_only_a_benchmarks_collection(root):
+    for seed, commit in ((1, "abc"), (2, "def")):
+        write(root, "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), 0.02)}, commit=commit)
+    assert sorted(collect.collect(PROFILE).records["03_gan_pixelshuffle"]) == [1]
+    assert sorted(collect.collect(PROFILE, current_code_only=False).records["03_gan_pixelshuffle"]) == [1, 2]
+
+
+def test_the_precision_bench_sets_one_seeds_two_runs_against_the_seeds_spread(tmp_path, capsys):
+    from nbhelpers.bench import precision
+    for folder, kid in (("fp32", 0.02), ("bf16", 0.03)):
+        write(tmp_path / folder, "03_gan_pixelshuffle", 0, {"gan": gan(curve(40, 16), kid, quarter_kid=0.04)})
+        write(tmp_path / folder, "04_wgan", 0, {"wgan": gan(curve(40, 12), 0.01, quarter_kid=0.02)})
+    for seed, kid in ((1, 0.02), (2, 0.04), (3, 0.03)):
+        write(tmp_path / "spread", "03_gan_pixelshuffle", seed, {"gan": gan(curve(40, 16), kid, quarter_kid=0.04)})
+        write(tmp_path / "spread", "04_wgan", seed, {"wgan": gan(curve(40, 12), 0.01, quarter_kid=0.02)})
+    assert precision.main([str(tmp_path / "fp32"), str(tmp_path / "bf16"), "--profile", PROFILE, "--seed", "0",
+                           "--spread", str(tmp_path / "spread"), "--spread-profile", PROFILE]) == 0
+    fp32 = precision._seed_runs(tmp_path / "fp32", PROFILE, 0)
+    bf16 = precision._seed_runs(tmp_path / "bf16", PROFILE, 0)
+    rows = precision.table(fp32, bf16, precision._spread_runs(tmp_path / "spread", PROFILE, None)).set_index("claim")
+    ends = rows.loc["wgan_ends_better"]   # log(GAN KID / WGAN KID): log 2 in fp32, log 3 in bf16
+    assert ends["fp32"] == pytest.approx(math.log(2)) and ends["bf16 - fp32"] == pytest.approx(math.log(1.5))
+    sd = statistics.stdev([math.log(2), math.log(4), math.log(3)])   # the three seeds' log ratios
+    assert ends["seeds' sd"] == pytest.approx(sd) and ends["n seeds"] == 3
+    assert ends["|difference| / sd"] == pytest.approx(math.log(1.5) / sd)
+    assert "wgan_ends_better" in capsys.readouterr().out
