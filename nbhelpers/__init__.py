@@ -62,6 +62,7 @@ metrics/          for the studies and notebooks, and a person at the command lin
   images          image sets as the metrics read them (tensors, folders, .npz)
   classifier      the MNIST CNN behind classifier FID and class coverage (weights/ beside it)
   coverage        which digits a sample set holds, per-digit shares, collapse summaries
+  samples         a model's evaluation sample set, drawn once while the model stays the same
   memorisation    whether a model copies its training set: nearest training images
   __main__        the FID command line, as ``python -m pytorch_fid``
 

@@ -241,12 +241,27 @@ class Evaluator:
 
     def class_coverage(self, images: torch.Tensor) -> dict:
         """Predicted-class counts of the first n_classifier images, all of them and those predicted
-        with ``coverage.CONFIDENT_PROBABILITY`` or more (``coverage.class_coverage``)."""
+        with ``coverage.CONFIDENT_PROBABILITY`` or more (``coverage.class_coverage``). The
+        logits come from the classifier features of these images (``features``: reused when an
+        FID just computed them), through the classifier's head alone."""
         n = self.n["classifier"] or len(images)
         if len(images) < n:
             raise ValueError(f"class coverage: got {len(images)} images but n_classifier is {n}")
-        labels, confidence = self.predictions(images[:n])
+        if self.n["classifier"] == 0:   # no classifier features here: the whole network on every image
+            labels, confidence = self.predictions(images)
+        else:
+            logits = self.logits_of_features(self.features(images, "classifier"))
+            labels, confidence = logits.argmax(1), logits.softmax(1).amax(1)
         return coverage.class_coverage(labels, confidence=confidence)
+
+    @torch.inference_mode()
+    def logits_of_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits [N, 10] from its features [N, 128] (``features``), the same
+        numbers bit for bit as its whole forward pass in ``extract``: the head is applied to the
+        batches that ``extract`` formed (the features' float32 rows are the body's output)."""
+        model, _ = self.classifier()
+        with clock.phase("classifier"):
+            return torch.cat([model.head(batch) for batch in features.split(self.batch_size["classifier"])])
 
     @clock.phase("evaluation")
     def evaluate(self, images_or_sampler, epoch: int | None = None, kid: bool = True,

@@ -22,6 +22,7 @@ from nbhelpers import paths
 from nbhelpers.environment import BatchContext
 from nbhelpers.metrics import coverage
 from nbhelpers.metrics.evaluator import Evaluator
+from nbhelpers.metrics.samples import evaluation_samples
 from nbhelpers.models import gan
 from nbhelpers.paths import checkpoint_folder, display
 from nbhelpers.report import plots, records
@@ -69,7 +70,7 @@ def training_evaluator(evaluator: Evaluator, inception_epochs=()):
     def evaluate(generator, epoch):
         use_inception = epoch in inception_epochs and evaluator.n["inception"] > 0
         count = max(evaluator.n["classifier"], evaluator.n["inception"] if use_inception else 0)
-        samples = gan.sample_images(generator, count, seed=EVAL_SEED)
+        samples = evaluation_samples(gan.sample_images, generator, count, seed=EVAL_SEED)
         rows, kid_rows = [evaluator.fid(samples, "classifier", epoch=epoch)], []
         if use_inception:
             rows.append(evaluator.fid(samples, "inception", epoch=epoch))
@@ -87,12 +88,13 @@ def training_evaluator(evaluator: Evaluator, inception_epochs=()):
 
 def final_evaluation(evaluator: Evaluator, generator) -> dict:
     """Every metric of the final generator (Inception + classifier FID, KID, coverage)."""
-    return evaluator.evaluate(lambda n: gan.sample_images(generator, n, seed=EVAL_SEED))
+    return evaluator.evaluate(lambda n: evaluation_samples(gan.sample_images, generator, n, seed=EVAL_SEED))
 
 
 def final_samples(generator, evaluator: Evaluator) -> torch.Tensor:
     """The sample set that ``final_evaluation`` scored (for export and per-digit analyses)."""
-    return gan.sample_images(generator, max(evaluator.n["inception"], evaluator.n["classifier"]), seed=EVAL_SEED)
+    return evaluation_samples(gan.sample_images, generator, max(evaluator.n["inception"], evaluator.n["classifier"]),
+                              seed=EVAL_SEED)
 
 
 # ----------------------------------------------------------------------------- one trained variant

@@ -129,6 +129,18 @@ def test_the_evaluator_counts_every_prediction_as_before_and_the_confident_ones_
     assert real["confident_share"] > 0.9 > mixed["confident_share"]   # real digits pass: the threshold drops guesses
 
 
+def test_class_coverage_from_the_fids_features_equals_a_second_pass_of_the_whole_classifier_bit_for_bit():
+    images, _ = load_mnist("test", limit=4500)   # three of the classifier's batches, the last one partial
+    sample = torch.cat([images[:2500], (images[2500:] + images[:2000]) / 2])   # blends: unsure predictions too
+    evaluator = Evaluator("cpu", n_inception=0, n_classifier=4200, ref_n_classifier=1000, log=lambda *a: None)
+    evaluator.fid(sample, "classifier")          # the features that class coverage then reuses
+    model, _ = evaluator.classifier()
+    whole = evaluator.extract(sample[:4200], "classifier", fn=model)
+    assert torch.equal(evaluator.logits_of_features(evaluator.features(sample, "classifier")), whole)
+    labels, confidence = evaluator.predictions(sample[:4200])
+    assert evaluator.class_coverage(sample) == coverage.class_coverage(labels, confidence=confidence)
+
+
 def test_digit_share_bars_one_group_per_digit():
     fig, ax = plt.subplots()
     coverage.plot_digit_shares(ax, {"a": np.full(10, 0.1), "b": np.r_[0.3, np.full(9, 0.7 / 9)]})
