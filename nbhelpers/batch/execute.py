@@ -126,8 +126,11 @@ def asyncio_log_into(path: Path) -> None:
     """After Ctrl-C, nbclient's abandoned cell task ends with DeadKernelError once the kernel is
     shut down, and asyncio logs "Task exception was never retrieved" with its traceback when
     the task is collected. That belongs in the run's log, not the terminal: asyncio's logger
-    writes there from now on (the batch is stopping), and the task is collected here."""
+    writes there from now on (the batch is stopping), and the task is collected here.
+    The handler holds the open file rather than its name: the attempt's folder moves to
+    unfinished/ next, and a task collected at exit (after logging has closed its handlers)
+    must not reopen a path that no longer exists."""
     logger = logging.getLogger("asyncio")
-    logger.handlers = [logging.FileHandler(path)]
+    logger.handlers = [logging.StreamHandler(open(path, "a", encoding="utf-8"))]
     logger.propagate = False
     gc.collect()
