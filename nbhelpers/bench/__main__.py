@@ -1,12 +1,13 @@
 """python -m nbhelpers.bench [vae|fid|gan|prdc|memorisation|evaluation|batch|all] [--device DEVICE]
 python -m nbhelpers.bench budget REPORTS_DIR [--profile P]: where a finished batch's seconds went
-python -m nbhelpers.bench precision FP32_DIR BF16_DIR [...]: what bf16 training does to the GAN claims"""
+python -m nbhelpers.bench precision FP32_DIR BF16_DIR [...]: what bf16 training does to the GAN claims
+python -m nbhelpers.bench claims_table SUMMARY_RECORD: a summary's claims as the README's Markdown table"""
 import argparse
 import importlib
 import sys
 
 SUITES = ("vae", "fid", "gan", "prdc", "memorisation", "evaluation", "batch")
-READERS = ("budget", "precision")   # read a finished batch's records, with arguments of their own: never in "all"
+READERS = ("budget", "precision", "claims_table")   # read a finished batch's records, with arguments of their own: never in "all"
 
 
 def main() -> int:

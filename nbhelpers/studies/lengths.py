@@ -152,7 +152,7 @@ def pointer(profile: str) -> str:
     where = (f"[its summary](../{LENGTH_PROFILE}/summary.html)" if page.exists()
              else f"its summary, `reports/{LENGTH_PROFILE}/summary.html`, once it has run")
     return (f"The GAN verdicts of profile `{profile}` are read at its training length only. The length study "
-            f"(`./run_all.sh --profile {LENGTH_PROFILE}`, about an hour on 2 CPU cores) reads each GAN claim at 12, 24 "
+            f"(`./run_all.sh --profile {LENGTH_PROFILE}`: the `cpu` profile's GAN notebooks trained for 48 epochs) reads each GAN claim at 12, 24 "
             f"and 48 epochs on the exploratory seeds: {where}.")
 
 

@@ -242,5 +242,5 @@ def test_the_documents_say_what_the_runs_show_and_which_seeds_were_seen():
     readme, results = (paths.REPO_ROOT / "README.md").read_text(), (paths.REPO_ROOT / "docs" / "results.md").read_text()
     for text in (readme, results):
         assert "answers every claim" not in text and "pre-registered measurement" not in text
-    assert "## The claims: registry v1, seeds 1-3, exploratory" in results and "not yet re-measured" in results
-    assert "not yet re-measured" in readme and "exploratory" in readme
+    assert "## The claims: registry v1, seeds 1-3, exploratory" in results and "## The confirming run: registry v2" in results
+    assert "## What the default run found" in readme and "exploratory" in readme

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "nbhelpers"
 README = REPO / "README.md"
 OPERATIONS = REPO / "docs" / "operations.md"
+CONFIRMING = REPO / "docs" / "confirming"   # the confirming run's summary record and batch output, verbatim
 PROFILES = ("smoke", "cpu", "full")
 MNIST_TRAIN_IMAGES = 60_000    # what a train_limit of 0 means: the whole MNIST training set
 MNIST_PIXELS = 28 * 28
@@ -282,8 +283,26 @@ def data_and_weights() -> list[str]:
             said(f"fewer than {thousands(prdc_min_n)} samples a side", OPERATIONS)]
 
 
+def the_confirming_run() -> list[str]:
+    """The README's claims table and time are the confirming run's: its summary record and the
+    batch's output, copied verbatim into ``docs/confirming/``, rendered by ``python -m
+    nbhelpers.bench claims_table`` (the one import of the package here: it needs only the standard
+    library); the registry's ``VERSIONS`` names that run's seeds as its confirmation."""
+    from nbhelpers.bench import claims_table
+    record = json.loads((CONFIRMING / "summary.metrics.json").read_text())
+    batch = re.search(r"summary \((\w+), (\d+) s in all\)", (CONFIRMING / "batch.log").read_text())
+    assert batch and batch[1] == record["profile"], "docs/confirming/batch.log: no line 'summary (<profile>, N s in all)'"
+    confirmed = constant("VERSIONS", "claims.py")[record["registry_version"]]
+    assert (confirmed["profile"], confirmed["seeds"]) == (record["profile"], record["evaluation_seeds"])
+    seconds = int(batch[2])
+    return ([said(claims_table.heading(record), README), said(f"registry, version {record['registry_version']}", README),
+             said(f"{thousands(seconds)} s in all", README),
+             said(f"{seconds / 60:.1f} minutes", README), said(f"{len(record['claims'])} claims", README)]
+            + [said(line, README) for line in claims_table.table(record).splitlines()])
+
+
 README_CHECKS = (the_two_commands, the_notebook_table, the_profile_table, the_profile_choice_and_tuning_seed,
-                 working_interactively)
+                 working_interactively, the_confirming_run)
 OPERATIONS_CHECKS = (seeds_and_values, the_dry_run, parallel_runs_and_slurm, the_gpu_check, the_exit_statuses,
                      data_and_weights)
 
@@ -309,6 +328,10 @@ def test_the_profile_table_matches_the_parameter_files():
 
 def test_working_interactively_states_the_notebooks_defaults():
     working_interactively()
+
+
+def test_the_claims_table_is_the_confirming_runs():
+    the_confirming_run()
 
 
 def test_the_operations_guide_states_the_sources_defaults():
