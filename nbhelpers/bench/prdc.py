@@ -1,10 +1,14 @@
 """Precision / recall and density / coverage (``nbhelpers.metrics.prdc``): seconds for 10k vs 10k
 random 128-d features (the classifier's feature size), and, on a smaller size, the same
 four values and the time of a plain numpy brute force (full distance matrices, ``np.sort``)
-for comparison. Run: ``python -m nbhelpers.bench prdc`` (or ``python -m nbhelpers.bench.prdc
---n 10000 --n-numpy 2000``).
+for comparison. Then the way ``Evaluator.fidelity_diversity`` scores a sample set against a
+reference whose radii it keeps (``prdc.fidelity_diversity``: one pass for all four, the real
+radii computed once) against the two functions, in alternating rounds, the four values
+checked equal every round. Run: ``python -m nbhelpers.bench prdc`` (or ``python -m
+nbhelpers.bench.prdc --n 10000 --n-numpy 2000 --rounds 3``).
 """
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -44,11 +48,36 @@ def ours(real, fake, device) -> tuple[dict, float, float]:
     return values, pr_s, time.perf_counter() - started
 
 
+def kept_radii_against_two_functions(real, fake, rounds: int) -> float:
+    """Process CPU-seconds of one more fake set scored against ``real``: the two functions
+    (before) against one pass with the real radii kept (now), ``rounds`` alternating rounds;
+    prints and returns the ratio of the medians, before / now."""
+    started = time.process_time()
+    kept = prdc.real_squared_radii(real, (3, 5))
+    once = time.process_time() - started
+    seconds = {"before": [], "now": []}
+    for _ in range(rounds):
+        started = time.process_time()
+        before = {**prdc.precision_recall(real, fake, k=3), **prdc.density_coverage(real, fake, k=5)}
+        seconds["before"].append(time.process_time() - started)
+        started = time.process_time()
+        now = prdc.fidelity_diversity(real, fake, k_pr=3, k_dc=5, real_r2=kept)
+        seconds["now"].append(time.process_time() - started)
+        if before != now:
+            raise AssertionError(f"the one pass differs from the two functions:\n  {before}\n  {now}")
+    medians = {side: statistics.median(values) for side, values in seconds.items()}
+    ratio = medians["before"] / medians["now"]
+    print(f"one more sample set against the same reference, process CPU-seconds (median of {rounds}): "
+          f"two functions {medians['before']:.2f} s, one pass with the kept real radii {medians['now']:.2f} s "
+          f"(the radii once per reference: {once:.2f} s), before / now {ratio:.2f}x; values identical")
+    return ratio
+
+
 def _fmt(values: dict) -> str:
     return "  ".join(f"{name} {values[name]:.4f}" for name in ("precision", "recall", "density", "coverage"))
 
 
-def main(device: str = "auto", n: int = 10_000, n_numpy: int = 2_000, dim: int = 128) -> dict:
+def main(device: str = "auto", n: int = 10_000, n_numpy: int = 2_000, dim: int = 128, rounds: int = 3) -> dict:
     device = pick_device(device)
     generator = torch.Generator().manual_seed(0)
     real, fake = (torch.randn(n, dim, generator=generator).to(device) for _ in range(2))
@@ -71,8 +100,10 @@ def main(device: str = "auto", n: int = 10_000, n_numpy: int = 2_000, dim: int =
           f"values {'identical' if same else 'DIFFER'}")
     if not same:
         print(f"  ours : {_fmt(small)}\n  numpy: {_fmt(reference)}")
+    kept_ratio = kept_radii_against_two_functions(real, fake, rounds)
     return {"n": n, "precision_recall_s": pr_s, "density_coverage_s": dc_s, **values,
-            "n_numpy": n_numpy, "numpy_s": numpy_s, "ours_small_s": small_pr_s + small_dc_s, "numpy_agrees": same}
+            "n_numpy": n_numpy, "numpy_s": numpy_s, "ours_small_s": small_pr_s + small_dc_s, "numpy_agrees": same,
+            "kept_radii_ratio": kept_ratio}
 
 
 if __name__ == "__main__":
@@ -81,5 +112,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=10_000, help="features per set")
     parser.add_argument("--n-numpy", type=int, default=2_000, help="features per set for the numpy comparison")
     parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the kept-radii comparison")
     args = parser.parse_args()
-    main(args.device, args.n, args.n_numpy, args.dim)
+    main(args.device, args.n, args.n_numpy, args.dim, args.rounds)

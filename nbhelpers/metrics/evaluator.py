@@ -51,13 +51,14 @@ from nbhelpers.metrics.features import (
     reference,
 )
 from nbhelpers.metrics.images import check_images
-from nbhelpers.metrics.prdc import density_coverage, precision_recall
+from nbhelpers.metrics.prdc import fidelity_diversity as prdc_values, real_squared_radii
 from nbhelpers.notes import ReportNote
 
 # Improved precision/recall: k = 3 (Kynkaanniemi et al. 2019); density/coverage: k = 5 (Naeem et
 # al. 2020). Both papers measure with 10k or more samples a side; fewer shrink every k-NN ball's
 # neighbours less and shift the values, so such rows are flagged like small-N FIDs.
 PRDC_K = {"precision_recall": 3, "density_coverage": 5}
+PRDC_VALUES = {"precision_recall": ("precision", "recall"), "density_coverage": ("density", "coverage")}
 PRDC_MIN_N = 10_000
 
 
@@ -105,7 +106,7 @@ class Evaluator:
             self.batch_size["inception"] = batch_size
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.quantize, self.inception_source, self.log = quantize, inception_source, log
-        self._extractors, self._memo = {}, {}
+        self._extractors, self._memo, self._real_radii = {}, {}, {}
 
     # -- what produces the features
     def _extractor(self, features: str):
@@ -209,11 +210,13 @@ class Evaluator:
         feats = self.features(images, features)
         ref = self.reference(features)
         real = ref["features"].to(feats.device)
-        rows = {"precision_recall": (PRDC_K["precision_recall"], precision_recall),
-                "density_coverage": (PRDC_K["density_coverage"], density_coverage)}
+        if features not in self._real_radii:   # the reference's radii: the same for every sample set
+            self._real_radii[features] = real_squared_radii(real, PRDC_K.values())
+        values = prdc_values(real, feats, PRDC_K["precision_recall"], PRDC_K["density_coverage"],
+                             real_r2=self._real_radii[features])
         result = {}
-        for name, (k, metric) in rows.items():
-            row = {**self._row(features, len(feats), ref), "k": k, **metric(real, feats, k=k)}
+        for name, k in PRDC_K.items():
+            row = {**self._row(features, len(feats), ref), "k": k, **{key: values[key] for key in PRDC_VALUES[name]}}
             if min(len(feats), len(real)) < PRDC_MIN_N:
                 row["biased"] = True
             result[name] = row

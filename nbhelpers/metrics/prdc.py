@@ -81,14 +81,22 @@ def _squared_radii(x: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
     """NND_k(x_i)^2 for every row: the (k+1)-th smallest squared distance in the row of x
     against x, whose self entry is set to exactly 0. Dropping one zero drops the point itself
     and nothing else, so an exact duplicate (also at 0) still counts as a neighbour."""
-    x_sq = (x * x).sum(1)
-    radii = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    return _squared_radii_for(x, (k,), chunk_size)[k]
+
+
+def _squared_radii_for(x: torch.Tensor, ks, chunk_size: int) -> dict[int, torch.Tensor]:
+    """``_squared_radii`` for each k of ``ks`` from one pass over the distances: the (k+1)-th
+    smallest of a row is the same value whichever number of smallest ones is taken."""
+    x_sq, largest = (x * x).sum(1), max(ks)
+    radii = {k: torch.empty(len(x), dtype=x.dtype, device=x.device) for k in ks}
     for start in range(0, len(x), chunk_size):
         stop = min(start + chunk_size, len(x))
         d2 = _squared_distances(x[start:stop], x_sq[start:stop], x, x_sq)
         rows = torch.arange(stop - start, device=x.device)
         d2[rows, rows + start] = 0.0  # the self distance, exactly
-        radii[start:stop] = d2.topk(k + 1, dim=1, largest=False).values[:, k]
+        nearest = d2.topk(largest + 1, dim=1, largest=False).values
+        for k in ks:
+            radii[k][start:stop] = nearest[:, k]
     return radii
 
 
@@ -99,10 +107,11 @@ def nearest_neighbour_radii(features, k: int, chunk_size: int = CHUNK_SIZE) -> t
     return _squared_radii(x, k, chunk_size).sqrt()
 
 
-def _cross_counts(real, fake, real_r2, fake_r2, chunk_size: int) -> dict:
-    """One pass over the real x fake distances, real rows in chunks, against the radii:
-    fakes inside some real ball, pairs (fake, real ball) in all, reals whose ball holds a
-    fake, and (with fake radii) reals inside some fake ball."""
+def _cross_counts(real, fake, precision_r2, density_r2, fake_r2, chunk_size: int) -> dict:
+    """One pass over the real x fake distances, real rows in chunks, against the radii: fakes
+    inside some real ball (``precision_r2``), pairs (fake, real ball) in all and reals whose ball
+    holds a fake (``density_r2``: the same tensor, or the real radii of another k), and (with
+    fake radii) reals inside some fake ball."""
     real_sq, fake_sq = (real * real).sum(1), (fake * fake).sum(1)
     fake_in_real_ball = torch.zeros(len(fake), dtype=torch.bool, device=real.device)
     pairs = 0
@@ -111,8 +120,10 @@ def _cross_counts(real, fake, real_r2, fake_r2, chunk_size: int) -> dict:
     for start in range(0, len(real), chunk_size):
         stop = min(start + chunk_size, len(real))
         d2 = _squared_distances(real[start:stop], real_sq[start:stop], fake, fake_sq)
-        inside = d2 <= real_r2[start:stop].unsqueeze(1)  # [real i, fake j]: y_j in the ball of x_i
+        inside = d2 <= precision_r2[start:stop].unsqueeze(1)  # [real i, fake j]: y_j in the ball of x_i
         fake_in_real_ball |= inside.any(0)
+        if density_r2 is not precision_r2:
+            inside = d2 <= density_r2[start:stop].unsqueeze(1)
         pairs += int(inside.sum())
         real_ball_hit[start:stop] = inside.any(1)  # same as: nearest fake within NND_k(x_i)
         if fake_r2 is not None:
@@ -127,8 +138,8 @@ def precision_recall(real_features, fake_features, k: int = 3, chunk_size: int =
     [N, D] (real first): {"precision": share of fakes in some real k-NN ball, "recall": share
     of reals in some fake k-NN ball}."""
     real, fake = _pair(real_features, fake_features, k)
-    counts = _cross_counts(real, fake, _squared_radii(real, k, chunk_size), _squared_radii(fake, k, chunk_size),
-                           chunk_size)
+    real_r2 = _squared_radii(real, k, chunk_size)
+    counts = _cross_counts(real, fake, real_r2, real_r2, _squared_radii(fake, k, chunk_size), chunk_size)
     return {"precision": counts["fake_in_real_ball"] / len(fake), "recall": counts["real_in_fake_ball"] / len(real)}
 
 
@@ -137,5 +148,31 @@ def density_coverage(real_features, fake_features, k: int = 5, chunk_size: int =
     first): {"density": real k-NN balls holding each fake, on average, divided by k,
     "coverage": share of real balls holding at least one fake}."""
     real, fake = _pair(real_features, fake_features, k)
-    counts = _cross_counts(real, fake, _squared_radii(real, k, chunk_size), None, chunk_size)
+    real_r2 = _squared_radii(real, k, chunk_size)
+    counts = _cross_counts(real, fake, real_r2, real_r2, None, chunk_size)
     return {"density": counts["pairs"] / (k * len(fake)), "coverage": counts["real_ball_hit"] / len(real)}
+
+
+def real_squared_radii(real_features, ks, chunk_size: int = CHUNK_SIZE) -> dict[int, torch.Tensor]:
+    """NND_k(x_i)^2 of every real row for each k of ``ks`` (float64, one pass): what every
+    fake set scored against the same real set shares, so a caller may keep it."""
+    real = _as_features(real_features, "real")
+    for k in ks:
+        _check_k(k, len(real), "real")
+    return _squared_radii_for(real, tuple(ks), chunk_size)
+
+
+def fidelity_diversity(real_features, fake_features, k_pr: int = 3, k_dc: int = 5, real_r2: dict | None = None,
+                       chunk_size: int = CHUNK_SIZE) -> dict:
+    """``precision_recall`` (k = ``k_pr``) and ``density_coverage`` (k = ``k_dc``) from one pass
+    over the real x fake distances, with the real radii of ``real_r2`` (``real_squared_radii``
+    of the same real set) when given: {"precision", "recall", "density", "coverage"}, the same
+    numbers as the two functions give."""
+    real, fake = _pair(real_features, fake_features, max(k_pr, k_dc))
+    real_r2 = real_r2 or real_squared_radii(real, (k_pr, k_dc), chunk_size)
+    if any(len(real_r2[k]) != len(real) for k in (k_pr, k_dc)):
+        raise ValueError("real_r2 holds the radii of another real set (its length differs)")
+    counts = _cross_counts(real, fake, real_r2[k_pr], real_r2[k_dc], _squared_radii(fake, k_pr, chunk_size),
+                           chunk_size)
+    return {"precision": counts["fake_in_real_ball"] / len(fake), "recall": counts["real_in_fake_ball"] / len(real),
+            "density": counts["pairs"] / (k_dc * len(fake)), "coverage": counts["real_ball_hit"] / len(real)}

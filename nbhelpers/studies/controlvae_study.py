@@ -6,7 +6,7 @@ comparison with the report, the rate-distortion sweep and the comparison of I ga
     study = controlvae_study.SetPointStudy(train_x, test_x, training, gains, kl_ema=0.0, device=run.device)
     study.train("vae_beta1", 1.0)
     study.train("controlvae_kl8", study.controller(8.0))
-    study.score("controlvae_kl8", evaluator, run, metrics)
+    study.score_models(["vae_beta1", "controlvae_kl8"], evaluator, run, metrics)
 
 The controller and the training of one set point are ``models.control``'s.
 """
@@ -21,6 +21,8 @@ from nbhelpers.models.control import ANTI_WINDUP, PIController, TrainedVAE, trai
 from nbhelpers.report import plots, records
 from nbhelpers.studies import facts, vae_study
 from nbhelpers.studies.claims import KL_TOLERANCE
+
+BASELINE_KEY = "vae_beta1"   # the beta = 1 VAE beside the controlled ones
 
 # --- the anti-windup variants on a toy plant (no training) -----------------------------------
 
@@ -115,7 +117,7 @@ def settled_key(target: float) -> str:
 
 
 class SetPointStudy:
-    """Every VAE the notebook trains, by key: ``vae_beta1`` (the baseline), ``controlvae_kl<t>``
+    """Every VAE the notebook trains, by key: ``BASELINE_KEY`` (beta = 1), ``controlvae_kl<t>``
     (held at KL t by a PI controller) and ``vae_settled_beta_kl<t>`` (constant beta at the beta
     the controller settled on), each with its scores once scored.
 
@@ -145,8 +147,7 @@ class SetPointStudy:
         return PIController(target, **gains, kl_ema=self.kl_ema)
 
     def train(self, key: str, beta: "float | PIController") -> TrainedVAE:
-        """Train one VAE (``beta``: a constant or a controller), keep it as ``key`` and print
-        its summary line."""
+        """Train one VAE (``beta``: a constant or a controller), keep it as ``key``, print its summary."""
         self.runs[key] = trained = train_setpoint(self.train_images, self.test_images, beta, **self.training)
         s = trained.summary
         target = "constant" if s["target_kl"] is None else f"target {s['target_kl']:g}"
@@ -164,9 +165,8 @@ class SetPointStudy:
         return [key for key in self.runs if key.startswith("controlvae")]
 
     def score(self, key: str, evaluator: Evaluator, run, metrics, inception: bool = True) -> dict:
-        """Sample, score (classifier features only when not ``inception``), export the samples and
-        the weights, and record the model with its summary, scores and per-epoch history (and, for
-        a controlled VAE, ``kl_feedback``: ``vae_study.kl_feedback_spread`` on the test images)."""
+        """Sample, score (classifier features only when not ``inception``), export samples and weights, and
+        record the model: summary, scores, per-epoch history (a controlled VAE's ``kl_feedback`` too)."""
         trained = self.runs[key]
         images = self.prior_samples(trained.model, max(evaluator.n["inception"], evaluator.n["classifier"], 100))
         if inception:
@@ -182,6 +182,11 @@ class SetPointStudy:
             metrics.update_model(key, kl_feedback=vae_study.kl_feedback_spread(
                 trained.model, self.test_images, self.training["batch_size"], self.training["seed"]))
         return self.scores[key]
+
+    def score_models(self, keys: list[str], evaluator: Evaluator, run, metrics, baseline_inception: bool = True) -> None:
+        """``score`` each of ``keys``, the baseline in Inception's features only with ``baseline_inception``."""
+        for key in keys:
+            self.score(key, evaluator, run, metrics, inception=baseline_inception or key != BASELINE_KEY)
 
     def sweep(self, targets: list[float], constant_beta: bool, evaluator: Evaluator, run, metrics,
               inception: bool) -> None:
@@ -300,7 +305,7 @@ def plot_sweep(study: SetPointStudy):
     """Left: rate (achieved KL) against distortion (test reconstruction), set points labelled;
     right: classifier FID against the achieved KL; one marker per kind of model."""
     groups = dict(zip(SWEEP_GROUPS, [study.controlled_keys(), [k for k in study.runs if k.startswith("vae_settled")],
-                                     ["vae_beta1"]]))
+                                     [BASELINE_KEY]]))
     fig, axes = plt.subplots(1, 2, figsize=(15, 5))
     for name, keys in groups.items():
         if not keys:
@@ -313,7 +318,7 @@ def plot_sweep(study: SetPointStudy):
         s = study.runs[key].summary
         axes[0].annotate(f"{s['target_kl']:g}", (s["achieved_kl"], s["test_recon"]), textcoords="offset points",
                          xytext=(6, 6), fontsize=9)
-    clf_row = records.final_fid(study.scores["vae_beta1"], "classifier")
+    clf_row = records.final_fid(study.scores[BASELINE_KEY], "classifier")
     axes[0].set(xlabel="rate: achieved KL (nats / image)", ylabel="distortion: test reconstruction (nats / image)",
                 title="rate-distortion")
     axes[1].set(xlabel="achieved KL (nats / image)", ylabel=f"classifier FID (N={clf_row['n']}, vs {clf_row['ref']})",

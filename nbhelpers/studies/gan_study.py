@@ -45,7 +45,7 @@ def gan_config(params, **overrides) -> gan.GanConfig:
     training step's forward passes to bfloat16 (``GanConfig.bf16_autocast``), "fp32" (the report's)
     does not."""
     names = ("epochs", "batch_size", "lr_generator", "lr_discriminator", "betas", "seed", "grid_every",
-             "eval_every")
+             "eval_every", "eval_every_through")
     values = {name: getattr(params, name) for name in names if hasattr(params, name)}
     precision = getattr(params, "training_precision", "fp32")
     if precision not in TRAINING_PRECISIONS:
@@ -164,7 +164,8 @@ def check_claim_lengths(claim_lengths, config: gan.GanConfig) -> list[int]:
     evaluated = set(gan.evaluation_epochs(config))
     if wrong := [length for length in lengths if length not in evaluated]:
         raise ParameterError(f"claim_lengths {wrong} are not evaluated epochs of this run ({config.epochs} epochs, "
-                         f"eval_every {config.eval_every}): each must be at most epochs and on the evaluation schedule")
+                         f"eval_every {config.eval_every} through the {config.eval_every_through.replace('_', ' ')}): "
+                             "each must be at most epochs and on the evaluation schedule")
     return lengths
 
 

@@ -75,7 +75,7 @@ def train_setting(setting: str, images: torch.Tensor, params, evaluator: Evaluat
                   name: str = "wgan", log=print, batch: BatchContext = BatchContext()) -> gan_study.GanResult:
     """Train the named WGAN setting with the notebook's shared GAN parameters (``params``:
     epochs, batch_size, seed, grid_every, eval_every, inception_during_training and, optionally,
-    report_n_critic and claim_lengths); ``gan_study.train_variant`` does the rest (checkpoints,
+    eval_every_through, report_n_critic and claim_lengths); ``gan_study.train_variant`` does the rest (checkpoints,
     models ``<name>_generator.pt`` and ``<name>_critic.pt``, the final evaluation). Every
     setting starts from the same initial weights, so settings differ only by their objective
     and optimiser. ``batch``: the notebook's ``run.batch`` (``gan_study.train_variant``)."""

@@ -91,6 +91,15 @@ def test_the_report_table_judges_each_set_point_with_the_registry_tolerance(stud
     assert table.loc["ControlVAE, KL 5", "classifier FID"] == 20.0
 
 
+def test_only_the_baseline_leaves_inception_out_when_asked(study, monkeypatch):
+    calls = []
+    monkeypatch.setattr(study, "score", lambda key, *args, inception: calls.append((key, inception)))
+    keys = ["vae_beta1", "controlvae_kl5"]
+    study.score_models(keys, "evaluator", "run", "metrics")
+    study.score_models(keys, "evaluator", "run", "metrics", baseline_inception=False)
+    assert calls == [("vae_beta1", True), ("controlvae_kl5", True), ("vae_beta1", False), ("controlvae_kl5", True)]
+
+
 def test_the_ordering_lines_compare_the_set_points_with_the_report(study):
     lines = controlvae_study.ordering_lines(study, ["controlvae_kl5"])
     assert lines == ["classifier FID, best first: KL 5 = 20.00: no comparison possible"]

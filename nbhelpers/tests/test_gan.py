@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nbhelpers import clock
+from nbhelpers.metrics.samples import evaluation_samples
 from nbhelpers.models import gan
 from nbhelpers.models.gan import (
     loop as gan_loop,
@@ -233,6 +234,37 @@ def test_schedule_of_grids_and_quarters():
     assert gan.grid_epochs(config) == [20, 38, 40, 60, 75, 80, 100, 113, 120, 140, 150]
     assert gan.evaluation_epochs(config)[:4] == [10, 20, 30, 38] and gan.evaluation_epochs(config)[-1] == 150
     assert gan.quarter_epochs(2) == [1, 2]
+
+
+def test_an_evaluation_schedule_dense_through_the_first_quarter_keeps_the_quarters_and_the_end():
+    dense = gan.GanConfig(epochs=12, eval_every=1)
+    sparse = dense.with_overrides(eval_every_through="first_quarter")
+    assert gan.evaluation_epochs(dense) == list(range(1, 13))
+    assert gan.evaluation_epochs(sparse) == [1, 2, 3, 6, 9, 12]
+    assert gan.evaluation_epochs(gan.GanConfig(epochs=150, eval_every=10, eval_every_through="first_quarter")) == [
+        10, 20, 30, 38, 75, 113, 150]
+    with pytest.raises(ValueError, match="eval_every_through must be one of end, first_quarter, got 'half'"):
+        gan.GanConfig(eval_every_through="half")
+
+
+def test_evaluating_fewer_epochs_changes_no_number_of_the_epochs_still_evaluated():
+    """Training is the same whichever epochs are evaluated (evaluation draws its own noise, G in
+    eval mode): the sparse schedule's evaluations, final weights and step losses equal the dense one's."""
+    def evaluate(generator, epoch):
+        images = evaluation_samples(gan.sample_images, generator, 32, seed=5)
+        return {"mean": images.mean().item(), "first": images[0, 0, 14].tolist()}
+
+    dense = tiny_config(epochs=8, eval_every=1)
+    g_dense, d_dense, h_dense = run(config=dense, evaluate=evaluate, images=fake_mnist(48))
+    g_sparse, d_sparse, h_sparse = run(config=dense.with_overrides(eval_every_through="first_quarter"),
+                                       evaluate=evaluate, images=fake_mnist(48))
+    assert h_sparse.evaluations["epoch"].tolist() == [1, 2, 4, 6, 8]
+    untimed = {"columns": ["eval_seconds", "seconds"], "errors": "ignore"}
+    assert h_dense.evaluations.set_index("epoch").loc[[1, 2, 4, 6, 8]].drop(**untimed).equals(
+        h_sparse.evaluations.set_index("epoch").drop(**untimed))
+    assert h_dense.steps.drop(**untimed).equals(h_sparse.steps.drop(**untimed))
+    for dense_net, sparse_net in ((g_dense, g_sparse), (d_dense, d_sparse)):
+        assert all(torch.equal(a, b) for a, b in zip(dense_net.state_dict().values(), sparse_net.state_dict().values()))
 
 
 def test_wgan_saves_a_critic(tmp_path):

@@ -192,3 +192,23 @@ def test_evaluator_rows_separate_fidelity_from_diversity_on_real_digits():
     assert result["precision_recall"]["recall"] == pr["recall"]
     table = tables.fid_table({"three digits": result})
     assert table.loc["three digits", "recall (k=3)"] == pr["recall"] and "coverage (k=5)" in table.columns
+
+
+# ---------------------------------------------------------------------------- one pass for all four
+
+@pytest.mark.parametrize("chunk_size", [7, 1024])
+def test_one_pass_gives_the_four_numbers_of_the_two_functions_exactly(chunk_size):
+    real = gaussian(300, 6, seed=3)
+    fake = np.concatenate([gaussian(250, 6, seed=4, shift=0.3), real[:20]])   # duplicates of real points too
+    separate = all_four(real, fake, chunk_size=chunk_size)
+    radii = prdc.real_squared_radii(real, (3, 5), chunk_size=chunk_size)
+    assert prdc.fidelity_diversity(real, fake, chunk_size=chunk_size) == separate
+    assert prdc.fidelity_diversity(real, fake, real_r2=radii, chunk_size=chunk_size) == separate
+    assert prdc.fidelity_diversity(real, fake, k_pr=2, k_dc=4) == all_four(real, fake, k_pr=2, k_dc=4)
+    assert torch.equal(radii[5].sqrt(), prdc.nearest_neighbour_radii(real, 5, chunk_size=chunk_size))
+
+
+def test_radii_of_another_real_set_are_refused():
+    real, fake = gaussian(50, 4, seed=1), gaussian(40, 4, seed=2)
+    with pytest.raises(ValueError, match="another real set"):
+        prdc.fidelity_diversity(real, fake, real_r2=prdc.real_squared_radii(real[:30], (3, 5)))

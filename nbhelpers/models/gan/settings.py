@@ -29,6 +29,7 @@ MODELS_DIR = Path(__file__).resolve().parent.parent
 TRAINING_SOURCES = ("gan/loop.py", "gan/settings.py", "gan/history.py", "gan/checkpoint.py",
                     "gan/losses.py", "gan/nets.py", "pixelshuffle.py")
 BOOKKEEPING_FIELDS = ("checkpoint_every", "sync_every")  # never change results: not in the key
+EVAL_EVERY_THROUGH = ("end", "first_quarter")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class GanConfig:
     grid_every: int = 20                        # plus the four quarters of the run
     grid_samples: int = 100
     eval_every: int = 0                         # 0: evaluate at the quarters and the end only
+    eval_every_through: str = "end"             # eval_every holds through the "end" or the "first_quarter" only
     checkpoint_every: int = 1
     sync_every: int = 50                        # steps between device -> host copies (CUDA)
     channels_last: bool = True                  # faster convolutions on CPU
@@ -60,6 +62,9 @@ class GanConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.eval_every < 0:
             raise ValueError("eval_every must be >= 0")
+        if self.eval_every_through not in EVAL_EVERY_THROUGH:
+            raise ValueError(f"eval_every_through must be one of {', '.join(EVAL_EVERY_THROUGH)}, "
+                             f"got {self.eval_every_through!r}")
 
     def forward_precision(self, device: torch.device):
         """The training step's forward passes (losses included): fp32 (no context), or with
@@ -93,9 +98,14 @@ def grid_epochs(config: GanConfig) -> list[int]:
 
 
 def evaluation_epochs(config: GanConfig) -> list[int]:
-    """Every ``eval_every`` epochs (none when 0), the quarters and so the last epoch."""
-    every = set(range(config.eval_every, config.epochs + 1, config.eval_every)) if config.eval_every else set()
-    return sorted(every | set(quarter_epochs(config.epochs)))
+    """Every ``eval_every`` epochs (none when 0) through the end of the run, or with
+    ``eval_every_through`` "first_quarter" through the end of its first quarter only; and the
+    quarters, so the last epoch. Evaluating never changes training (its samples come from their
+    own generator, G in eval mode), so a sparser schedule keeps every number it still computes."""
+    quarters = quarter_epochs(config.epochs)
+    last = quarters[0] if config.eval_every_through == "first_quarter" else config.epochs
+    every = set(range(config.eval_every, last + 1, config.eval_every)) if config.eval_every else set()
+    return sorted(every | set(quarters))
 
 
 # ----------------------------------------------------------------------------- the checkpoint key
