@@ -12,6 +12,11 @@ they were before two changes that leave every number as it was, bit for bit (che
   features again; now the set is drawn once (``samples.evaluation_samples``), and the
   ``Evaluator`` reuses the features it computed from it.
 
+- **the evaluation schedule of a 12-epoch run** (the cpu profile's): every epoch evaluated
+  against every epoch of the first quarter and then the quarters (``eval_every_through``); the
+  generator moves between epochs (a seeded nudge of its weights per epoch, the same on both
+  sides), and the numbers at the epochs both evaluate must be equal.
+
 Rounds alternate between old and new, each timed in process CPU-seconds (what a busy machine
 distorts least); the medians are compared. The generator is the GAN notebooks' network with
 freshly initialised weights (the work per image is a trained one's), a fresh copy each round.
@@ -66,6 +71,45 @@ def end_of_training(evaluator: Evaluator, generator, draw) -> dict:
     return {"last": last, "final": final, "samples": samples.double().sum().item()}
 
 
+def nudged(generator, epoch: int):
+    """A copy of ``generator`` whose weights moved by a small step seeded by ``epoch``: a stand-in
+    for an epoch of training, the same for every schedule."""
+    moved = copy.deepcopy(generator)
+    noise = torch.Generator().manual_seed(epoch)
+    with torch.no_grad():
+        for parameter in moved.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=noise), alpha=1e-3 * epoch)
+    return moved
+
+
+def schedule_of_evaluations(evaluator: Evaluator, generator, epochs: list[int]) -> dict:
+    """``epoch_evaluation`` of the generator as it stands at each of ``epochs``; numbers by epoch."""
+    return {epoch: epoch_evaluation(evaluator, nudged(generator, epoch), drawn_once) for epoch in epochs}
+
+
+def compare_schedules(evaluator: Evaluator, generator, epochs: int, rounds: int) -> float:
+    """Every epoch evaluated (old) against ``eval_every_through`` "first_quarter" (new), alternating
+    for ``rounds`` rounds after a warm-up; prints and returns the ratio of the medians, old / new."""
+    every = gan.GanConfig(epochs=epochs, eval_every=1)
+    schedules = {"old": gan.evaluation_epochs(every),
+                 "new": gan.evaluation_epochs(every.with_overrides(eval_every_through="first_quarter"))}
+    seconds = {"old": [], "new": []}
+    for round_ in range(rounds + 1):
+        results = {}
+        for side, epochs_evaluated in schedules.items():
+            results[side], spent = timed(schedule_of_evaluations, evaluator, generator, epochs_evaluated)
+            if round_:
+                seconds[side].append(spent)
+        if any(results["old"][epoch] != numbers for epoch, numbers in results["new"].items()):
+            raise AssertionError("the sparser schedule's numbers differ from every epoch's at the same epochs")
+    medians = {side: statistics.median(values) for side, values in seconds.items()}
+    ratio = medians["old"] / medians["new"]
+    print(f"  evaluations during a {epochs}-epoch run: old (epochs {schedules['old']}) {medians['old']:.2f} s, "
+          f"new (epochs {schedules['new']}) {medians['new']:.2f} s, old / new {ratio:.2f}x, "
+          f"saved {medians['old'] - medians['new']:.2f} s; numbers at the shared epochs identical", flush=True)
+    return ratio
+
+
 def timed(work, *args) -> tuple[dict, float]:
     """(``work(*args)``, its process CPU-seconds), without autograd as ``gan.train`` calls it."""
     started = time.process_time()
@@ -94,7 +138,8 @@ def compare(name: str, old: tuple, new: tuple, generator, rounds: int) -> float:
     return ratio
 
 
-def main(device: str = "cpu", n: int = 10_000, n_inception: int = 16, rounds: int = 3, threads: int = 1) -> dict:
+def main(device: str = "cpu", n: int = 10_000, n_inception: int = 16, rounds: int = 3, threads: int = 1,
+         epochs: int = 12) -> dict:
     if device not in ("auto", "cpu"):
         print("the evaluation bench runs on the CPU (the batch's runs without a GPU)")
     torch.set_num_threads(threads)
@@ -110,8 +155,9 @@ def main(device: str = "cpu", n: int = 10_000, n_inception: int = 16, rounds: in
         sizes = dict(n_inception=n_inception, ref_n_inception=max(n_inception, 32), **quiet)
         at_the_end = compare("end of training", (end_of_training, SecondPassEvaluator("cpu", **sizes), gan.sample_images),
                              (end_of_training, Evaluator("cpu", **sizes), drawn_once), generator, rounds)
+        schedule = compare_schedules(Evaluator("cpu", n_inception=0, **quiet), generator, epochs, rounds)
     return {"n": n, "n_inception": n_inception, "rounds": rounds, "threads": threads,
-            "every_epoch_ratio": each_epoch, "end_of_training_ratio": at_the_end}
+            "every_epoch_ratio": each_epoch, "end_of_training_ratio": at_the_end, "schedule_ratio": schedule}
 
 
 if __name__ == "__main__":
@@ -120,5 +166,6 @@ if __name__ == "__main__":
     parser.add_argument("--n-inception", type=int, default=16, help="Inception's samples in the final evaluation")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a batch's CPU runs use 1)")
+    parser.add_argument("--epochs", type=int, default=12, help="length of the run whose evaluation schedules compare")
     args = parser.parse_args()
-    main("cpu", args.n, args.n_inception, args.rounds, args.threads)
+    main("cpu", args.n, args.n_inception, args.rounds, args.threads, args.epochs)

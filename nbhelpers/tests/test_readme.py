@@ -17,6 +17,7 @@ PACKAGE = REPO / "nbhelpers"
 README = REPO / "README.md"
 OPERATIONS = REPO / "docs" / "operations.md"
 CONFIRMING = REPO / "docs" / "confirming"   # the confirming run's summary record and batch output, verbatim
+TIMING = REPO / "docs" / "timing"           # a five-seed batch's output since then, on seeds that decide nothing
 PROFILES = ("smoke", "cpu", "full")
 MNIST_TRAIN_IMAGES = 60_000    # what a train_limit of 0 means: the whole MNIST training set
 MNIST_PIXELS = 28 * 28
@@ -301,8 +302,25 @@ def the_confirming_run() -> list[str]:
             + [said(line, README) for line in claims_table.table(record).splitlines()])
 
 
+def the_timing_batch() -> list[str]:
+    """The default run's time since the confirming run is a five-seed batch's (its output copied
+    verbatim into ``docs/timing/``), of the default profile, on seeds that are none of its
+    evaluation seeds: its "in all" line in seconds and minutes, and its seeds."""
+    log = (TIMING / "batch.log").read_text()
+    header = re.search(r"^profile (\w+): \d+ runs: .* seeds \[([\d, ]+)\]", log, re.M)
+    batch = re.search(r"summary \((\w+), (\d+) s in all\)", log)
+    assert header and batch, "docs/timing/batch.log: no 'profile ...: N runs ... seeds [...]' or 'summary (...)' line"
+    seeds = [int(seed) for seed in header[2].split(", ")]
+    assert header[1] == batch[1] == "cpu" and len(seeds) == len(params("cpu", "_all.yaml")["seeds"])
+    assert not set(seeds) & set(params("cpu", "_all.yaml")["seeds"]), "timed on the evaluation seeds"
+    assert seeds == list(range(seeds[0], seeds[-1] + 1))
+    seconds = int(batch[2])
+    return [said(f"**{thousands(seconds)} s in all**", README), said(f"{seconds / 60:.1f} minutes", README),
+            said(f"seeds {seeds[0]}-{seeds[-1]}", README)]
+
+
 README_CHECKS = (the_two_commands, the_notebook_table, the_profile_table, the_profile_choice_and_tuning_seed,
-                 working_interactively, the_confirming_run)
+                 working_interactively, the_confirming_run, the_timing_batch)
 OPERATIONS_CHECKS = (seeds_and_values, the_dry_run, parallel_runs_and_slurm, the_gpu_check, the_exit_statuses,
                      data_and_weights)
 
