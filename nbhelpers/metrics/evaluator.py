@@ -268,17 +268,19 @@ class Evaluator:
 
     @clock.phase("evaluation")
     def evaluate(self, images_or_sampler, epoch: int | None = None, kid: bool = True,
-                 coverage: bool = True, prdc: bool = True) -> dict:
+                 coverage: bool = True, prdc: bool = True, inception: bool = True) -> dict:
         """Every metric of one sample set, features computed once:
         {"fid": [inception row, classifier row], "kid": {...}, "class_coverage": {...},
         "precision_recall": {...}, "density_coverage": {...}} (the last two on classifier features).
 
         ``images_or_sampler``: images, or a function ``n -> images`` called once for
-        max(n_inception, n_classifier) samples. Extractors with n = 0 are skipped.
+        max(n_inception, n_classifier) samples. Extractors with n = 0 are skipped, and Inception
+        without ``inception`` (the KID is then the classifier's).
         """
-        kinds = [k for k in FEATURES if self.n[k] > 0]
+        kinds = [k for k in FEATURES if self.n[k] > 0 and (inception or k != "inception")]
         if not kinds:
-            raise ValueError("n_inception and n_classifier are both 0: nothing to evaluate")
+            raise ValueError("nothing to evaluate: " + ("n_inception and n_classifier are both 0" if inception
+                                                        else "n_classifier is 0 and Inception is left out"))
         images = images_or_sampler
         if callable(images_or_sampler):
             with torch.no_grad():

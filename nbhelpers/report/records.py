@@ -234,13 +234,24 @@ def load(profile: str, stem: str, seed: int | None, finished: bool = True, dry_r
     return record
 
 
-def typical_seconds(profile: str, stem: str, dry_run: bool = False) -> float | None:
+def typical_seconds(profile: str, stem: str, dry_run: bool = False, later: dict | None = None,
+                    explored: bool | None = None) -> float | None:
     """How long the notebook's finished runs of this profile took (the median over the seeds on
-    disk, damaged records left out), or None before its first."""
+    disk, damaged records left out), or None before its first. With ``later`` (the values the
+    profile's ``later_seeds`` give this notebook) and ``explored``, only the runs that did (True)
+    or did not (False) run the first evaluation seed's explorations: some value of ``later`` set
+    otherwise in their parameters. A record without parameters counts either way."""
     seeds = [None] if stem == SUMMARY_STEM else seeds_present(profile, dry_run)
     taken = [r["wall_seconds"] for seed in seeds
-             if (r := load(profile, stem, seed, dry_run=dry_run)) and r.get("wall_seconds")]
+             if (r := load(profile, stem, seed, dry_run=dry_run)) and r.get("wall_seconds")
+             and (explored is None or "params" not in r or ran_explorations(r["params"], later or {}) == explored)]
     return float(np.median(taken)) if taken else None
+
+
+def ran_explorations(params: dict, later: dict) -> bool:
+    """Whether a run's ``params`` set some parameter of ``later`` (its notebook's ``later_seeds``
+    values) otherwise: the first evaluation seed's run, with the explorations."""
+    return any(name in params and params[name] != value for name, value in later.items())
 
 
 def exported_samples(profile: str, stem: str, seed: int, name: str, count: int = 100, dry_run: bool = False):

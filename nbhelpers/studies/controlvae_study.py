@@ -164,16 +164,12 @@ class SetPointStudy:
     def controlled_keys(self) -> list[str]:
         return [key for key in self.runs if key.startswith("controlvae")]
 
-    def score(self, key: str, evaluator: Evaluator, run, metrics, inception: bool = True) -> dict:
-        """Sample, score (classifier features only when not ``inception``), export samples and weights, and
-        record the model: summary, scores, per-epoch history (a controlled VAE's ``kl_feedback`` too)."""
+    def score(self, key: str, evaluator: Evaluator, run, metrics, inception: bool = True, kid: bool = True) -> dict:
+        """Sample, score (classifier features only when not ``inception``; no KID without ``kid``), export
+        samples and weights, record the model: summary, scores, per-epoch history (and ``kl_feedback``)."""
         trained = self.runs[key]
         images = self.prior_samples(trained.model, max(evaluator.n["inception"], evaluator.n["classifier"], 100))
-        if inception:
-            self.scores[key] = evaluator.evaluate(images)
-        else:
-            self.scores[key] = {"fid": [evaluator.fid(images, "classifier")], "kid": evaluator.kid(images, "classifier"),
-                                "class_coverage": evaluator.class_coverage(images), **evaluator.fidelity_diversity(images)}
+        self.scores[key] = evaluator.evaluate(images, kid=kid, inception=inception)
         records.export_samples(run, key, images)
         records.save_model(run, key, trained.model)
         metrics.update_model(key, **trained.summary, epochs=self.training["epochs"], **self.scores[key],
@@ -184,9 +180,10 @@ class SetPointStudy:
         return self.scores[key]
 
     def score_models(self, keys: list[str], evaluator: Evaluator, run, metrics, baseline_inception: bool = True) -> None:
-        """``score`` each of ``keys``, the baseline in Inception's features only with ``baseline_inception``."""
+        """``score`` each of ``keys``; the baseline without Inception or KID unless ``baseline_inception``."""
         for key in keys:
-            self.score(key, evaluator, run, metrics, inception=baseline_inception or key != BASELINE_KEY)
+            full = baseline_inception or key != BASELINE_KEY
+            self.score(key, evaluator, run, metrics, inception=full, kid=full)
 
     def sweep(self, targets: list[float], constant_beta: bool, evaluator: Evaluator, run, metrics,
               inception: bool) -> None:

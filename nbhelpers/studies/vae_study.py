@@ -89,11 +89,18 @@ def sample_sets(model: vae.VAE, prior: torch.Tensor, test_images: torch.Tensor, 
             "mnist_train": ("MNIST train images (floor)", real_train)}
 
 
-def score(evaluator, metrics, sets: dict[str, tuple[str, torch.Tensor]]) -> dict[str, dict]:
-    """Evaluate every set of ``sample_sets`` and record it under its key: label -> evaluation."""
+INCEPTION_SETS = ("vae_prior", "mnist_train")   # the model's samples and the floor at the same N
+
+
+def score(evaluator, metrics, sets: dict[str, tuple[str, torch.Tensor]],
+          inception_all_sets: bool = True) -> dict[str, dict]:
+    """Evaluate every set of ``sample_sets`` and record it under its key: label -> evaluation.
+    Without ``inception_all_sets`` only ``INCEPTION_SETS`` are scored in Inception's features
+    (and by KID); the thresholded samples and the reconstructions in the classifier's only."""
     results = {}
     for key, (label, images) in sets.items():
-        results[label] = evaluator.evaluate(images)
+        full = inception_all_sets or key in INCEPTION_SETS
+        results[label] = evaluator.evaluate(images, kid=full, inception=full)
         metrics.update_model(key, **results[label])
     return results
 

@@ -93,7 +93,7 @@ def test_the_report_table_judges_each_set_point_with_the_registry_tolerance(stud
 
 def test_only_the_baseline_leaves_inception_out_when_asked(study, monkeypatch):
     calls = []
-    monkeypatch.setattr(study, "score", lambda key, *args, inception: calls.append((key, inception)))
+    monkeypatch.setattr(study, "score", lambda key, *args, inception, kid: calls.append((key, inception and kid)))
     keys = ["vae_beta1", "controlvae_kl5"]
     study.score_models(keys, "evaluator", "run", "metrics")
     study.score_models(keys, "evaluator", "run", "metrics", baseline_inception=False)

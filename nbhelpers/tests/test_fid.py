@@ -441,3 +441,14 @@ def test_cli_metrics_statistics_files_and_dims(tmp_path, capsys):
     with pytest.raises(SystemExit):
         fid_cli.main([real, fake, "--metrics", "fid,is"])
     assert "unknown is" in capsys.readouterr().err
+
+
+def test_evaluate_can_leave_inception_and_the_kid_out():
+    images, _ = load_mnist("train", limit=300)
+    both = Evaluator("cpu", n_inception=16, n_classifier=300, ref_n_inception=16, ref_n_classifier=1000)
+    result = both.evaluate(images, inception=False)   # Inception is never loaded: no weights, no features
+    assert [r["features"] for r in result["fid"]] == ["classifier"] and result["kid"]["features"] == "classifier"
+    assert "inception" not in both._extractors
+    assert "kid" not in both.evaluate(images, inception=False, kid=False)
+    with pytest.raises(ValueError, match="n_classifier is 0 and Inception is left out"):
+        Evaluator("cpu", n_inception=16, n_classifier=0, ref_n_inception=16).evaluate(images, inception=False)

@@ -46,3 +46,27 @@ def test_the_kl_feedback_spread_compares_one_examples_kl_with_the_batch_means_fr
     assert vae_study.kl_feedback_spread(model, images, 64, seed=3) == spread
     with pytest.raises(ValueError, match="100 images make fewer than 2 batches of 64"):
         vae_study.kl_feedback_spread(model, images[:100], 64, seed=3)
+
+
+class Recorded:
+    """What ``vae_study.score`` asks of an evaluator and a record, kept in memory."""
+
+    def __init__(self):
+        self.calls, self.models = [], {}
+
+    def evaluate(self, images, kid=True, inception=True):
+        self.calls.append((len(images), kid, inception))
+        return {"kid": kid, "inception": inception}
+
+    def update_model(self, key, **values):
+        self.models[key] = values
+
+
+@pytest.mark.parametrize("all_sets, scored_in_inception", [(True, [True] * 4), (False, [True, False, False, True])])
+def test_inception_scores_the_prior_samples_and_the_floor_or_every_set(all_sets, scored_in_inception):
+    sets = {key: (key.replace("_", " "), torch.zeros(n, 1, 28, 28)) for n, key in
+            enumerate(("vae_prior", "vae_prior_thresholded", "vae_reconstructions", "mnist_train"), 1)}
+    recorded = Recorded()
+    results = vae_study.score(recorded, recorded, sets, inception_all_sets=all_sets)
+    assert [call[2] for call in recorded.calls] == scored_in_inception == [call[1] for call in recorded.calls]
+    assert list(results) == [label for label, _ in sets.values()] and list(recorded.models) == list(sets)
