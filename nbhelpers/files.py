@@ -10,7 +10,8 @@ depends on them, and saved network weights.
   hidden, named by the process that writes them and a random part, so that what a killed
   process left can be told from anything else (``temporary_pid``) and removed, and nothing else.
 - A write that the disk cuts short without saying why (numpy's "N requested and M written",
-  which carries no errno) is raised as the full disk it is (``ENOSPC``, naming the file).
+  which carries no errno, or torch.save's "unexpected pos", a RuntimeError) is raised as the
+  full disk it is (``ENOSPC``, naming the file).
 """
 import contextlib
 import errno
@@ -35,7 +36,8 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 RANDOM_PART = 8   # characters, as tempfile draws them
 TEMPORARY_FILE = re.compile(rf"\.(?P<name>.+)\.(?P<pid>\d+)-[a-z0-9_]{{{RANDOM_PART}}}\.tmp")
 TEMPORARY_FOLDER = re.compile(rf"\.(?P<name>[a-z]+(?:-[a-z]+)*)-(?P<pid>\d+)-[a-z0-9_]{{{RANDOM_PART}}}")
-SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")   # numpy's message when a write is cut short
+# A write cut short, as the writers say it without an errno: numpy's, and torch.save's zip writer's
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written|unexpected pos \d+ vs \d+")
 
 
 def temporary_path(path: Path) -> Path:
@@ -63,10 +65,11 @@ def temporary_pid(name: str, purpose: str | None = None) -> int | None:
     return int(found["pid"]) if found else None
 
 
-def as_disk_full(error: OSError, path: Path) -> OSError:
+def as_disk_full(error: OSError | RuntimeError, path: Path) -> OSError | RuntimeError:
     """``error`` as the full disk it says (``ENOSPC``, naming ``path``) when it is a write cut
-    short without an errno (``SHORT_WRITE``); else ``error`` itself."""
-    if error.errno is None and SHORT_WRITE.search(str(error)):
+    short without an errno (``SHORT_WRITE``: numpy's OSError, torch.save's RuntimeError); else
+    ``error`` itself."""
+    if getattr(error, "errno", None) is None and SHORT_WRITE.search(str(error)):
         return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({error})", str(path))
     return error
 
@@ -80,7 +83,7 @@ def written_beside(path: Path, write):
         try:
             with open(tmp, "wb") as handle:
                 write(handle)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:
             if (full := as_disk_full(error, path)) is not error:
                 raise full from error
             raise

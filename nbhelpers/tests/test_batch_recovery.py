@@ -326,6 +326,30 @@ def test_a_write_numpy_cuts_short_without_an_errno_is_a_full_disk(tmp_path, monk
     assert line.startswith("error: no space left on ") and f"writing {target}; the batch stopped" in line
 
 
+TORCH_SHORT_WRITE = textwrap.dedent("""
+    import resource, signal, sys
+    import torch
+    from nbhelpers import files
+    from nbhelpers.batch import attempts
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (50000, resource.RLIM_INFINITY))   # the disk fills at 50 kB
+    try:
+        files.save_state(sys.argv[1], torch.nn.Linear(1000, 100))
+    except (OSError, RuntimeError) as error:
+        print(isinstance(error, OSError) and attempts.is_disk_full(error), error)
+""")
+
+
+def test_a_torch_save_that_the_disk_cuts_short_is_a_full_disk(tmp_path):
+    target = tmp_path / "models" / "generator.pt"
+    done = subprocess.run([sys.executable, "-c", TORCH_SHORT_WRITE, str(target)], capture_output=True, text=True,
+                          timeout=120)
+    said = done.stdout.strip()                  # before: "False [enforce fail at inline_container.cc...] unexpected pos"
+    assert said.startswith("True [Errno 28] No space left on device (") and "unexpected pos" in said, done.stdout + done.stderr
+    assert said.endswith(f"): '{target}'") and not list(target.parent.iterdir())
+
+
 # ------------------------------------------------------------------ two ./run_all.sh at once
 
 def git(repo: Path, *args) -> str:
