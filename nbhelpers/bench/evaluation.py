@@ -93,48 +93,61 @@ def compare_schedules(evaluator: Evaluator, generator, epochs: int, rounds: int)
     every = gan.GanConfig(epochs=epochs, eval_every=1)
     schedules = {"old": gan.evaluation_epochs(every),
                  "new": gan.evaluation_epochs(every.with_overrides(eval_every_through="first_quarter"))}
-    seconds = {"old": [], "new": []}
-    for round_ in range(rounds + 1):
-        results = {}
-        for side, epochs_evaluated in schedules.items():
-            results[side], spent = timed(schedule_of_evaluations, evaluator, generator, epochs_evaluated)
-            if round_:
-                seconds[side].append(spent)
+    def same_where_both_evaluate(results):
         if any(results["old"][epoch] != numbers for epoch, numbers in results["new"].items()):
             raise AssertionError("the sparser schedule's numbers differ from every epoch's at the same epochs")
-    medians = {side: statistics.median(values) for side, values in seconds.items()}
-    ratio = medians["old"] / medians["new"]
-    print(f"  evaluations during a {epochs}-epoch run: old (epochs {schedules['old']}) {medians['old']:.2f} s, "
-          f"new (epochs {schedules['new']}) {medians['new']:.2f} s, old / new {ratio:.2f}x, "
-          f"saved {medians['old'] - medians['new']:.2f} s; numbers at the shared epochs identical", flush=True)
-    return ratio
+
+    seconds = alternate({side: (lambda epochs_evaluated=epochs_evaluated: schedule_of_evaluations(
+        evaluator, generator, epochs_evaluated)) for side, epochs_evaluated in schedules.items()},
+        rounds, same_where_both_evaluate)
+    return old_against_new(f"evaluations during a {epochs}-epoch run (old: epochs {schedules['old']}, new: "
+                           f"{schedules['new']})", seconds, "numbers at the shared epochs identical")
 
 
-def timed(work, *args) -> tuple[dict, float]:
-    """(``work(*args)``, its process CPU-seconds), without autograd as ``gan.train`` calls it."""
+def timed(work) -> tuple[dict, float]:
+    """(``work()``, its process CPU-seconds), without autograd as ``gan.train`` calls it."""
     started = time.process_time()
     with torch.no_grad():
-        result = work(*args)
+        result = work()
     return result, time.process_time() - started
+
+
+def alternate(works: dict, rounds: int, check) -> dict[str, list[float]]:
+    """Each of ``works`` (side -> a call without arguments) in turn, for ``rounds`` rounds after
+    a warm-up round (weights, reference statistics, first-call allocations); ``check(results)``
+    raises when the sides' numbers disagree, every round. Each side's process CPU-seconds."""
+    seconds = {side: [] for side in works}
+    for round_ in range(rounds + 1):
+        results = {}
+        for side, work in works.items():
+            results[side], spent = timed(work)
+            if round_:
+                seconds[side].append(spent)
+        check(results)
+    return seconds
 
 
 def compare(name: str, old: tuple, new: tuple, generator, rounds: int) -> float:
     """Alternate ``old`` and ``new`` (each ``(work, evaluator, draw)``) for ``rounds`` rounds
     after one warm-up each; print and return the ratio of the medians, old / new."""
-    seconds = {"old": [], "new": []}
-    for round_ in range(rounds + 1):
-        results = {}
-        for side, (work, evaluator, draw) in (("old", old), ("new", new)):
-            results[side], spent = timed(work, evaluator, copy.deepcopy(generator), draw)
-            if round_:   # round 0 warms up: weights, reference statistics, first-call allocations
-                seconds[side].append(spent)
+    def identical(results):
         if results["old"] != results["new"]:
             raise AssertionError(f"{name}: old and new differ:\n  {results['old']}\n  {results['new']}")
+
+    seconds = alternate({side: (lambda work=work, evaluator=evaluator, draw=draw: work(
+        evaluator, copy.deepcopy(generator), draw)) for side, (work, evaluator, draw) in (("old", old), ("new", new))},
+        rounds, identical)
+    return old_against_new(name, seconds, "numbers identical")
+
+
+def old_against_new(label: str, seconds: dict[str, list[float]], checked: str) -> float:
+    """Print the medians of both sides (and their minima), their ratio and what was checked;
+    return the ratio, old / new."""
     medians = {side: statistics.median(values) for side, values in seconds.items()}
     ratio = medians["old"] / medians["new"]
-    print(f"  {name}: old {medians['old']:.3f} s (min {min(seconds['old']):.3f}), "
+    print(f"  {label}: old {medians['old']:.3f} s (min {min(seconds['old']):.3f}), "
           f"new {medians['new']:.3f} s (min {min(seconds['new']):.3f}), old / new {ratio:.2f}x, "
-          f"saved {medians['old'] - medians['new']:.2f} s; numbers identical", flush=True)
+          f"saved {medians['old'] - medians['new']:.2f} s; {checked}", flush=True)
     return ratio
 
 
