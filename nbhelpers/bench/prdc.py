@@ -8,12 +8,12 @@ checked equal every round. Run: ``python -m nbhelpers.bench prdc`` (or ``python 
 nbhelpers.bench.prdc --n 10000 --n-numpy 2000 --rounds 3``).
 """
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
 
+from nbhelpers.bench.evaluation import alternate, old_against_new
 from nbhelpers.device import pick_device
 from nbhelpers.metrics import prdc
 
@@ -49,28 +49,27 @@ def ours(real, fake, device) -> tuple[dict, float, float]:
 
 
 def kept_radii_against_two_functions(real, fake, rounds: int) -> float:
-    """Process CPU-seconds of one more fake set scored against ``real``: the two functions
-    (before) against one pass with the real radii kept (now), ``rounds`` alternating rounds;
-    prints and returns the ratio of the medians, before / now."""
+    """Process CPU-seconds of one more fake set scored against ``real``: the two functions (old)
+    against one pass with the real radii kept (new), alternating (``evaluation.alternate``), the
+    values checked equal every round; prints and returns the ratio of the medians, old / new."""
     started = time.process_time()
     kept = prdc.real_squared_radii(real, (3, 5))
     once = time.process_time() - started
-    seconds = {"before": [], "now": []}
-    for _ in range(rounds):
-        started = time.process_time()
-        before = {**prdc.precision_recall(real, fake, k=3), **prdc.density_coverage(real, fake, k=5)}
-        seconds["before"].append(time.process_time() - started)
-        started = time.process_time()
-        now = prdc.fidelity_diversity(real, fake, k_pr=3, k_dc=5, real_r2=kept)
-        seconds["now"].append(time.process_time() - started)
-        if before != now:
-            raise AssertionError(f"the one pass differs from the two functions:\n  {before}\n  {now}")
-    medians = {side: statistics.median(values) for side, values in seconds.items()}
-    ratio = medians["before"] / medians["now"]
-    print(f"one more sample set against the same reference, process CPU-seconds (median of {rounds}): "
-          f"two functions {medians['before']:.2f} s, one pass with the kept real radii {medians['now']:.2f} s "
-          f"(the radii once per reference: {once:.2f} s), before / now {ratio:.2f}x; values identical")
-    return ratio
+
+    def identical(results):
+        if results["old"] != results["new"]:
+            raise AssertionError(f"the one pass differs from the two functions:\n  {results['old']}\n"
+                                 f"  {results['new']}")
+
+    def two_functions():
+        return {**prdc.precision_recall(real, fake, k=3), **prdc.density_coverage(real, fake, k=5)}
+
+    seconds = alternate({"old": two_functions,
+                         "new": lambda: prdc.fidelity_diversity(real, fake, k_pr=3, k_dc=5, real_r2=kept)},
+                        rounds, identical)
+    return old_against_new(f"one more sample set against the same reference, two functions (old) against one pass "
+                           f"with the kept real radii (new; the radii once per reference: {once:.2f} s)", seconds,
+                           "values identical")
 
 
 def _fmt(values: dict) -> str:
